@@ -1,0 +1,22 @@
+"""Backends by name, imported only when asked for: the MJX path never imports torch, Isaac Lab never jax."""
+
+from __future__ import annotations
+
+import importlib
+
+from ampbench.backends.protocol import Backend
+
+_MODULES = {"mjx": "ampbench.backends.mjx", "isaaclab": "ampbench.backends.isaaclab"}
+
+
+def get_backend(name: str) -> Backend:
+    if name not in _MODULES:
+        raise ValueError(f"unknown backend '{name}' (choose from {sorted(_MODULES)})")
+    try:
+        module = importlib.import_module(_MODULES[name])
+    except ImportError as error:
+        raise RuntimeError(
+            f"backend '{name}' is not installed in this environment ({error}); "
+            f"install it with `pip install -e '.[{name}]'` in its own venv"
+        ) from None
+    return module.BACKEND

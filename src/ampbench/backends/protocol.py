@@ -1,0 +1,138 @@
+"""What a simulator backend offers the rest of ampbench, and the plain-numpy records it returns.
+
+Nothing simulator-specific crosses this seam: the scorer sees `Rollout` records of numpy arrays and
+asks for them with `EvalScenario`s, so the same scoring code serves MJX and Isaac Lab, and can be
+tested with synthetic rollouts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+from ampbench.cards import ExperimentCard
+
+
+@dataclass(frozen=True)
+class ScheduledPush:
+    """One deterministic evaluation push, the same on every env of a scenario.
+
+    `azimuth_deg` is measured in the robot's heading frame at push start: 0 pushes forward,
+    90 to the robot's left. The backend turns it into a world vector when the push starts.
+    """
+
+    body: str
+    force: float
+    duration: float
+    azimuth_deg: float
+    start_seconds: float
+
+
+@dataclass(frozen=True)
+class EvalScenario:
+    """A batch of evaluation episodes: training randomisation off, fixed seed, optional single push.
+
+    `start_jitter_seconds` draws each env's push start uniformly in [start, start + jitter], so pushes
+    land at random gait phases. `weld_root` fixes the pelvis to the world (scorer sanity check).
+    """
+
+    name: str
+    seed: int
+    envs: int
+    episode_seconds: float
+    push: ScheduledPush | None = None
+    start_jitter_seconds: float = 0.0
+    weld_root: bool = False
+
+
+PolicySource = Path | Literal["zeros"]
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    """The push each env actually received; arrays of shape (envs,) or (envs, 3).
+
+    Impulse and velocity change are computed from what was applied (force x applied time, divided by
+    the robot's total mass), not from the request, so a push cut short by a fall reports less.
+    """
+
+    body: str
+    start_step: np.ndarray
+    force_world: np.ndarray
+    applied_seconds: np.ndarray
+    impulse: np.ndarray
+    delta_v: np.ndarray
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Per-step state of a batch of evaluation episodes, shape (envs, steps, ...), in clip conventions.
+
+    `alive[e, t]` is True while env e is still in its first episode at step t. `fall_step[e]` is the
+    step at which env e fell, or -1 if it reached the time limit. Quaternions are wxyz, positions in the
+    world frame, Z up.
+    """
+
+    scenario: EvalScenario
+    dt: float
+    dof_names: tuple[str, ...]
+    body_names: tuple[str, ...]
+    root_position: np.ndarray
+    root_rotation: np.ndarray
+    root_linear_velocity: np.ndarray
+    dof_positions: np.ndarray
+    dof_velocities: np.ndarray
+    joint_torques: np.ndarray
+    body_positions: np.ndarray
+    body_rotations: np.ndarray
+    body_linear_velocities: np.ndarray
+    body_angular_velocities: np.ndarray
+    command: np.ndarray
+    alive: np.ndarray
+    fall_step: np.ndarray
+    push: PushRecord | None = None
+    info: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def envs(self) -> int:
+        return int(self.alive.shape[0])
+
+    @property
+    def steps(self) -> int:
+        return int(self.alive.shape[1])
+
+    def episode_seconds(self) -> np.ndarray:
+        """Time each env stayed up (s); the time limit where it never fell."""
+        lengths = np.where(self.fall_step >= 0, self.fall_step + 1, self.steps)
+        return lengths * self.dt
+
+    def check(self) -> None:
+        """Raise if arrays disagree in env/step counts: catches backend bugs at the seam."""
+        envs, steps = self.alive.shape
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray) and f.name != "fall_step" and value.shape[:2] != (envs, steps):
+                raise ValueError(f"Rollout.{f.name} has shape {value.shape}, expected ({envs}, {steps}, ...)")
+        if self.fall_step.shape != (envs,):
+            raise ValueError(f"Rollout.fall_step has shape {self.fall_step.shape}, expected ({envs},)")
+
+
+class Backend(Protocol):
+    """A simulator backend. Chosen by name at the edge (cli, nox, harness) and imported lazily."""
+
+    name: str
+
+    def train(self, card: ExperimentCard, run_dir: Path, *, seed: int, resume: bool) -> Path:
+        """Train one seed into `run_dir`; return the final checkpoint. Resumes from the last checkpoint."""
+        ...
+
+    def rollout(self, card: ExperimentCard, policy: PolicySource, scenario: EvalScenario) -> Rollout:
+        """Play `policy` (a checkpoint, or `"zeros"`) through `scenario` and record it."""
+        ...
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the simulator stack, for provenance."""
+        ...

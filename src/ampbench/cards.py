@@ -1,0 +1,319 @@
+"""Experiment cards: the single source of an experiment's truth, validated before anything runs.
+
+A card is a YAML file under `benchmarks/`. It is parsed into frozen Pydantic models that forbid unknown
+keys, so a typo fails loudly with the file and the dotted field name instead of silently using a default.
+Named overlays (`smoke`, `eval`) are dotted-key patches applied before validation; `--set a.b=value`
+overrides are applied after the overlay.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Range = Annotated[tuple[float, float], Field(description="Closed interval [low, high].")]
+
+
+class CardError(ValueError):
+    """A card file that cannot be used; the message names the file and the field."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _ordered(value: tuple[float, float], what: str) -> tuple[float, float]:
+    if value[0] > value[1]:
+        raise ValueError(f"{what} must be [low, high] with low <= high, got {list(value)}")
+    return value
+
+
+class MjxOptions(_Frozen):
+    impl: Literal["jax", "warp"] = Field("jax", description="MJX implementation (`mjx.Impl`).")
+
+
+class SimulatorConfig(_Frozen):
+    """Physics settings; both backends read the same numbers so their results compare."""
+
+    timestep: float = Field(0.005, gt=0, description="Physics step in seconds.")
+    substeps: int = Field(4, ge=1, description="Physics steps per control step (control dt = timestep x substeps).")
+    solver: Literal["newton", "cg"] = Field("newton", description="Constraint solver.")
+    iterations: int = Field(4, ge=1, description="Solver iterations per physics step.")
+    ls_iterations: int = Field(8, ge=1, description="Line-search iterations per solver iteration.")
+    cone: Literal["pyramidal", "elliptic"] = Field("pyramidal", description="Friction cone.")
+    contacts: Literal["floor", "feet", "all"] = Field(
+        "floor",
+        description="Which contact pairs exist: every body vs floor (`floor`, needed to see falls on hands "
+        "or torso), feet vs floor only, or `all` (adds self-collision; ~3x slower in MJX).",
+    )
+    mjx: MjxOptions = Field(default_factory=MjxOptions, description="Options only the MJX backend reads.")
+
+    @property
+    def control_dt(self) -> float:
+        return self.timestep * self.substeps
+
+
+class HumanoidConfig(_Frozen):
+    model: str = Field("amp_humanoid", description="MJCF name under envs/ (without .xml).")
+    action_mode: Literal["torque", "pd"] = Field(
+        "torque", description="Actions scale effort limits (`torque`) or are PD position targets (`pd`)."
+    )
+    termination_height: float = Field(0.5, ge=0, description="Episode ends when the pelvis drops below (m).")
+    contact_termination_bodies: tuple[str, ...] = Field(
+        ("head", "torso", "right_hand", "left_hand"),
+        description="Bodies whose floor contact ends the episode (a fall).",
+    )
+    key_bodies: tuple[str, ...] = Field(
+        ("right_hand", "left_hand", "right_foot", "left_foot"),
+        description="Bodies whose positions (heading frame) enter kinematic AMP features.",
+    )
+    episode_seconds: float = Field(20.0, gt=0, description="Time limit of a training episode (s).")
+
+
+class ClipRef(_Frozen):
+    name: str = Field(description="Clip name in the data cache, e.g. `deepmimic/walk` or `isaaclab/humanoid_walk`.")
+    skill: str = Field(description="Skill the clip demonstrates; must have a speed band.")
+    weight: float = Field(1.0, gt=0, description="Relative sampling weight.")
+
+
+class MocapConfig(_Frozen):
+    clips: tuple[ClipRef, ...] = Field(min_length=1, description="Reference clips for the discriminator.")
+
+
+class SpeedBand(_Frozen):
+    skill: str = Field(description="Skill name, matching `ClipRef.skill`.")
+    speed: Range = Field(description="Commanded forward speed band (m/s).")
+    weight: float = Field(1.0, gt=0, description="Probability weight of commanding this skill.")
+
+    @model_validator(mode="after")
+    def _check(self) -> SpeedBand:
+        _ordered(self.speed, "speed")
+        return self
+
+
+class CommandConfig(_Frozen):
+    bands: tuple[SpeedBand, ...] = Field(min_length=1, description="Speed band per skill.")
+    resample_seconds: float = Field(10.0, gt=0, description="A new command is drawn this often (s).")
+
+
+class PushConfig(_Frozen):
+    """One push definition: force held for a duration on a named body, as CONTEXT.md asks."""
+
+    enabled: bool = Field(False, description="Apply random pushes.")
+    force: Range = Field((0.0, 0.0), description="Force magnitude range (N), sampled uniformly.")
+    duration: Range = Field((0.1, 0.2), description="Duration range (s) the force is held.")
+    probability: float = Field(0.0, ge=0, le=1, description="Chance per control step that a push starts.")
+    bodies: tuple[str, ...] = Field(("pelvis", "torso"), min_length=1, description="Bodies a push may act on.")
+    direction: Literal["horizontal", "3d"] = Field("horizontal", description="Direction sampling.")
+
+    @model_validator(mode="after")
+    def _check(self) -> PushConfig:
+        _ordered(self.force, "force")
+        _ordered(self.duration, "duration")
+        if self.duration[0] <= 0:
+            raise ValueError("duration must be > 0 s: a push without duration is no push")
+        return self
+
+
+class RandomizationConfig(_Frozen):
+    enabled: bool = Field(False, description="Randomise physics per env at each reset.")
+    mass_scale: Range = Field((1.0, 1.0), description="Factor on every body mass.")
+    friction: Range = Field((1.0, 1.0), description="Floor sliding friction coefficient.")
+    damping_scale: Range = Field((1.0, 1.0), description="Factor on every joint damping.")
+
+    @model_validator(mode="after")
+    def _check(self) -> RandomizationConfig:
+        for name in ("mass_scale", "friction", "damping_scale"):
+            _ordered(getattr(self, name), name)
+        return self
+
+
+FeatureSet = Literal["kinematic", "torque_only", "torque_dof", "full"]
+
+
+class AmpConfig(_Frozen):
+    """The AMP variant, named in full: both backends must run exactly this one."""
+
+    feature_set: FeatureSet = Field(
+        "kinematic",
+        description="Discriminator features: kinematic (root + DOF + key bodies), torque_only, "
+        "torque_dof (torque + DOF pos/vel), full (torque + kinematic).",
+    )
+    torque_weight: float = Field(1.0, ge=0, description="Scale on the normalised torque features.")
+    loss: Literal["bce", "least_squares"] = Field("bce", description="Discriminator loss.")
+    style_reward: Literal["neg_log_one_minus_d", "least_squares"] = Field(
+        "neg_log_one_minus_d",
+        description="Style reward: -log(1 - sigmoid(d)) (BCE variant) or max(0, 1 - (d-1)^2/4) (LSGAN).",
+    )
+    grad_penalty: float = Field(5.0, ge=0, description="Gradient-penalty weight on reference samples.")
+    logit_reg: float = Field(0.05, ge=0, description="L2 weight on the discriminator's output layer.")
+    history: int = Field(2, ge=1, description="Consecutive frames per discriminator observation.")
+    task_reward_scale: float = Field(0.5, ge=0, description="Weight of the velocity-tracking reward.")
+    style_reward_scale: float = Field(0.5, ge=0, description="Weight of the discriminator reward.")
+    replay_size: int = Field(100_000, ge=1, description="Replay buffer of policy AMP observations.")
+    learning_rate: float = Field(1e-4, gt=0, description="Discriminator Adam learning rate.")
+    hidden: tuple[int, ...] = Field((512, 256), description="Discriminator hidden layer sizes.")
+
+    @model_validator(mode="after")
+    def _check(self) -> AmpConfig:
+        pairs = {"bce": "neg_log_one_minus_d", "least_squares": "least_squares"}
+        if pairs[self.loss] != self.style_reward:
+            raise ValueError(
+                f"style_reward '{self.style_reward}' does not match loss '{self.loss}' "
+                f"(expected '{pairs[self.loss]}'): the reward must read the discriminator the way it was trained"
+            )
+        return self
+
+
+class PpoConfig(_Frozen):
+    learning_rate: float = Field(3e-4, gt=0, description="Policy/value Adam learning rate.")
+    rollout_steps: int = Field(32, ge=1, description="Control steps per env between updates.")
+    epochs: int = Field(4, ge=1, description="Passes over each rollout.")
+    minibatches: int = Field(4, ge=1, description="Minibatches per epoch.")
+    gamma: float = Field(0.99, gt=0, le=1, description="Discount.")
+    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda.")
+    clip: float = Field(0.2, gt=0, description="PPO ratio clip.")
+    entropy: float = Field(0.0, ge=0, description="Entropy bonus weight.")
+    value_coef: float = Field(0.5, ge=0, description="Value loss weight.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Global gradient-norm clip.")
+    init_log_std: float = Field(-1.0, description="Initial log std of the Gaussian policy.")
+    hidden: tuple[int, ...] = Field((512, 256), description="Policy and value hidden layer sizes.")
+
+
+class TrainingConfig(_Frozen):
+    envs: int = Field(4096, ge=1, description="Parallel environments.")
+    steps: int = Field(100_000_000, ge=1, description="Total env steps (control steps x envs).")
+    seeds: tuple[int, ...] = Field((0, 1, 2), min_length=1, description="Training seeds; one run each.")
+    checkpoint_every: int = Field(50, ge=1, description="Updates between checkpoints.")
+
+
+class EvalPushGrid(_Frozen):
+    forces: tuple[float, ...] = Field((0.0, 50.0, 100.0, 150.0, 200.0), description="Push forces (N).")
+    durations: tuple[float, ...] = Field((0.1, 0.2), description="Push durations (s).")
+    bodies: tuple[str, ...] = Field(("pelvis", "torso"), min_length=1, description="Pushed bodies.")
+    azimuths: tuple[float, ...] = Field(
+        (0.0, 90.0, 180.0, 270.0), min_length=1, description="Push directions (deg, 0 = forward, 90 = left)."
+    )
+    settle_seconds: float = Field(2.0, ge=0, description="Walking time before the push starts (s).")
+    window_seconds: float = Field(3.0, gt=0, description="A fall within this time after the push counts (s).")
+
+
+class Expectation(_Frozen):
+    """A threshold that the harness asserts like a test."""
+
+    metric: Literal["push_success", "mean_episode_seconds"] = Field(description="Scored quantity.")
+    force: float | None = Field(None, description="Push force (N) for `push_success`.")
+    duration: float | None = Field(None, description="Push duration (s) for `push_success`.")
+    at_least: float = Field(description="Lower bound on the metric's mean over seeds.")
+
+
+class EvalConfig(_Frozen):
+    seeds: tuple[int, ...] = Field((100, 101, 102), min_length=1, description="Evaluation seeds.")
+    envs: int = Field(64, ge=1, description="Episodes run in parallel per seed and scenario.")
+    episode_seconds: float = Field(20.0, gt=0, description="Length of an unpushed evaluation episode (s).")
+    push_grid: EvalPushGrid = Field(default_factory=EvalPushGrid, description="Push robustness grid.")
+    expectations: tuple[Expectation, ...] = Field((), description="Thresholds asserted by the harness.")
+
+
+class ExperimentCard(_Frozen):
+    name: str = Field(description="Card identifier; results are filed under it.")
+    phase: Literal["baseline", "phase1", "phase2", "phase3", "torque"] = Field(description="Benchmark phase.")
+    description: str = Field(description="What the card measures, in a sentence or two.")
+    backend: Literal["mjx", "isaaclab"] = Field("mjx", description="Default backend.")
+    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig, description="Physics settings.")
+    humanoid: HumanoidConfig = Field(default_factory=HumanoidConfig, description="Robot and termination.")
+    mocap: MocapConfig = Field(description="Reference motion set.")
+    commands: CommandConfig = Field(description="Velocity commands per skill.")
+    training_pushes: PushConfig = Field(default_factory=PushConfig, description="Random pushes in training.")
+    randomization: RandomizationConfig = Field(default_factory=RandomizationConfig, description="Domain randomisation.")
+    amp: AmpConfig = Field(default_factory=AmpConfig, description="Discriminator and reward mix.")
+    ppo: PpoConfig = Field(default_factory=PpoConfig, description="Policy optimisation.")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="Budget and seeds.")
+    evaluation: EvalConfig = Field(default_factory=EvalConfig, description="Scoring protocol.")
+    overlays: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Named dotted-key patches, e.g. `smoke` for CPU runs."
+    )
+
+    @model_validator(mode="after")
+    def _skills_have_bands(self) -> ExperimentCard:
+        banded = {band.skill for band in self.commands.bands}
+        missing = sorted({clip.skill for clip in self.mocap.clips} - banded)
+        if missing:
+            raise ValueError(f"clip skills {missing} have no speed band in commands.bands (have {sorted(banded)})")
+        return self
+
+    def content_hash(self) -> str:
+        """Hash of the resolved card (overlays applied), so provenance names exactly what ran."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`a.b=value` -> ("a.b", value); the value is read as YAML so numbers and lists keep their type."""
+    if "=" not in text:
+        raise CardError(f"override '{text}' must look like dotted.key=value")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+def apply_dotted(data: dict[str, Any], key: str, value: Any, *, source: str) -> None:
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise CardError(f"{source}: cannot set '{key}': '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _format_errors(path: str, error: ValidationError) -> str:
+    lines = [f"{path}: invalid experiment card"]
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "(card)"
+        detail = item["msg"]
+        if item["type"] == "literal_error":
+            detail += f" (found {item['input']!r})"
+        elif item["type"] == "extra_forbidden":
+            detail = "unknown field (check the spelling; allowed fields are listed by `ampbench cards show`)"
+        lines.append(f"  {field}: {detail}")
+    return "\n".join(lines)
+
+
+def card_from_dict(
+    data: dict[str, Any], *, source: str = "<card>", overlay: str | None = None, overrides: tuple[str, ...] = ()
+) -> ExperimentCard:
+    data = copy.deepcopy(data)
+    if overlay is not None:
+        patches = data.get("overlays", {}).get(overlay)
+        if patches is None:
+            known = sorted(data.get("overlays", {}))
+            raise CardError(f"{source}: overlay '{overlay}' not defined (have {known})")
+        for key, value in patches.items():
+            apply_dotted(data, key, value, source=f"{source} overlays.{overlay}")
+    for text in overrides:
+        key, value = parse_override(text)
+        apply_dotted(data, key, value, source=f"{source} --set")
+    try:
+        return ExperimentCard.model_validate(data)
+    except ValidationError as error:
+        raise CardError(_format_errors(source, error)) from None
+
+
+def load_card(path: str | Path, *, overlay: str | None = None, overrides: tuple[str, ...] = ()) -> ExperimentCard:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CardError(f"{path}: card file not found") from None
+    except yaml.YAMLError as error:
+        raise CardError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise CardError(f"{path}: a card is a mapping of fields, found {type(data).__name__}")
+    return card_from_dict(data, source=str(path), overlay=overlay, overrides=overrides)
