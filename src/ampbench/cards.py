@@ -2,8 +2,8 @@
 
 A card is a YAML file under `benchmarks/`. It is parsed into frozen Pydantic models that forbid unknown
 keys, so a typo fails loudly with the file and the dotted field name instead of silently using a default.
-Named overlays (`smoke`, `eval`) are dotted-key patches applied before validation; `--set a.b=value`
-overrides are applied after the overlay.
+Named overlays (`smoke`, `eval`) are dotted-key patches applied before validation, from the card's own
+`overlays` or from the shared `benchmarks/overlays/<name>.yaml`; `--set a.b=value` overrides come last.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ class SimulatorConfig(_Frozen):
     """Physics settings; both backends read the same numbers so their results compare."""
 
     timestep: float = Field(0.005, gt=0, description="Physics step in seconds.")
-    substeps: int = Field(4, ge=1, description="Physics steps per control step (control dt = timestep x substeps).")
+    substeps: int = Field(
+        4, ge=1, description="Physics steps per control step (control dt = timestep x substeps)."
+    )
     solver: Literal["newton", "cg"] = Field("newton", description="Constraint solver.")
     iterations: int = Field(4, ge=1, description="Solver iterations per physics step.")
     ls_iterations: int = Field(8, ge=1, description="Line-search iterations per solver iteration.")
@@ -77,7 +79,9 @@ class HumanoidConfig(_Frozen):
 
 
 class ClipRef(_Frozen):
-    name: str = Field(description="Clip name in the data cache, e.g. `deepmimic/walk` or `isaaclab/humanoid_walk`.")
+    name: str = Field(
+        description="Clip name in the data cache, e.g. `deepmimic/walk` or `isaaclab/humanoid_walk`."
+    )
     skill: str = Field(description="Skill the clip demonstrates; must have a speed band.")
     weight: float = Field(1.0, gt=0, description="Relative sampling weight.")
 
@@ -109,7 +113,9 @@ class PushConfig(_Frozen):
     force: Range = Field((0.0, 0.0), description="Force magnitude range (N), sampled uniformly.")
     duration: Range = Field((0.1, 0.2), description="Duration range (s) the force is held.")
     probability: float = Field(0.0, ge=0, le=1, description="Chance per control step that a push starts.")
-    bodies: tuple[str, ...] = Field(("pelvis", "torso"), min_length=1, description="Bodies a push may act on.")
+    bodies: tuple[str, ...] = Field(
+        ("pelvis", "torso"), min_length=1, description="Bodies a push may act on."
+    )
     direction: Literal["horizontal", "3d"] = Field("horizontal", description="Direction sampling.")
 
     @model_validator(mode="after")
@@ -166,7 +172,7 @@ class AmpConfig(_Frozen):
         if pairs[self.loss] != self.style_reward:
             raise ValueError(
                 f"style_reward '{self.style_reward}' does not match loss '{self.loss}' "
-                f"(expected '{pairs[self.loss]}'): the reward must read the discriminator the way it was trained"
+                f"(expected '{pairs[self.loss]}'): the reward must read the discriminator as it was trained"
             )
         return self
 
@@ -231,13 +237,16 @@ class ExperimentCard(_Frozen):
     mocap: MocapConfig = Field(description="Reference motion set.")
     commands: CommandConfig = Field(description="Velocity commands per skill.")
     training_pushes: PushConfig = Field(default_factory=PushConfig, description="Random pushes in training.")
-    randomization: RandomizationConfig = Field(default_factory=RandomizationConfig, description="Domain randomisation.")
+    randomization: RandomizationConfig = Field(
+        default_factory=RandomizationConfig, description="Domain randomisation."
+    )
     amp: AmpConfig = Field(default_factory=AmpConfig, description="Discriminator and reward mix.")
     ppo: PpoConfig = Field(default_factory=PpoConfig, description="Policy optimisation.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Budget and seeds.")
     evaluation: EvalConfig = Field(default_factory=EvalConfig, description="Scoring protocol.")
     overlays: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Named dotted-key patches, e.g. `smoke` for CPU runs."
+        default_factory=dict,
+        description="Card-specific named dotted-key patches; they take precedence over benchmarks/overlays/.",
     )
 
     @model_validator(mode="after")
@@ -245,7 +254,9 @@ class ExperimentCard(_Frozen):
         banded = {band.skill for band in self.commands.bands}
         missing = sorted({clip.skill for clip in self.mocap.clips} - banded)
         if missing:
-            raise ValueError(f"clip skills {missing} have no speed band in commands.bands (have {sorted(banded)})")
+            raise ValueError(
+                f"clip skills {missing} have no speed band in commands.bands (have {sorted(banded)})"
+            )
         return self
 
     def content_hash(self) -> str:
@@ -286,17 +297,38 @@ def _format_errors(path: str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _shared_overlay(name: str, overlay_dir: Path | None, source: str) -> dict[str, Any]:
+    path = None if overlay_dir is None else overlay_dir / f"{name}.yaml"
+    if path is None or not path.is_file():
+        known = (
+            sorted(p.stem for p in overlay_dir.glob("*.yaml")) if overlay_dir and overlay_dir.is_dir() else []
+        )
+        raise CardError(
+            f"{source}: overlay '{name}' is neither in the card's `overlays` nor a file in "
+            f"{overlay_dir} (have {known})"
+        )
+    patches = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(patches, dict):
+        raise CardError(f"{path}: an overlay is a mapping of dotted.key: value")
+    return patches
+
+
 def card_from_dict(
-    data: dict[str, Any], *, source: str = "<card>", overlay: str | None = None, overrides: tuple[str, ...] = ()
+    data: dict[str, Any],
+    *,
+    source: str = "<card>",
+    overlays: tuple[str, ...] = (),
+    overrides: tuple[str, ...] = (),
+    overlay_dir: Path | None = None,
 ) -> ExperimentCard:
+    """Apply overlays (the card's own, else `overlay_dir/<name>.yaml`), then overrides; then validate."""
     data = copy.deepcopy(data)
-    if overlay is not None:
-        patches = data.get("overlays", {}).get(overlay)
+    for name in overlays:
+        patches = data.get("overlays", {}).get(name)
         if patches is None:
-            known = sorted(data.get("overlays", {}))
-            raise CardError(f"{source}: overlay '{overlay}' not defined (have {known})")
+            patches = _shared_overlay(name, overlay_dir, source)
         for key, value in patches.items():
-            apply_dotted(data, key, value, source=f"{source} overlays.{overlay}")
+            apply_dotted(data, key, value, source=f"{source} overlay '{name}'")
     for text in overrides:
         key, value = parse_override(text)
         apply_dotted(data, key, value, source=f"{source} --set")
@@ -306,7 +338,10 @@ def card_from_dict(
         raise CardError(_format_errors(source, error)) from None
 
 
-def load_card(path: str | Path, *, overlay: str | None = None, overrides: tuple[str, ...] = ()) -> ExperimentCard:
+def load_card(
+    path: str | Path, *, overlays: tuple[str, ...] = (), overrides: tuple[str, ...] = ()
+) -> ExperimentCard:
+    """Load a card file; shared overlays live in `overlays/` beside it (benchmarks/overlays/smoke.yaml)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -316,4 +351,6 @@ def load_card(path: str | Path, *, overlay: str | None = None, overrides: tuple[
         raise CardError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise CardError(f"{path}: a card is a mapping of fields, found {type(data).__name__}")
-    return card_from_dict(data, source=str(path), overlay=overlay, overrides=overrides)
+    return card_from_dict(
+        data, source=str(path), overlays=overlays, overrides=overrides, overlay_dir=path.parent / "overlays"
+    )

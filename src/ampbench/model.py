@@ -1,0 +1,218 @@
+"""The humanoid model: one place that reads the MJCF and builds the MuJoCo model the card asks for.
+
+Other modules never parse the XML: they ask `humanoid_spec` for names, limits and gains, and
+`build_mj_model` for a model with the card's solver options and contact set applied.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from ampbench import cards
+
+ROOT_BODY = "pelvis"
+FOOT_BODIES = ("right_foot", "left_foot")
+FREE_QPOS = 7  # root position (3) + root quaternion wxyz (4) ahead of the hinge angles
+
+# Contact bits: a pair collides when (contype_a & conaffinity_b) or (contype_b & conaffinity_a).
+_FLOOR_BITS = (1, 0)
+_BODY_BITS = {"floor": (0, 1), "all": (2, 3)}  # "all": bit 2 of contype meets bit 2 of conaffinity
+_OFF_BITS = (0, 0)
+_SOLVERS = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
+_CONES = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL, "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}
+
+
+def model_path(name: str = "amp_humanoid") -> Path:
+    """envs/<name>.xml in a checkout, or ampbench/_envs/<name>.xml in an installed wheel."""
+    package = Path(__file__).resolve().parent
+    candidates = (package.parents[1] / "envs" / f"{name}.xml", package / "_envs" / f"{name}.xml")
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"humanoid model '{name}' not found; looked for {[str(p) for p in candidates]}")
+
+
+@dataclass(frozen=True)
+class HumanoidSpec:
+    """Names, limits and gains of a humanoid MJCF, in MJCF order, as plain read-only numpy arrays."""
+
+    name: str
+    xml_path: Path
+    dof_names: tuple[str, ...]
+    body_names: tuple[str, ...]
+    effort_limits: np.ndarray
+    pd_stiffness: np.ndarray
+    pd_damping: np.ndarray
+    joint_ranges: np.ndarray
+    total_mass: float
+
+    def dof_index(self, names: Sequence[str]) -> np.ndarray:
+        return _indices(names, self.dof_names, f"{self.xml_path} hinge")
+
+    def body_index(self, names: Sequence[str]) -> np.ndarray:
+        return _indices(names, self.body_names, f"{self.xml_path} body")
+
+
+def _indices(names: Sequence[str], known: tuple[str, ...], what: str) -> np.ndarray:
+    if isinstance(names, str):
+        raise TypeError(f"expected a sequence of {what} names, got the single string {names!r}")
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown {what} names {unknown}; known: {list(known)}")
+    return np.array([known.index(name) for name in names], dtype=np.int64)
+
+
+@functools.cache
+def humanoid_spec(name: str = "amp_humanoid") -> HumanoidSpec:
+    """Read once per name; later calls return the same frozen object."""
+    path = model_path(name)
+    model = mujoco.MjModel.from_xml_path(str(path))
+    dof_names = _hinge_names(model, path)
+    return HumanoidSpec(
+        name=name,
+        xml_path=path,
+        dof_names=dof_names,
+        body_names=tuple(model.body(i).name for i in range(1, model.nbody)),
+        effort_limits=_read_only(_effort_limits(model, dof_names, path)),
+        pd_stiffness=_read_only(_gains(model, "kp", dof_names, path)),
+        pd_damping=_read_only(_gains(model, "kd", dof_names, path)),
+        joint_ranges=_read_only(model.jnt_range[1:].copy()),
+        total_mass=float(model.body_mass.sum()),
+    )
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.array(array, dtype=np.float64)
+    array.setflags(write=False)
+    return array
+
+
+def _hinge_names(model: mujoco.MjModel, path: Path) -> tuple[str, ...]:
+    """Hinge names in qpos order; the model must be one free root joint followed by hinges."""
+    types = [mujoco.mjtJoint(t) for t in model.jnt_type]
+    if not types or types[0] != mujoco.mjtJoint.mjJNT_FREE or model.jnt_bodyid[0] != 1:
+        raise ValueError(f"{path}: joint 0 must be a free joint on the first body, found {types[:1]}")
+    others = sorted({t.name for t in types[1:] if t != mujoco.mjtJoint.mjJNT_HINGE})
+    if others:
+        raise ValueError(f"{path}: every joint after the root must be a hinge, found {others}")
+    return tuple(model.joint(i).name for i in range(1, model.njnt))
+
+
+def _effort_limits(model: mujoco.MjModel, dof_names: tuple[str, ...], path: Path) -> np.ndarray:
+    """Torque bound per hinge from its gear-1 motor: ctrl is N·m, so the bound is the ctrl range."""
+    limits = np.full(len(dof_names), np.nan)
+    for i in range(model.nu):
+        joint = model.actuator_trnid[i, 0]
+        low, high = model.actuator_ctrlrange[i]
+        if model.actuator_gear[i, 0] != 1 or low != -high or high <= 0:
+            raise ValueError(
+                f"{path}: motor '{model.actuator(i).name}' must have gear 1 and a symmetric positive "
+                f"ctrlrange, found gear {model.actuator_gear[i, 0]} ctrlrange [{low}, {high}]"
+            )
+        limits[joint - 1] = high
+    missing = [name for name, value in zip(dof_names, limits, strict=True) if np.isnan(value)]
+    if missing:
+        raise ValueError(f"{path}: hinges without a motor: {missing}")
+    return limits
+
+
+def _gains(model: mujoco.MjModel, prefix: str, dof_names: tuple[str, ...], path: Path) -> np.ndarray:
+    """PD gains stored as <custom><numeric name="<prefix>_<hinge>" data="value"/>."""
+    values = []
+    for dof in dof_names:
+        key = f"{prefix}_{dof}"
+        index = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_NUMERIC, key)
+        if index < 0 or model.numeric_size[index] != 1:
+            found = "missing" if index < 0 else f"size {model.numeric_size[index]}"
+            raise ValueError(f"{path}: custom numeric '{key}' must hold one value, found {found}")
+        values.append(model.numeric_data[model.numeric_adr[index]])
+    return np.array(values)
+
+
+def build_mj_model(
+    simulator: cards.SimulatorConfig, humanoid: cards.HumanoidConfig, *, weld_root: bool = False
+) -> mujoco.MjModel:
+    """The card's model: solver options and contact set applied, optionally the pelvis welded in place.
+
+    The weld holds the pelvis at its pose in the model's reference configuration (qpos0); the free
+    joint stays, so qpos/qvel layouts are the same with and without it.
+    """
+    spec = mujoco.MjSpec.from_file(str(model_path(humanoid.model)))
+    if weld_root:
+        weld = spec.add_equality()
+        weld.name = "root_weld"
+        weld.type = mujoco.mjtEq.mjEQ_WELD
+        weld.objtype = mujoco.mjtObj.mjOBJ_BODY
+        weld.name1 = ROOT_BODY
+    model = spec.compile()
+    _apply_solver(model, simulator)
+    _apply_contact_set(model, simulator.contacts)
+    return model
+
+
+def _apply_solver(model: mujoco.MjModel, simulator: cards.SimulatorConfig) -> None:
+    model.opt.timestep = simulator.timestep
+    model.opt.solver = _SOLVERS[simulator.solver]
+    model.opt.iterations = simulator.iterations
+    model.opt.ls_iterations = simulator.ls_iterations
+    model.opt.cone = _CONES[simulator.cone]
+
+
+def _apply_contact_set(model: mujoco.MjModel, contacts: str) -> None:
+    """floor: every body geom vs floor; feet: only foot geoms vs floor; all: floor plus self-collision."""
+    feet = {mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name) for name in FOOT_BODIES}
+    body_bits = _BODY_BITS.get(contacts, _BODY_BITS["floor"])
+    for geom in range(model.ngeom):
+        body = model.geom_bodyid[geom]
+        if body == 0:
+            bits = _FLOOR_BITS
+        elif contacts == "feet" and body not in feet:
+            bits = _OFF_BITS
+        else:
+            bits = body_bits
+        model.geom_contype[geom], model.geom_conaffinity[geom] = bits
+
+
+def forward_kinematics(
+    model: mujoco.MjModel, root_positions, root_rotations, dof_positions
+) -> tuple[np.ndarray, np.ndarray]:
+    """World pose of every body (world body excluded) for each frame, by MuJoCo's own kinematics.
+
+    root_positions (F, 3), root_rotations (F, 4 wxyz), dof_positions (F, D) with D = model.nq - 7
+    in qpos order (= HumanoidSpec.dof_names) -> body_positions (F, B, 3), body_rotations (F, B, 4 wxyz).
+    """
+    roots, quats, dofs = _frames(model, root_positions, root_rotations, dof_positions)
+    data = mujoco.MjData(model)
+    positions = np.empty((len(roots), model.nbody - 1, 3))
+    rotations = np.empty((len(roots), model.nbody - 1, 4))
+    for frame in range(len(roots)):
+        data.qpos[:3] = roots[frame]
+        data.qpos[3:FREE_QPOS] = quats[frame] / np.linalg.norm(quats[frame])
+        data.qpos[FREE_QPOS:] = dofs[frame]
+        mujoco.mj_kinematics(model, data)
+        positions[frame] = data.xpos[1:]
+        rotations[frame] = data.xquat[1:]
+    return positions, rotations
+
+
+def _frames(model: mujoco.MjModel, root_positions, root_rotations, dof_positions):
+    roots = np.asarray(root_positions, dtype=np.float64)
+    quats = np.asarray(root_rotations, dtype=np.float64)
+    dofs = np.asarray(dof_positions, dtype=np.float64)
+    frames = roots.shape[0] if roots.ndim == 2 else -1
+    expected = {
+        "root_positions": (roots, (frames, 3)),
+        "root_rotations": (quats, (frames, 4)),
+        "dof_positions": (dofs, (frames, model.nq - FREE_QPOS)),
+    }
+    for key, (array, shape) in expected.items():
+        if frames < 0 or array.shape != shape:
+            wanted = tuple("F" if n == frames else n for n in shape)
+            raise ValueError(f"forward_kinematics: {key} must have shape {wanted}, found {array.shape}")
+    return roots, quats, dofs
