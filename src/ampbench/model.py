@@ -21,9 +21,16 @@ FOOT_BODIES = ("right_foot", "left_foot")
 FREE_QPOS = 7  # root position (3) + root quaternion wxyz (4) ahead of the hinge angles
 
 # Contact bits: a pair collides when (contype_a & conaffinity_b) or (contype_b & conaffinity_a).
+# Floor: (1, 0); a body geom with (0, 1) touches the floor only; (2, 3) also touches other body geoms.
+_CONTACT_SETS = ("floor", "feet", "all")
 _FLOOR_BITS = (1, 0)
-_BODY_BITS = {"floor": (0, 1), "all": (2, 3)}  # "all": bit 2 of contype meets bit 2 of conaffinity
-_OFF_BITS = (0, 0)
+_TOUCH_FLOOR_BITS = (0, 1)
+_SELF_BITS = (2, 3)
+_NO_CONTACT_BITS = (0, 0)
+# A stiff weld: MuJoCo's default (solref 0.02, solimp 0.9/0.95) lets a limp humanoid sag ~7 cm and 4 deg.
+# MuJoCo raises the time constant to 2 x timestep by itself when the card's timestep is larger.
+_WELD_SOLREF = (0.01, 1.0)
+_WELD_SOLIMP = (0.99, 0.999, 0.001, 0.5, 2.0)
 _SOLVERS = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
 _CONES = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL, "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}
 
@@ -145,15 +152,26 @@ def build_mj_model(
     """
     spec = mujoco.MjSpec.from_file(str(model_path(humanoid.model)))
     if weld_root:
-        weld = spec.add_equality()
-        weld.name = "root_weld"
-        weld.type = mujoco.mjtEq.mjEQ_WELD
-        weld.objtype = mujoco.mjtObj.mjOBJ_BODY
-        weld.name1 = ROOT_BODY
+        _add_root_weld(spec)
     model = spec.compile()
     _apply_solver(model, simulator)
     _apply_contact_set(model, simulator.contacts)
     return model
+
+
+def _add_root_weld(spec: mujoco.MjSpec) -> None:
+    """Weld the root body to the world (name2 empty) at its qpos0 pose."""
+    weld = spec.add_equality()
+    weld.name = "root_weld"
+    weld.type = mujoco.mjtEq.mjEQ_WELD
+    weld.objtype = mujoco.mjtObj.mjOBJ_BODY
+    weld.name1 = ROOT_BODY
+    # data: anchor (3) at the body origin, relative pose (7) all zeros = take it from qpos0, torquescale 1
+    data = np.zeros(len(weld.data))
+    data[10] = 1.0
+    weld.data = data
+    weld.solref = _WELD_SOLREF
+    weld.solimp = _WELD_SOLIMP
 
 
 def _apply_solver(model: mujoco.MjModel, simulator: cards.SimulatorConfig) -> None:
@@ -166,17 +184,22 @@ def _apply_solver(model: mujoco.MjModel, simulator: cards.SimulatorConfig) -> No
 
 def _apply_contact_set(model: mujoco.MjModel, contacts: str) -> None:
     """floor: every body geom vs floor; feet: only foot geoms vs floor; all: floor plus self-collision."""
+    if contacts not in _CONTACT_SETS:
+        raise ValueError(f"simulator.contacts must be one of {list(_CONTACT_SETS)}, found {contacts!r}")
     feet = {mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name) for name in FOOT_BODIES}
-    body_bits = _BODY_BITS.get(contacts, _BODY_BITS["floor"])
     for geom in range(model.ngeom):
-        body = model.geom_bodyid[geom]
-        if body == 0:
-            bits = _FLOOR_BITS
-        elif contacts == "feet" and body not in feet:
-            bits = _OFF_BITS
-        else:
-            bits = body_bits
+        bits = _contact_bits(contacts, model.geom_bodyid[geom], feet)
         model.geom_contype[geom], model.geom_conaffinity[geom] = bits
+
+
+def _contact_bits(contacts: str, body: int, feet: set[int]) -> tuple[int, int]:
+    if body == 0:
+        return _FLOOR_BITS
+    if contacts == "all":
+        return _SELF_BITS
+    if contacts == "floor" or body in feet:
+        return _TOUCH_FLOOR_BITS
+    return _NO_CONTACT_BITS
 
 
 def forward_kinematics(
@@ -202,17 +225,16 @@ def forward_kinematics(
 
 
 def _frames(model: mujoco.MjModel, root_positions, root_rotations, dof_positions):
-    roots = np.asarray(root_positions, dtype=np.float64)
-    quats = np.asarray(root_rotations, dtype=np.float64)
-    dofs = np.asarray(dof_positions, dtype=np.float64)
-    frames = roots.shape[0] if roots.ndim == 2 else -1
-    expected = {
-        "root_positions": (roots, (frames, 3)),
-        "root_rotations": (quats, (frames, 4)),
-        "dof_positions": (dofs, (frames, model.nq - FREE_QPOS)),
+    arrays = {
+        "root_positions": (np.asarray(root_positions, dtype=np.float64), 3),
+        "root_rotations": (np.asarray(root_rotations, dtype=np.float64), 4),
+        "dof_positions": (np.asarray(dof_positions, dtype=np.float64), model.nq - FREE_QPOS),
     }
-    for key, (array, shape) in expected.items():
-        if frames < 0 or array.shape != shape:
-            wanted = tuple("F" if n == frames else n for n in shape)
-            raise ValueError(f"forward_kinematics: {key} must have shape {wanted}, found {array.shape}")
-    return roots, quats, dofs
+    frames = arrays["root_positions"][0].shape[0] if arrays["root_positions"][0].ndim else -1
+    for key, (array, width) in arrays.items():
+        if array.ndim != 2 or array.shape != (frames, width):
+            raise ValueError(
+                f"forward_kinematics: {key} must have shape (F, {width}) with the same F as root_positions, "
+                f"found {array.shape}"
+            )
+    return tuple(array for array, _ in arrays.values())

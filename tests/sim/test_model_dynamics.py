@@ -1,0 +1,44 @@
+"""The humanoid under MuJoCo stepping: the root weld holds, and nothing but torques holds it up."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import pytest
+
+from ampbench import cards
+from ampbench.model import build_mj_model
+
+pytestmark = pytest.mark.sim
+
+LEG_LENGTH = 0.421546 + 0.409870 + 0.0225 + 0.0275  # thigh + shin offsets + foot box bottom below the ankle
+
+
+def _step(model: mujoco.MjModel, data: mujoco.MjData, seconds: float) -> np.ndarray:
+    """Pelvis positions after each step, with zero motor torques."""
+    data.ctrl[:] = 0.0
+    trace = []
+    for _ in range(round(seconds / model.opt.timestep)):
+        mujoco.mj_step(model, data)
+        trace.append(data.qpos[:3].copy())
+    return np.array(trace)
+
+
+@pytest.mark.parametrize("contacts", ["floor", "all"])
+def test_weld_root_holds_the_pelvis_under_gravity(contacts):
+    model = build_mj_model(cards.SimulatorConfig(contacts=contacts), cards.HumanoidConfig(), weld_root=True)
+    data = mujoco.MjData(model)
+    trace = _step(model, data, 1.0)
+    assert np.max(np.linalg.norm(trace - model.qpos0[:3], axis=1)) < 0.005
+    tilt_deg = np.degrees(2 * np.arccos(min(1.0, abs(data.qpos[3]))))
+    assert tilt_deg < 0.5
+    assert np.ptp(data.qpos[7:]) > 0.1  # the limbs did move: only the root is held
+
+
+def test_standing_humanoid_without_torques_falls():
+    model = build_mj_model(cards.SimulatorConfig(), cards.HumanoidConfig())
+    data = mujoco.MjData(model)
+    data.qpos[2] = LEG_LENGTH + 0.001
+    trace = _step(model, data, 2.0)
+    assert trace[0, 2] > LEG_LENGTH - 0.01  # started standing, not sunk into the floor
+    assert trace[:, 2].min() < 0.5  # below the card's default termination height
