@@ -136,3 +136,7 @@ class Backend(Protocol):
     def versions(self) -> dict[str, str]:
         """Versions of the simulator stack, for provenance."""
         ...
+
+    def device(self) -> str:
+        """What the simulator runs on (e.g. `cpu`, `cuda:0 NVIDIA H100`), for provenance."""
+        ...

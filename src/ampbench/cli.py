@@ -1,0 +1,228 @@
+"""`ampbench ...`: the one place that knows every part; each command is a thin call into a module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from ampbench.cards import CardError, load_card
+
+
+def _card_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overlay", action="append", default=[], help="named overlay (repeatable)"
+    )
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="dotted.key=value")
+
+
+def _load(args: argparse.Namespace, path: str, extra_overlays: tuple[str, ...] = ()):
+    return load_card(path, overlays=(*extra_overlays, *args.overlay), overrides=tuple(args.overrides))
+
+
+# ---- cards ------------------------------------------------------------------------------------------
+
+
+def cmd_cards_validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.cards:
+        try:
+            card = _load(args, path)
+            for overlay in ("smoke", "eval"):
+                load_card(path, overlays=(overlay,))
+        except CardError as error:
+            print(error, file=sys.stderr)
+            failed += 1
+            continue
+        print(f"ok  {path}  ({card.name}, {card.phase}, hash {card.content_hash()})")
+    return 1 if failed else 0
+
+
+def cmd_cards_show(args: argparse.Namespace) -> int:
+    card = _load(args, args.card)
+    print(f"# {args.card} (hash {card.content_hash()})")
+    print(yaml.safe_dump(card.model_dump(mode="json"), sort_keys=False), end="")
+    return 0
+
+
+def cmd_cards_list(args: argparse.Namespace) -> int:
+    for path in sorted(Path(args.dir).glob("*.yaml")):
+        card = load_card(path)
+        print(f"{path}  {card.phase:9s} {card.amp.feature_set:12s} {card.description.split('. ')[0]}")
+    return 0
+
+
+# ---- data -------------------------------------------------------------------------------------------
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from ampbench.motion import fetch
+
+    dest = Path(args.dest) if args.dest else fetch.data_dir()
+    written = fetch.import_local(Path(args.source), dest) if args.source else fetch.fetch_public(dest)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_data_convert(args: argparse.Namespace) -> int:
+    from ampbench.motion import convert
+
+    for path in convert.convert(args.kind, Path(args.src), Path(args.dst), fill_missing=args.fill_missing):
+        print(f"wrote {path}")
+    return 0
+
+
+# ---- training, collection, scoring ------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ampbench.runs import resume_run, start_runs
+
+    if args.resume:
+        print(resume_run(Path(args.resume)))
+        return 0
+    overlays = ("smoke",) if args.smoke else ()
+    card = _load(args, args.card, overlays)
+    seeds = (args.seed,) if args.seed is not None else card.training.seeds
+    for run_dir in start_runs(
+        card,
+        backend=args.backend or card.backend,
+        seeds=seeds,
+        runs_root=Path(args.runs),
+        overlays=(*overlays, *args.overlay),
+        overrides=tuple(args.overrides),
+    ):
+        print(run_dir)
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from ampbench.recording import collect
+
+    for path in collect(
+        Path(args.run),
+        name=args.name,
+        envs=args.envs,
+        seconds=args.seconds,
+        distance=args.distance,
+        skill=args.skill,
+        csv=args.csv,
+        seed=args.seed,
+    ):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from ampbench.scoring.harness import score_run
+
+    document, path = score_run(Path(args.run), results_root=Path(args.results), smoke=args.smoke)
+    print(f"wrote {path}")
+    failed = [e for e in document["expectations"] if not e["passed"]]
+    for expectation in document["expectations"]:
+        print(f"{'PASS' if expectation['passed'] else 'FAIL'}  {expectation['description']}")
+    return 1 if failed else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ampbench.report import render_results
+
+    print(f"wrote {render_results(Path(args.results))}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ampbench.report import compare
+
+    print(compare(Path(args.results), backends=tuple(args.backends)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ampbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    cards = sub.add_parser("cards", help="validate, show and list experiment cards").add_subparsers(
+        dest="cards_command", required=True
+    )
+    validate = cards.add_parser("validate", help="check card files (and their smoke/eval overlays)")
+    validate.add_argument("cards", nargs="+")
+    _card_args(validate)
+    validate.set_defaults(func=cmd_cards_validate)
+    show = cards.add_parser("show", help="print a card with every default resolved")
+    show.add_argument("card")
+    _card_args(show)
+    show.set_defaults(func=cmd_cards_show)
+    listing = cards.add_parser("list", help="one line per card")
+    listing.add_argument("dir", nargs="?", default="benchmarks")
+    listing.set_defaults(func=cmd_cards_list)
+
+    data = sub.add_parser("data", help="reference clips").add_subparsers(dest="data_command", required=True)
+    fetch = data.add_parser("fetch", help="download the public clips (or import a local copy) into the cache")
+    fetch.add_argument("--from", dest="source", help="a folder laid out like shared/mocap")
+    fetch.add_argument("--dest", help="clip cache (default $AMPBENCH_DATA or ./data/clips)")
+    fetch.set_defaults(func=cmd_data_fetch)
+    convert = data.add_parser("convert", help="convert one clip file or a folder")
+    convert.add_argument("kind", choices=["deepmimic", "poselib", "isaaclab", "csv2npz", "npz2csv"])
+    convert.add_argument("src")
+    convert.add_argument("dst")
+    convert.add_argument(
+        "--fill-missing", action="store_true", help="fill absent fields, recorded"
+    )
+    convert.set_defaults(func=cmd_data_convert)
+
+    train = sub.add_parser("train", help="train a card's seeds into run folders")
+    train.add_argument("card", nargs="?")
+    train.add_argument("--smoke", action="store_true", help="apply the smoke overlay (CPU budget)")
+    train.add_argument("--backend", choices=["mjx", "isaaclab"])
+    train.add_argument("--seed", type=int, help="train this seed only")
+    train.add_argument("--runs", default="runs", help="root of run folders")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    _card_args(train)
+    train.set_defaults(func=cmd_train)
+
+    collect = sub.add_parser("collect", help="play a trained policy and record a torque-motion clip")
+    collect.add_argument("run", help="run folder (its latest checkpoint is played)")
+    collect.add_argument("--name", required=True, help="clip name in the cache, e.g. recorded/phase1_walk")
+    collect.add_argument("--envs", type=int, default=16)
+    collect.add_argument("--seconds", type=float, default=10.0, help="longest episode to record")
+    collect.add_argument("--distance", type=float, help="stop an episode after this travelled distance (m)")
+    collect.add_argument("--skill", help="command this skill (default: the card's first band)")
+    collect.add_argument("--csv", action="store_true", help="also write CSV")
+    collect.add_argument("--seed", type=int, default=0)
+    collect.set_defaults(func=cmd_collect)
+
+    score = sub.add_parser("score", help="score a run folder into results/")
+    score.add_argument("run")
+    score.add_argument("--results", default="results")
+    score.add_argument("--smoke", action="store_true", help="score with the smoke evaluation grid")
+    score.set_defaults(func=cmd_score)
+
+    report = sub.add_parser("report", help="render results/README.md and plots from score files")
+    report.add_argument("--results", default="results")
+    report.set_defaults(func=cmd_report)
+
+    compare = sub.add_parser("compare", help="the same cards on several backends side by side")
+    compare.add_argument("--backends", nargs="+", default=["mjx", "isaaclab"])
+    compare.add_argument("--results", default="results")
+    compare.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "train" and not (args.card or args.resume):
+        build_parser().error("train needs a CARD or --resume RUN_DIR")
+    try:
+        return args.func(args)
+    except (CardError, ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"ampbench: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

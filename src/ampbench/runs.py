@@ -1,0 +1,225 @@
+"""Run folders: everything needed to score, resume or audit a training run without the person who ran it.
+
+Layout: `runs/<card>/<backend>/<run-id>/` holding `card.json` (the resolved card), `provenance.json`
+(card hash, git commit, versions, hardware, seed, overlays), `checkpoints/` and `tb/`. Files are written
+atomically (temporary file + rename), so a crash never leaves a half-written card or checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ampbench.cards import CardError, ExperimentCard
+
+CORE_PACKAGES = ("ampbench", "numpy", "scipy", "pydantic", "mujoco")
+
+
+class RunError(ValueError):
+    """A run folder that cannot be used; the message names the folder and the missing piece."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    """HEAD commit, suffixed `-dirty` when tracked files differ; `unknown` outside a git checkout."""
+    cwd = cwd or Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}-dirty" if dirty else head
+
+
+def package_versions(names: tuple[str, ...]) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def hardware() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_gib = None
+    if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
+        memory_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    return {
+        "system": platform.system(),
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory_gib,
+    }
+
+
+def provenance(
+    card: ExperimentCard,
+    *,
+    backend: str,
+    backend_versions: dict[str, str],
+    device: str,
+    seed: int | None = None,
+    overlays: tuple[str, ...] = (),
+    overrides: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    return {
+        "card": card.name,
+        "card_hash": card.content_hash(),
+        "backend": backend,
+        "seed": seed,
+        "overlays": list(overlays),
+        "overrides": list(overrides),
+        "commit": git_commit(),
+        "versions": {**package_versions(CORE_PACKAGES), **backend_versions},
+        "hardware": hardware(),
+        "device": device,
+        "command": " ".join(sys.argv),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def new_run_dir(root: Path, card: ExperimentCard, backend: str, seed: int) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    path = Path(root) / card.name / backend / f"{stamp}-seed{seed}"
+    suffix = 1
+    while path.exists():
+        path = path.with_name(f"{stamp}-seed{seed}-{suffix}")
+        suffix += 1
+    return path
+
+
+def create_run(run_dir: Path, card: ExperimentCard, prov: dict[str, Any]) -> None:
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "card.json", card.model_dump(mode="json"))
+    atomic_write_json(run_dir / "provenance.json", prov)
+
+
+def load_run(run_dir: Path) -> tuple[ExperimentCard, dict[str, Any]]:
+    """Card and provenance of a run folder, with an error that says what is missing where."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: run folder not found")
+    for name in ("card.json", "provenance.json"):
+        if not (run_dir / name).is_file():
+            raise RunError(
+                f"{run_dir}: not a run folder ({name} is missing; runs are made by `ampbench train`)"
+            )
+    try:
+        card_data = json.loads((run_dir / "card.json").read_text())
+        prov = json.loads((run_dir / "provenance.json").read_text())
+    except json.JSONDecodeError as error:
+        raise RunError(f"{run_dir}: unreadable JSON ({error})") from None
+    try:
+        card = ExperimentCard.model_validate(card_data)
+    except ValueError as error:
+        raise CardError(f"{run_dir / 'card.json'}: {error}") from None
+    if card.content_hash() != prov.get("card_hash"):
+        raise RunError(
+            f"{run_dir}: card.json does not match provenance.json card_hash "
+            f"({card.content_hash()} != {prov.get('card_hash')}); the folder was edited after the run"
+        )
+    return card, prov
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint named by `checkpoints/latest`, which the trainer replaces atomically."""
+    pointer = Path(run_dir) / "checkpoints" / "latest"
+    if not pointer.is_file():
+        raise RunError(f"{run_dir}: no checkpoint yet ({pointer} is missing)")
+    path = pointer.parent / pointer.read_text().strip()
+    if not path.is_file():
+        raise RunError(f"{run_dir}: {pointer} names {path.name}, which does not exist")
+    return path
+
+
+def start_runs(
+    card: ExperimentCard,
+    *,
+    backend: str,
+    seeds: tuple[int, ...],
+    runs_root: Path,
+    overlays: tuple[str, ...] = (),
+    overrides: tuple[str, ...] = (),
+) -> list[Path]:
+    """Train each seed into a fresh run folder; returns the folders."""
+    from ampbench.backends import get_backend
+
+    impl = get_backend(backend)
+    run_dirs = []
+    for seed in seeds:
+        run_dir = new_run_dir(runs_root, card, backend, seed)
+        prov = provenance(
+            card,
+            backend=backend,
+            backend_versions=impl.versions(),
+            device=impl.device(),
+            seed=seed,
+            overlays=overlays,
+            overrides=overrides,
+        )
+        create_run(run_dir, card, prov)
+        impl.train(card, run_dir, seed=seed, resume=False)
+        run_dirs.append(run_dir)
+    return run_dirs
+
+
+def resume_run(run_dir: Path) -> Path:
+    """Continue a run from its last checkpoint with the card and seed it was started with."""
+    from ampbench.backends import get_backend
+
+    card, prov = load_run(run_dir)
+    latest_checkpoint(run_dir)
+    get_backend(prov["backend"]).train(card, run_dir, seed=int(prov["seed"]), resume=True)
+    return run_dir
