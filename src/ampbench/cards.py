@@ -338,6 +338,25 @@ def card_from_dict(
         raise CardError(_format_errors(source, error)) from None
 
 
+def shared_overlay_dir() -> Path:
+    """benchmarks/overlays in a checkout, or the copy packed into the wheel."""
+    package = Path(__file__).resolve().parent
+    for path in (package.parents[1] / "benchmarks" / "overlays", package / "_benchmarks" / "overlays"):
+        if path.is_dir():
+            return path
+    raise CardError(f"shared overlays not found beside {package}")
+
+
+def with_overlays(card: ExperimentCard, overlays: tuple[str, ...]) -> ExperimentCard:
+    """A resolved card (e.g. from a run folder) with shared overlays applied on top, e.g. `eval`."""
+    return card_from_dict(
+        card.model_dump(mode="json"),
+        source=f"card '{card.name}'",
+        overlays=overlays,
+        overlay_dir=shared_overlay_dir(),
+    )
+
+
 def load_card(
     path: str | Path, *, overlays: tuple[str, ...] = (), overrides: tuple[str, ...] = ()
 ) -> ExperimentCard:

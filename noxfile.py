@@ -1,0 +1,33 @@
+"""nox sessions: tests, lint, and a local smoke run of a phase card on the MJX backend (CPU)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+PYTHON = "3.12"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    session.install("-e", ".[mjx,dev]")
+    session.run("pytest", "-m", "not slow and not learn", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def smoke(session: nox.Session) -> None:
+    """Train, score and report one card on its smoke budget: `nox -s smoke -- benchmarks/phase2.yaml`."""
+    card = session.posargs[0] if session.posargs else "benchmarks/phase2.yaml"
+    session.install("-e", ".[mjx,dev]")
+    runs = session.create_tmp() + "/runs"
+    session.run("ampbench", "data", "fetch")
+    session.run("ampbench", "train", card, "--smoke", "--runs", runs)
+    session.run("ampbench", "score", *sorted(__import__("glob").glob(f"{runs}/*/mjx/*")), "--smoke")
+    session.run("ampbench", "report")
