@@ -8,7 +8,6 @@ order of the MJCF's `*_x`, `*_y`, `*_z` hinges). Backends that use xyzw convert 
 
 from __future__ import annotations
 
-
 from array_api_compat import array_namespace
 
 _EPS = 1e-9
@@ -148,7 +147,7 @@ def to_intrinsic_xyz(q):
 def heading_yaw(q):
     """Yaw of the body's forward (x) axis projected on the ground plane."""
     xp = array_namespace(q)
-    ref = xp.zeros(q.shape[:-1] + (3,), dtype=q.dtype)
+    ref = xp.zeros((*q.shape[:-1], 3), dtype=q.dtype)
     ref = ref + xp.asarray((1.0, 0.0, 0.0), dtype=q.dtype)
     fwd = rotate(q, ref)
     return xp.atan2(fwd[..., 1], fwd[..., 0])
@@ -163,7 +162,7 @@ def yaw_quat(yaw):
 def tangent_normal(q):
     """6-D continuous orientation: the rotated x (tangent) and z (normal) axes."""
     xp = array_namespace(q)
-    shape = q.shape[:-1] + (3,)
+    shape = (*q.shape[:-1], 3)
     ex = xp.zeros(shape, dtype=q.dtype) + xp.asarray((1.0, 0.0, 0.0), dtype=q.dtype)
     ez = xp.zeros(shape, dtype=q.dtype) + xp.asarray((0.0, 0.0, 1.0), dtype=q.dtype)
     return xp.concat([rotate(q, ex), rotate(q, ez)], axis=-1)

@@ -1,0 +1,386 @@
+"""The motion clip format: one validated in-memory record and its NPZ file, so bad data fails at load time.
+
+A clip holds per-frame DOF angles and velocities, world body poses and velocities, and optionally the
+joint torques that produced them (the torque-motion format). Every 3-DOF joint is stored as three hinge
+angles applied intrinsically x, then y, then z (`DOF_CONVENTION`), exactly the MJCF's `*_x/_y/_z` hinges;
+files in another convention are refused and must go through their converter.
+
+Missing kinematic fields are an error unless the caller asks for `fill_missing`; filled fields are then
+recorded in the clip (`filled_fields`, saved with it) and announced with a `FilledFieldsWarning`, because
+filled data degrades training. Fill rules (`fill_absent_fields`):
+
+- `dof_velocities`, `body_linear_velocities`: finite differences of the positions (central inside,
+  one-sided at the two ends, also for loop clips);
+- `body_angular_velocities`: the same from `body_rotations` (rotation vector of q[i+1] q[i-1]^-1 / 2dt);
+- `dof_positions`, `body_positions`: zeros, and `body_rotations`: identity, because nothing can be derived;
+  velocities derived from such filled poses are zero too.
+`joint_torques` is optional (absent = plain motion clip) and never filled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ampbench.task import quat
+
+DOF_CONVENTION = "hinge_xyz"
+QUAT_NORM_TOLERANCE = 1e-3
+MIN_FRAMES = 2
+
+DOF_ARRAYS = ("dof_positions", "dof_velocities")
+BODY_ARRAYS = ("body_positions", "body_rotations", "body_linear_velocities", "body_angular_velocities")
+KINEMATIC_ARRAYS = DOF_ARRAYS + BODY_ARRAYS
+ARRAY_KEYS = (*KINEMATIC_ARRAYS, "joint_torques")
+_BODY_WIDTH = {
+    "body_positions": 3,
+    "body_rotations": 4,
+    "body_linear_velocities": 3,
+    "body_angular_velocities": 3,
+}
+_CONVERTER_HINT = (
+    "clips whose 3-DOF joints are exponential maps (Isaac Lab's humanoid_amp motions) must be converted "
+    "with `ampbench data convert isaaclab`; other sources need their own `ampbench data convert` command"
+)
+
+
+class ClipError(ValueError):
+    """A clip that cannot be used; the message names the file, the key, what was expected and found."""
+
+
+class FilledFieldsWarning(UserWarning):
+    """Some clip fields were filled instead of read: training on them is degraded."""
+
+
+@dataclass(frozen=True, eq=False)
+class MotionClip:
+    """One motion clip in `DOF_CONVENTION`; arrays are read-only float64 copies (see module docstring)."""
+
+    fps: float
+    dof_names: tuple[str, ...]
+    body_names: tuple[str, ...]
+    dof_positions: np.ndarray
+    dof_velocities: np.ndarray
+    body_positions: np.ndarray
+    body_rotations: np.ndarray
+    body_linear_velocities: np.ndarray
+    body_angular_velocities: np.ndarray
+    joint_torques: np.ndarray | None = None
+    filled_fields: tuple[str, ...] = ()
+    loop: bool = False
+    source: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        for key in ARRAY_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                array = np.array(value, dtype=np.float64)
+                array.flags.writeable = False
+                object.__setattr__(self, key, array)
+        for key in ("dof_names", "body_names", "filled_fields"):
+            object.__setattr__(self, key, tuple(str(name) for name in getattr(self, key)))
+        object.__setattr__(self, "loop", bool(self.loop))
+
+    def __eq__(self, other: object) -> bool:
+        """Equal content (arrays element-wise exact); `source` is ignored."""
+        if not isinstance(other, MotionClip):
+            return NotImplemented
+        return all(
+            _same(getattr(self, f.name), getattr(other, f.name))
+            for f in dataclasses.fields(self)
+            if f.compare
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.dof_positions.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return (self.num_frames - 1) / float(self.fps)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return a is not None and b is not None and np.array_equal(a, b)
+    return a == b
+
+
+def _where(clip_or_source: MotionClip | str) -> str:
+    source = clip_or_source.source if isinstance(clip_or_source, MotionClip) else clip_or_source
+    return source or "<clip in memory>"
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validate_clip(clip: MotionClip) -> None:
+    """ClipError on the first problem: fps, names, shapes, frame counts, non-finite values, quaternions."""
+    _check_fps(clip.fps, _where(clip))
+    _check_names(clip)
+    _check_shapes(clip)
+    _check_finite(clip)
+    _check_unit_quaternions(clip)
+    unknown = sorted(set(clip.filled_fields) - set(KINEMATIC_ARRAYS))
+    if unknown:
+        raise ClipError(
+            f"{_where(clip)}: 'filled_fields' expected names from {KINEMATIC_ARRAYS}, found {unknown}"
+        )
+
+
+def _check_fps(fps: Any, where: str) -> None:
+    value = np.asarray(fps)
+    if value.ndim != 0 or value.dtype.kind not in "iuf":
+        raise ClipError(
+            f"{where}: 'fps' expected a positive scalar number, found {value.dtype} "
+            f"array of shape {value.shape}"
+        )
+    if not np.isfinite(value) or value <= 0:
+        raise ClipError(f"{where}: 'fps' expected a finite number > 0, found {value.item()}")
+
+
+def _check_names(clip: MotionClip) -> None:
+    for key in ("dof_names", "body_names"):
+        names = getattr(clip, key)
+        if not names or len(set(names)) != len(names) or "" in names:
+            raise ClipError(f"{_where(clip)}: '{key}' expected non-empty unique names, found {list(names)}")
+
+
+def expected_shape(key: str, num_dofs: int, num_bodies: int) -> tuple[str, tuple[int, ...]]:
+    """(human-readable description, trailing shape after the frame axis) of an array key."""
+    if key in BODY_ARRAYS:
+        width = _BODY_WIDTH[key]
+        return f"(F, B, {width}) with B = len(body_names) = {num_bodies}", (num_bodies, width)
+    return f"(F, D) with D = len(dof_names) = {num_dofs}", (num_dofs,)
+
+
+def _check_shapes(clip: MotionClip) -> None:
+    where, num_dofs, num_bodies = _where(clip), len(clip.dof_names), len(clip.body_names)
+    for key in ARRAY_KEYS:
+        array = getattr(clip, key)
+        if array is None:
+            if key != "joint_torques":
+                raise ClipError(f"{where}: '{key}' is missing (expected an array)")
+            continue
+        check_array_shape(key, array, (num_dofs, num_bodies), where)
+    _check_frame_counts(clip)
+
+
+def check_array_shape(key: str, array: np.ndarray, sizes: tuple[int, int], where: str) -> None:
+    """ClipError unless `array` has the shape of `key` for (num_dofs, num_bodies) = sizes."""
+    text, trailing = expected_shape(key, *sizes)
+    if array.ndim != 1 + len(trailing) or array.shape[1:] != trailing:
+        raise ClipError(f"{where}: '{key}' expected shape {text}, found {array.shape}")
+
+
+def _check_frame_counts(clip: MotionClip) -> None:
+    frames = clip.num_frames
+    if frames < MIN_FRAMES:
+        raise ClipError(
+            f"{_where(clip)}: 'dof_positions' expected at least {MIN_FRAMES} frames, found {frames}"
+        )
+    for key in ARRAY_KEYS:
+        array = getattr(clip, key)
+        if array is not None and array.shape[0] != frames:
+            raise ClipError(
+                f"{_where(clip)}: '{key}' expected {frames} frames (as 'dof_positions'), "
+                f"found {array.shape[0]}; all per-frame arrays must agree"
+            )
+
+
+def _check_finite(clip: MotionClip) -> None:
+    for key in ARRAY_KEYS:
+        array = getattr(clip, key)
+        if array is None:
+            continue
+        bad_frames = np.flatnonzero(~np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1))
+        if bad_frames.size:
+            raise ClipError(
+                f"{_where(clip)}: '{key}' expected finite values, found NaN/inf in "
+                f"{bad_frames.size} frame(s), first at frame {bad_frames[0]}"
+            )
+
+
+def _check_unit_quaternions(clip: MotionClip) -> None:
+    deviation = np.abs(np.linalg.norm(clip.body_rotations, axis=-1) - 1.0)
+    frame, body = np.unravel_index(np.argmax(deviation), deviation.shape)
+    worst = deviation[frame, body]
+    if worst > QUAT_NORM_TOLERANCE:
+        raise ClipError(
+            f"{_where(clip)}: 'body_rotations' expected unit quaternions (|norm - 1| <= "
+            f"{QUAT_NORM_TOLERANCE}), found max deviation {worst:.3g} at frame {frame}, "
+            f"body '{clip.body_names[body]}'"
+        )
+
+
+# ---------------------------------------------------------------- building clips from raw fields
+
+
+def clip_from_fields(fields: Mapping[str, Any], *, source: str, fill_missing: bool = False) -> MotionClip:
+    """Build and validate a clip from NPZ-style keys (also used by the CSV reader)."""
+    where = _where(source)
+    _check_convention(fields, where)
+    for key in ("fps", "dof_names", "body_names"):
+        if key not in fields:
+            raise ClipError(f"{where}: '{key}' is missing (required, never filled)")
+    _check_fps(fields["fps"], where)
+    arrays = {key: _numeric_array(fields[key], key, where) for key in ARRAY_KEYS if key in fields}
+    filled = tuple(str(name) for name in np.atleast_1d(fields.get("filled_fields", ())))
+    absent = [key for key in KINEMATIC_ARRAYS if key not in arrays]
+    if absent and not fill_missing:
+        raise ClipError(
+            f"{where}: {absent} missing (expected arrays); pass fill_missing=True "
+            "(CLI: --fill-missing) to fill them, which degrades training"
+        )
+    dof_names = _names(fields["dof_names"], "dof_names", where)
+    body_names = _names(fields["body_names"], "body_names", where)
+    if absent:
+        sizes = (len(dof_names), len(body_names))
+        for key, array in arrays.items():
+            check_array_shape(key, array, sizes, where)
+        arrays, newly_filled = fill_absent_fields(arrays, float(fields["fps"]), sizes, source=where)
+        filled += tuple(name for name in newly_filled if name not in filled)
+    clip = MotionClip(
+        fps=float(fields["fps"]),
+        dof_names=dof_names,
+        body_names=body_names,
+        **{key: arrays.get(key) for key in ARRAY_KEYS},
+        filled_fields=filled,
+        loop=bool(np.asarray(fields.get("loop", False))),
+        source=source,
+    )
+    validate_clip(clip)
+    return clip
+
+
+def _check_convention(fields: Mapping[str, Any], where: str) -> None:
+    if "dof_convention" not in fields:
+        raise ClipError(
+            f"{where}: 'dof_convention' is missing, expected '{DOF_CONVENTION}' (three hinge "
+            f"angles per 3-DOF joint, intrinsic x, y, z); {_CONVERTER_HINT}"
+        )
+    found = str(np.asarray(fields["dof_convention"]))
+    if found != DOF_CONVENTION:
+        raise ClipError(
+            f"{where}: 'dof_convention' expected '{DOF_CONVENTION}', found '{found}'; {_CONVERTER_HINT}"
+        )
+
+
+def _numeric_array(value: Any, key: str, where: str) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise ClipError(f"{where}: '{key}' expected a numeric array, found dtype {array.dtype}")
+    return array.astype(np.float64)
+
+
+def _names(value: Any, key: str, where: str) -> tuple[str, ...]:
+    array = np.asarray(value)
+    if array.ndim != 1 or array.dtype.kind not in "US":
+        raise ClipError(
+            f"{where}: '{key}' expected a 1-D array of strings, found dtype {array.dtype} shape {array.shape}"
+        )
+    return tuple(str(name) for name in array)
+
+
+def fill_absent_fields(
+    arrays: Mapping[str, np.ndarray], fps: float, sizes: tuple[int, int], *, source: str
+) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """Fill absent kinematic arrays by the module's rules; returns (all arrays, names filled) and warns."""
+    num_frames = _frame_count(arrays, source)
+    num_dofs, num_bodies = sizes
+    out = dict(arrays)
+    how: dict[str, str] = {}
+    poses = {
+        "dof_positions": np.zeros((num_frames, num_dofs)),
+        "body_positions": np.zeros((num_frames, num_bodies, 3)),
+        "body_rotations": np.broadcast_to(np.array([1.0, 0.0, 0.0, 0.0]), (num_frames, num_bodies, 4)).copy(),
+    }
+    for key, default in poses.items():
+        if key not in out:
+            out[key], how[key] = default, ("identity" if key == "body_rotations" else "zeros")
+    dt = 1.0 / fps
+    derived = {
+        "dof_velocities": ("dof_positions", lambda: np.gradient(out["dof_positions"], dt, axis=0)),
+        "body_linear_velocities": ("body_positions", lambda: np.gradient(out["body_positions"], dt, axis=0)),
+        "body_angular_velocities": ("body_rotations", lambda: _angular_velocities(out["body_rotations"], dt)),
+    }
+    for key, (origin, derive) in derived.items():
+        if key not in out:
+            out[key] = derive()
+            how[key] = f"finite differences of {origin}" + (" (itself filled)" if origin in how else "")
+    _warn_filled(how, source)
+    return out, tuple(how)
+
+
+def _frame_count(arrays: Mapping[str, np.ndarray], source: str) -> int:
+    if not arrays:
+        raise ClipError(f"{source}: no per-frame array present ({ARRAY_KEYS}); nothing to fill from")
+    key, array = next(iter(arrays.items()))
+    if array.ndim == 0 or array.shape[0] < MIN_FRAMES:
+        raise ClipError(
+            f"{source}: '{key}' expected at least {MIN_FRAMES} frames to fill missing fields, "
+            f"found shape {array.shape}"
+        )
+    return int(array.shape[0])
+
+
+def _angular_velocities(rotations: np.ndarray, dt: float) -> np.ndarray:
+    """World angular velocity per frame: central differences inside, one-sided at the ends."""
+    before = np.concatenate([rotations[:1], rotations[:-2], rotations[-2:-1]])
+    after = np.concatenate([rotations[1:2], rotations[2:], rotations[-1:]])
+    steps = np.full(rotations.shape[0], 2.0 * dt)
+    steps[[0, -1]] = dt
+    return quat.angular_velocity(before, after, steps[:, None, None])
+
+
+def _warn_filled(how: Mapping[str, str], source: str) -> None:
+    if how:
+        listing = "; ".join(f"{key} <- {rule}" for key, rule in how.items())
+        warnings.warn(
+            f"{source}: filled missing fields ({listing}); filled data degrades training",
+            FilledFieldsWarning,
+            stacklevel=3,
+        )
+
+
+# ---------------------------------------------------------------- NPZ files
+
+
+def load_clip(path: str | Path, *, fill_missing: bool = False) -> MotionClip:
+    """Read and validate an NPZ clip; absent kinematic fields are an error unless fill_missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise ClipError(f"{path}: file not found")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            fields = {key: npz[key] for key in npz.files}
+    except ValueError as error:  # object arrays need pickle: refuse, never unpickle data files
+        raise ClipError(f"{path}: not a plain-array NPZ clip ({error})") from error
+    return clip_from_fields(fields, source=str(path), fill_missing=fill_missing)
+
+
+def save_clip(clip: MotionClip, path: str | Path) -> None:
+    """Validate, then write every key (plus `dof_convention`, `filled_fields`, `loop`) to an NPZ file."""
+    validate_clip(clip)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {key: getattr(clip, key) for key in ARRAY_KEYS if getattr(clip, key) is not None}
+    with path.open("wb") as handle:
+        np.savez_compressed(
+            handle,
+            fps=np.float64(clip.fps),
+            dof_names=np.array(clip.dof_names, dtype=str),
+            body_names=np.array(clip.body_names, dtype=str),
+            dof_convention=np.array(DOF_CONVENTION),
+            filled_fields=np.array(clip.filled_fields, dtype=str),
+            loop=np.array(clip.loop),
+            **arrays,
+        )

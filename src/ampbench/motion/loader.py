@@ -1,0 +1,176 @@
+"""Reference-motion sampling for AMP: vectorised, interpolated clip states at random or given times.
+
+Interpolation: at time t a clip is between frames f0 = floor(t * fps) and f1 = f0 + 1 with blend weight
+w = t * fps - f0 in [0, 1]; vectors blend linearly, quaternions by slerp. A time within 1e-9 frames of a
+stored frame snaps to it, so frame times return the stored frame exactly.
+
+Time outside [0, duration]:
+- non-loop clips clamp to [0, duration]; at the end f0 = f1 = the last frame;
+- loop clips wrap modulo duration = (F - 1) / fps. The last frame is taken to repeat the first pose (the
+  DeepMimic convention for cyclic clips), so time `duration` is frame 0 and no blend between the last
+  and the first frame is ever made. Root position jumps back at the wrap: consumers use root-relative
+  features.
+
+All clips are concatenated into one frame table, so sampling n states is a handful of numpy gathers.
+Randomness only comes from the `np.random.Generator` the caller passes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ampbench.motion.clip import KINEMATIC_ARRAYS, ClipError, MotionClip, load_clip, validate_clip
+from ampbench.task import quat
+
+if TYPE_CHECKING:
+    from ampbench import cards
+
+DATA_DIR_ENV = "AMPBENCH_DATA"
+DEFAULT_DATA_DIR = Path("data") / "clips"
+_SNAP_FRAMES = 1e-9
+
+
+@dataclass(frozen=True)
+class MotionState:
+    """Clip states with leading shape S (e.g. (n,) or (n, k)); torques None when the library has none."""
+
+    dof_positions: np.ndarray
+    dof_velocities: np.ndarray
+    body_positions: np.ndarray
+    body_rotations: np.ndarray
+    body_linear_velocities: np.ndarray
+    body_angular_velocities: np.ndarray
+    joint_torques: np.ndarray | None
+
+
+class MotionLibrary:
+    """Several clips sharing DOF and body names, sampled with per-clip weights."""
+
+    def __init__(self, clips: Sequence[MotionClip], weights: Sequence[float] | None = None) -> None:
+        if not clips:
+            raise ClipError("motion library: expected at least one clip, found none")
+        for clip in clips:
+            validate_clip(clip)
+        _check_same_names(clips)
+        self.clips = tuple(clips)
+        self.dof_names = clips[0].dof_names
+        self.body_names = clips[0].body_names
+        self.weights = _normalised_weights(weights, len(clips))
+        self._fps = np.array([clip.fps for clip in clips])
+        self._num_frames = np.array([clip.num_frames for clip in clips])
+        self._durations = np.array([clip.duration for clip in clips])
+        self._loop = np.array([clip.loop for clip in clips])
+        self._offsets = np.concatenate([[0], np.cumsum(self._num_frames)[:-1]])
+        self._frames = {key: np.concatenate([getattr(c, key) for c in clips]) for key in KINEMATIC_ARRAYS}
+        self._missing_torques = tuple(
+            clip.source or f"clip {i}" for i, clip in enumerate(clips) if clip.joint_torques is None
+        )
+        if not self._missing_torques:
+            self._frames["joint_torques"] = np.concatenate([clip.joint_torques for clip in clips])
+
+    def sample_times(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Clip indices drawn by weight, and times uniform in [0, that clip's duration]."""
+        clip_index = rng.choice(len(self.clips), size=n, p=self.weights)
+        return clip_index, rng.uniform(0.0, self._durations[clip_index])
+
+    def state_at(self, clip_index: np.ndarray, time: np.ndarray) -> MotionState:
+        """Interpolated states; clip_index and time broadcast to the leading shape S."""
+        clip_index, time = np.broadcast_arrays(
+            np.asarray(clip_index, dtype=np.int64), np.asarray(time, float)
+        )
+        rows0, rows1, weight = self._blend_rows(clip_index.ravel(), time.ravel())
+        blended = {
+            key: _blend(key, table[rows0], table[rows1], weight) for key, table in self._frames.items()
+        }
+        shaped = {key: value.reshape(clip_index.shape + value.shape[1:]) for key, value in blended.items()}
+        shaped.setdefault("joint_torques", None)
+        return MotionState(**shaped)
+
+    def sample(self, rng: np.random.Generator, n: int) -> MotionState:
+        return self.state_at(*self.sample_times(rng, n))
+
+    def sample_with_torques(self, rng: np.random.Generator, n: int) -> MotionState:
+        """Like `sample`, for the torque discriminator: every clip must carry joint torques."""
+        if self._missing_torques:
+            raise ClipError(
+                f"{', '.join(self._missing_torques)}: 'joint_torques' is missing; torque features "
+                "need torque-motion clips (record them with the collect command)"
+            )
+        return self.sample(rng, n)
+
+    def sample_history(self, rng: np.random.Generator, n: int, k: int, dt: float) -> MotionState:
+        """n histories of k frames at t-(k-1)dt ... t, oldest first: arrays (n, k, ...)."""
+        clip_index, end_time = self.sample_times(rng, n)
+        offsets = dt * np.arange(k - 1, -1, -1)
+        return self.state_at(clip_index[:, None], end_time[:, None] - offsets[None, :])
+
+    def _blend_rows(
+        self, clip_index: np.ndarray, time: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows of the frame table either side of each time, and the blend weight in [0, 1]."""
+        duration = self._durations[clip_index]
+        time = np.where(self._loop[clip_index], np.mod(time, duration), np.clip(time, 0.0, duration))
+        position = time * self._fps[clip_index]
+        nearest = np.rint(position)
+        position = np.where(np.abs(position - nearest) < _SNAP_FRAMES, nearest, position)
+        last = self._num_frames[clip_index] - 1
+        frame0 = np.clip(np.floor(position).astype(np.int64), 0, last)
+        frame1 = np.minimum(frame0 + 1, last)
+        weight = np.clip(position - frame0, 0.0, 1.0)
+        offset = self._offsets[clip_index]
+        return offset + frame0, offset + frame1, weight
+
+
+def _blend(key: str, first: np.ndarray, second: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    if key == "body_rotations":
+        return quat.slerp(first, second, np.broadcast_to(weight[:, None], first.shape[:-1]))
+    weight = weight.reshape(weight.shape + (1,) * (first.ndim - 1))
+    return first + weight * (second - first)
+
+
+def _check_same_names(clips: Sequence[MotionClip]) -> None:
+    reference = clips[0]
+    for clip in clips[1:]:
+        for key in ("dof_names", "body_names"):
+            if getattr(clip, key) != getattr(reference, key):
+                raise ClipError(
+                    f"{clip.source or 'clip'}: '{key}' expected the same names as "
+                    f"{reference.source or 'the first clip'} {list(getattr(reference, key))}, "
+                    f"found {list(getattr(clip, key))}"
+                )
+
+
+def _normalised_weights(weights: Sequence[float] | None, count: int) -> np.ndarray:
+    values = np.ones(count) if weights is None else np.asarray(weights, dtype=np.float64)
+    if values.shape != (count,) or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ClipError(
+            f"motion library: 'weights' expected {count} finite values > 0, found {values.tolist()}"
+        )
+    return values / values.sum()
+
+
+def clip_path(name: str, data_dir: Path | None = None) -> Path:
+    """'deepmimic/walk' -> <data_dir>/deepmimic/walk.npz; data_dir: argument, $AMPBENCH_DATA, ./data/clips."""
+    parts = Path(name).parts
+    if not name or Path(name).is_absolute() or ".." in parts:
+        raise ClipError(f"clip name expected a relative name like 'deepmimic/walk', found {name!r}")
+    root = data_dir if data_dir is not None else Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+    return Path(root) / f"{name}.npz"
+
+
+def load_library(mocap: cards.MocapConfig, data_dir: Path | None = None) -> MotionLibrary:
+    """The card's clips with their weights; missing files are listed together with how to get them."""
+    paths = [clip_path(ref.name, data_dir) for ref in mocap.clips]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise ClipError(
+            f"clip file(s) not found: {missing}; run `ampbench data fetch` to download them "
+            f"(data dir: argument, ${DATA_DIR_ENV}, or ./{DEFAULT_DATA_DIR})"
+        )
+    return MotionLibrary([load_clip(path) for path in paths], [ref.weight for ref in mocap.clips])
