@@ -1,0 +1,371 @@
+"""Results tables and plots, built from score files only, so no number in a report exists without a run.
+
+`render_results` writes `results/README.md` (phase x card x backend) and PNGs under `results/plots/`;
+`compare` puts two backends side by side; `plot_torque_profile` draws a collected clip's torques.
+Several runs (training seeds) of one card and backend are combined by a bootstrap over runs; a single
+run shows its own interval (over evaluation episodes). Plots use matplotlib's `Figure` directly (Agg
+canvas), so no global pyplot state or display is involved.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ampbench.motion.clip import load_clip
+from ampbench.scoring import stats
+from ampbench.scoring.score import load_scores
+
+PHASE_ORDER = ("baseline", "phase1", "phase2", "phase3", "torque")
+DASH = "—"
+Interval = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class RunGroup:
+    """All score documents of one card on one backend."""
+
+    phase: str
+    card: str
+    backend: str
+    docs: tuple[dict[str, Any], ...]
+
+
+def _sort_key(group: RunGroup) -> tuple[int, str, str]:
+    phase = PHASE_ORDER.index(group.phase) if group.phase in PHASE_ORDER else len(PHASE_ORDER)
+    return phase, group.card, group.backend
+
+
+def collect_scores(results_root: Path) -> list[RunGroup]:
+    """Every `<card>/<backend>/<run-id>/scores.json` under `results_root`, grouped by card and backend."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for path in sorted(Path(results_root).glob("*/*/*/scores.json")):
+        doc = load_scores(path)
+        card, backend, run_id = path.parts[-4:-1]
+        if (doc["card"], doc["backend"], doc["run_id"]) != (card, backend, run_id):
+            raise ValueError(
+                f"{path}: file says card/backend/run_id = {doc['card']}/{doc['backend']}/{doc['run_id']}, "
+                f"its folder says {card}/{backend}/{run_id}"
+            )
+        groups.setdefault((card, backend), []).append(doc)
+    result = [
+        RunGroup(docs[0]["phase"], card, backend, tuple(docs)) for (card, backend), docs in groups.items()
+    ]
+    return sorted(result, key=_sort_key)
+
+
+def _interval_of(entry: dict[str, Any] | None) -> Interval | None:
+    if entry is None or entry.get("point") is None:
+        return None
+    return entry["point"], entry["low"], entry["high"]
+
+
+def combined_interval(docs: Sequence[dict[str, Any]], pick: Callable[[dict], dict | None]) -> Interval | None:
+    """One run: its own interval. Several: the mean of the runs' points with a bootstrap over runs
+    (fixed generator seed, so rendering the same files twice gives the same README)."""
+    intervals = [i for i in (_interval_of(pick(doc)) for doc in docs) if i is not None]
+    if not intervals:
+        return None
+    if len(intervals) == 1:
+        return intervals[0]
+    points = [point for point, _, _ in intervals]
+    return stats.seed_level_ci(points, np.mean, rng=np.random.default_rng(0))
+
+
+def _format(interval: Interval | None, digits: int) -> str:
+    if interval is None:
+        return DASH
+    point, low, high = interval
+    return f"{point:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _episode_mean(doc: dict) -> dict | None:
+    return doc["episode_seconds"]["mean"]
+
+
+def _tracking_mean(doc: dict) -> dict | None:
+    return doc["tracking_error"]["mean"] if doc["tracking_error"] else None
+
+
+def _imitation_mean(doc: dict) -> dict | None:
+    return doc["imitation_error"]["mean"] if doc["imitation_error"] else None
+
+
+def _push_success_at(force: float, duration: float) -> Callable[[dict], dict | None]:
+    def pick(doc: dict) -> dict | None:
+        for entry in doc["push_success"]:
+            if math.isclose(entry["force"], force) and math.isclose(entry["duration"], duration):
+                return entry["success"]
+        return None
+
+    return pick
+
+
+def _push_keys(docs: Sequence[dict[str, Any]]) -> list[tuple[float, float]]:
+    return sorted({(entry["force"], entry["duration"]) for doc in docs for entry in doc["push_success"]})
+
+
+def _max_impulse_text(docs: Sequence[dict[str, Any]]) -> str:
+    """Weakest direction per body, averaged over runs."""
+    per_body: dict[str, list[float]] = {}
+    for doc in docs:
+        for body, impulse in doc["max_impulse_survived"]["by_body"].items():
+            per_body.setdefault(body, []).append(impulse)
+    return ", ".join(f"{body} {np.mean(v):.1f}" for body, v in sorted(per_body.items())) or DASH
+
+
+def _expectations_text(docs: Sequence[dict[str, Any]]) -> str:
+    if not any(doc["expectations"] for doc in docs):
+        return DASH
+    passed = sum(all(e["passed"] for e in doc["expectations"]) for doc in docs)
+    return f"{passed}/{len(docs)} runs"
+
+
+def _short_commit(commit: str) -> str:
+    """First 10 hex digits, keeping the `-dirty` mark of a run from uncommitted code."""
+    head, dirty, _ = str(commit).partition("-dirty")
+    return head[:10] + dirty
+
+
+def _commits_text(docs: Sequence[dict[str, Any]]) -> str:
+    return ", ".join(sorted({_short_commit(doc["provenance"]["commit"]) for doc in docs}))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _headline_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
+    return [
+        [
+            g.phase,
+            g.card,
+            g.backend,
+            str(len(g.docs)),
+            _format(combined_interval(g.docs, _episode_mean), 1),
+            _max_impulse_text(g.docs),
+            _format(combined_interval(g.docs, _tracking_mean), 3),
+            _format(combined_interval(g.docs, _imitation_mean), 3),
+            _expectations_text(g.docs),
+            _commits_text(g.docs),
+        ]
+        for g in groups
+    ]
+
+
+def _push_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
+    rows = []
+    for g in groups:
+        for force, duration in _push_keys(g.docs):
+            entries = [
+                e
+                for doc in g.docs
+                for e in doc["push_success"]
+                if (e["force"], e["duration"]) == (force, duration)
+            ]
+            delta_v = [e["delta_v"] for e in entries if e["delta_v"] is not None]
+            rows.append(
+                [
+                    g.phase,
+                    g.card,
+                    g.backend,
+                    f"{force:g}",
+                    f"{duration:g}",
+                    f"{force * duration:.2f}",
+                    f"{np.mean(delta_v):.3f}" if delta_v else DASH,
+                    _format(combined_interval(g.docs, _push_success_at(force, duration)), 2),
+                    str(sum(e["n"] for e in entries)),
+                    str(sum(e["invalid"] for e in entries)),
+                ]
+            )
+    return rows
+
+
+def _pooled_success(docs: Sequence[dict[str, Any]]) -> dict[tuple[str, float], list[tuple[float, float]]]:
+    """(body, duration) -> [(impulse, success rate)] pooled over azimuths and runs, weighted by n."""
+    counts: dict[tuple[str, float, float], list[float]] = {}
+    for doc in docs:
+        for cell in doc["push_cells"]:
+            if cell["n"] and cell["success"]["point"] is not None:
+                tally = counts.setdefault((cell["body"], cell["duration"], cell["impulse"]), [0.0, 0.0])
+                tally[0] += cell["success"]["point"] * cell["n"]
+                tally[1] += cell["n"]
+    lines: dict[tuple[str, float], list[tuple[float, float]]] = {}
+    for (body, duration, impulse), (successes, n) in sorted(counts.items()):
+        lines.setdefault((body, duration), []).append((impulse, successes / n))
+    return lines
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def plot_push_success(group: RunGroup, out_png: Path) -> Path | None:
+    """Success rate vs impulse, one line per body and duration; None when the runs have no pushes."""
+    lines = _pooled_success(group.docs)
+    if not lines:
+        return None
+    figure = Figure(figsize=(6, 4))
+    axes = figure.add_subplot()
+    for (body, duration), points in lines.items():
+        impulse, success = zip(*points, strict=True)
+        axes.plot(impulse, success, marker="o", label=f"{body}, {duration:g} s")
+    axes.set(
+        xlabel="impulse (N·s)",
+        ylabel="success rate",
+        ylim=(-0.02, 1.02),
+        title=f"{group.card} ({group.backend})",
+    )
+    axes.legend(fontsize="small")
+    return _save(figure, out_png)
+
+
+def plot_survival(group: RunGroup, out_png: Path) -> Path:
+    """Kaplan-Meier survival of unpushed episodes, one step curve per run."""
+    figure = Figure(figsize=(6, 4))
+    axes = figure.add_subplot()
+    for doc in group.docs:
+        km = doc["episode_seconds"]["km"]
+        axes.step(km["times"], km["survival"], where="post", label=doc["run_id"])
+    axes.set(
+        xlabel="time (s)", ylabel="survival", ylim=(-0.02, 1.02), title=f"{group.card} ({group.backend})"
+    )
+    axes.legend(fontsize="small")
+    return _save(figure, out_png)
+
+
+def _plot_links(groups: Sequence[RunGroup], plots_dir: Path) -> list[str]:
+    links = []
+    for g in groups:
+        stem = f"{g.card}__{g.backend}"
+        survival = plot_survival(g, plots_dir / f"{stem}__survival.png")
+        parts = [f"[survival](plots/{survival.name})"]
+        push = plot_push_success(g, plots_dir / f"{stem}__push_success.png")
+        if push is not None:
+            parts.append(f"[push success vs impulse](plots/{push.name})")
+        links.append(f"- {g.card} / {g.backend}: " + ", ".join(parts))
+    return links
+
+
+_HEADLINE = (
+    "phase", "card", "backend", "runs", "episode s (95% CI)", "max impulse survived (N·s)",
+    "tracking error (m/s)", "imitation error (rad)", "expectations met", "commit",
+)  # fmt: skip
+_PUSH = (
+    "phase", "card", "backend", "force (N)", "duration (s)", "impulse (N·s)", "Δv (m/s)",
+    "success (95% CI)", "n", "invalid",
+)  # fmt: skip
+
+_INTRO = """# Results
+
+Generated by `ampbench report` from the score files `<card>/<backend>/<run-id>/scores.json` in this
+folder; do not edit by hand. Intervals are 95% percentile bootstrap intervals: for one run, over its
+evaluation episodes resampled within each evaluation seed; for several runs, over the runs. Episode
+seconds come from unpushed episodes (censored at the time limit). A push succeeds when the robot does
+not fall before the push end plus the card's window; episodes that fell before the push started are
+counted as invalid, not as failures. Max impulse survived: per body, the weakest direction's largest
+impulse up to which success stays at or above the threshold named in each score file.
+"""
+
+
+def _readme(groups: Sequence[RunGroup], plots_dir: Path) -> str:
+    if not groups:
+        return _INTRO + "\nNo results yet: no score files were found; scoring a trained run adds one.\n"
+    sections = [
+        _INTRO,
+        "## Headline\n",
+        *_table(_HEADLINE, _headline_rows(groups)),
+        "\n## Push success (pooled over bodies and directions)\n",
+        *_table(_PUSH, _push_rows(groups)),
+        "\n## Plots\n",
+        *_plot_links(groups, plots_dir),
+    ]
+    return "\n".join(sections) + "\n"
+
+
+def render_results(results_root: Path) -> Path:
+    """Write `results_root/README.md` and `results_root/plots/*.png` from the score files found."""
+    results_root = Path(results_root)
+    results_root.mkdir(parents=True, exist_ok=True)
+    readme = results_root / "README.md"
+    readme.write_text(_readme(collect_scores(results_root), results_root / "plots"))
+    return readme
+
+
+def _compare_metrics(groups: Sequence[RunGroup]) -> list[tuple[str, Callable[[dict], dict | None], int]]:
+    keys = sorted({key for g in groups for key in _push_keys(g.docs)})
+    metrics = [("episode s", _episode_mean, 1), ("tracking error (m/s)", _tracking_mean, 3)]
+    if any(doc["imitation_error"] for g in groups for doc in g.docs):
+        metrics.append(("imitation error (rad)", _imitation_mean, 3))
+    metrics += [(f"push success {f:g} N x {d:g} s", _push_success_at(f, d), 2) for f, d in keys]
+    return metrics
+
+
+def _overlap(a: Interval, b: Interval) -> bool:
+    return a[1] <= b[2] and b[1] <= a[2]
+
+
+def _compare_row(card: str, label: str, a: Interval | None, b: Interval | None, digits: int) -> list[str]:
+    both = a is not None and b is not None
+    difference = f"{b[0] - a[0]:+.{digits}f}" if both else DASH
+    overlap = ("yes" if _overlap(a, b) else "no") if both else DASH
+    return [card, label, _format(a, digits), _format(b, digits), difference, overlap]
+
+
+def compare(results_root: Path, backends: tuple[str, str] = ("mjx", "isaaclab")) -> str:
+    """Markdown table of the same cards on two backends: values, difference (second - first), CI overlap."""
+    if len(backends) != 2:
+        raise ValueError(f"compare takes exactly two backends, found {list(backends)}")
+    first, second = backends
+    groups = [g for g in collect_scores(results_root) if g.backend in backends]
+    if not groups:
+        return f"No score files for backends {first} or {second} under {results_root}.\n"
+    by_card: dict[str, dict[str, RunGroup]] = {}
+    for g in groups:
+        by_card.setdefault(g.card, {})[g.backend] = g
+    rows = []
+    for card, sides in by_card.items():
+        for label, pick, digits in _compare_metrics(list(sides.values())):
+            a, b = (combined_interval(sides[n].docs, pick) if n in sides else None for n in backends)
+            rows.append(_compare_row(card, label, a, b, digits))
+    header = ("card", "metric", first, second, f"difference ({second} - {first})", "95% CIs overlap")
+    return "\n".join(_table(header, rows)) + "\n"
+
+
+def _joint_of(dof_name: str) -> str:
+    """`left_hip_x` -> `left_hip`: the three hinges of a ball-like joint form one group."""
+    return re.sub(r"_[xyz]$", "", dof_name)
+
+
+def plot_torque_profile(clip_path: Path, out_png: Path) -> Path:
+    """Torque vs time of a collected clip, one panel per joint (its x/y/z hinges as lines)."""
+    clip = load_clip(clip_path)
+    if clip.joint_torques is None:
+        raise ValueError(f"{clip_path}: key 'joint_torques' is missing; collect the clip with torques saved")
+    groups: dict[str, list[int]] = {}
+    for index, name in enumerate(clip.dof_names):
+        groups.setdefault(_joint_of(name), []).append(index)
+    columns = 3
+    rows = math.ceil(len(groups) / columns)
+    figure = Figure(figsize=(4 * columns, 2.2 * rows))
+    time = np.arange(clip.num_frames) / clip.fps
+    for panel, (joint, indices) in enumerate(groups.items(), start=1):
+        axes = figure.add_subplot(rows, columns, panel)
+        for index in indices:
+            axes.plot(time, clip.joint_torques[:, index], label=clip.dof_names[index])
+        axes.set_title(joint, fontsize="small")
+        axes.set_xlabel("time (s)", fontsize="x-small")
+        axes.set_ylabel("torque (N·m)", fontsize="x-small")
+        axes.legend(fontsize="xx-small")
+    return _save(figure, Path(out_png))

@@ -1,0 +1,334 @@
+"""Metrics of evaluation rollouts in plain numpy: survival, push robustness, velocity tracking, imitation.
+
+Every function reads `Rollout` records only (no simulator), so one implementation scores both
+backends and is tested with synthetic rollouts.
+
+Timing convention: step t of a rollout happens at t x dt seconds after reset; an env that fell at
+step f was alive for f + 1 steps (as `Rollout.episode_seconds`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ampbench.backends.protocol import Rollout, ScheduledPush
+from ampbench.task import quat
+
+_STEP_TOLERANCE = 1e-6
+
+
+def kaplan_meier(durations, fell) -> tuple[np.ndarray, np.ndarray]:
+    """Product-limit survival curve of episode lengths; episodes that did not fall are right-censored.
+
+    Returns step-function knots: `times[0] = 0` with survival 1, then one knot per distinct fall time
+    (survival just after it), and a last knot at the longest duration so the curve reaches the time
+    limit. At a tie, falls count before censoring (a censored episode is at risk at its own time).
+    """
+    durations = np.asarray(durations, dtype=float).ravel()
+    fell = np.asarray(fell, dtype=bool).ravel()
+    if durations.shape != fell.shape or durations.size == 0:
+        raise ValueError(
+            f"kaplan_meier needs equal, non-empty durations and fell, found {durations.shape}, {fell.shape}"
+        )
+    if np.any(durations <= 0):
+        raise ValueError(f"episode durations must be > 0 s, found minimum {durations.min()}")
+    fall_times = np.unique(durations[fell])
+    at_risk = (durations[None, :] >= fall_times[:, None]).sum(axis=1)
+    falls = (durations[fell][None, :] == fall_times[:, None]).sum(axis=1)
+    survival = np.cumprod(1.0 - falls / at_risk)
+    times = np.concatenate([[0.0], fall_times])
+    survival = np.concatenate([[1.0], survival])
+    if durations.max() > times[-1]:
+        times = np.append(times, durations.max())
+        survival = np.append(survival, survival[-1])
+    return times, survival
+
+
+@dataclass(frozen=True)
+class EpisodeLengthStats:
+    """Episode lengths pooled over rollouts. Mean and median count censored episodes at the limit."""
+
+    mean_seconds: float
+    median_seconds: float
+    fall_fraction: float
+    km_times: np.ndarray
+    km_survival: np.ndarray
+
+
+def episode_length_stats(rollouts: Sequence[Rollout]) -> EpisodeLengthStats:
+    """Length statistics and survival curve over all envs of `rollouts` (e.g. every evaluation seed)."""
+    if not rollouts:
+        raise ValueError("episode_length_stats needs at least one rollout, found none")
+    seconds = np.concatenate([rollout.episode_seconds() for rollout in rollouts])
+    fell = np.concatenate([rollout.fall_step >= 0 for rollout in rollouts])
+    times, survival = kaplan_meier(seconds, fell)
+    return EpisodeLengthStats(
+        mean_seconds=float(seconds.mean()),
+        median_seconds=float(np.median(seconds)),
+        fall_fraction=float(fell.mean()),
+        km_times=times,
+        km_survival=survival,
+    )
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """Per env: `valid` is False where the env fell before its push started (no push, not a trial);
+    `success` is True where a valid env stayed up until `window_seconds` after the push ended."""
+
+    success: np.ndarray
+    valid: np.ndarray
+
+    @property
+    def invalid_count(self) -> int:
+        return int((~self.valid).sum())
+
+
+def _scheduled_push(rollout: Rollout) -> ScheduledPush:
+    push = rollout.scenario.push
+    if push is None or rollout.push is None:
+        raise ValueError(
+            f"scenario '{rollout.scenario.name}' (seed {rollout.scenario.seed}) has no push "
+            f"(scenario push: {push is not None}, push record: {rollout.push is not None})"
+        )
+    return push
+
+
+def push_success(rollout: Rollout, window_seconds: float) -> PushOutcome:
+    """Did each env survive its push: no fall before push end + `window_seconds`.
+
+    The push ends `duration` after the env's recorded start step (the scheduled duration, even when a
+    fall cut the applied force short). Raises if an env that never fell was not observed to the end of
+    its window: the episode was too short for the protocol.
+    """
+    push = _scheduled_push(rollout)
+    start = np.asarray(rollout.push.start_step, dtype=int)
+    fall = np.asarray(rollout.fall_step, dtype=int)
+    fell = fall >= 0
+    window_steps = (push.duration + window_seconds) / rollout.dt
+    observed_steps = np.where(fell, fall, rollout.steps) - start
+    truncated = ~fell & (observed_steps < window_steps - 1 - _STEP_TOLERANCE)
+    if truncated.any():
+        raise ValueError(
+            f"scenario '{rollout.scenario.name}' (seed {rollout.scenario.seed}): {int(truncated.sum())} envs "
+            f"end before push end + window ({window_steps:.1f} steps after the push start); "
+            f"episode is {rollout.steps} steps"
+        )
+    valid = ~fell | (fall >= start)
+    success = valid & (~fell | (observed_steps >= window_steps - _STEP_TOLERANCE))
+    return PushOutcome(success=success, valid=valid)
+
+
+def _magnitude(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return np.linalg.norm(values, axis=-1) if values.ndim == 2 else values
+
+
+@dataclass(frozen=True)
+class PushTrial:
+    """One pushed rollout reduced to what the success curve needs.
+
+    `success` holds the valid envs only. `delta_v_per_impulse` (1/kg) is the median ratio of the
+    recorded velocity change to the recorded impulse, i.e. the inverse robot mass the backend used;
+    NaN when no env received any impulse.
+    """
+
+    body: str
+    force: float
+    duration: float
+    azimuth_deg: float
+    seed: int
+    success: np.ndarray
+    invalid: int
+    delta_v_per_impulse: float
+
+
+def push_trial(rollout: Rollout, window_seconds: float) -> PushTrial:
+    push = _scheduled_push(rollout)
+    outcome = push_success(rollout, window_seconds)
+    impulse = _magnitude(rollout.push.impulse)
+    delta_v = _magnitude(rollout.push.delta_v)
+    pushed = impulse > 0
+    ratio = float(np.median(delta_v[pushed] / impulse[pushed])) if pushed.any() else float("nan")
+    return PushTrial(
+        body=push.body,
+        force=push.force,
+        duration=push.duration,
+        azimuth_deg=push.azimuth_deg,
+        seed=rollout.scenario.seed,
+        success=outcome.success[outcome.valid],
+        invalid=outcome.invalid_count,
+        delta_v_per_impulse=ratio,
+    )
+
+
+@dataclass(frozen=True)
+class SuccessRow:
+    """One push cell over all its trials (seeds). `impulse` = force x duration (N·s); `delta_v` the
+    velocity change it gives the whole robot (m/s); `success_per_seed` keeps the envs for intervals."""
+
+    body: str
+    force: float
+    duration: float
+    azimuth_deg: float
+    impulse: float
+    delta_v: float
+    success_rate: float
+    n: int
+    invalid: int
+    success_per_seed: dict[int, np.ndarray]
+
+
+def _cell_row(trials: list[PushTrial]) -> SuccessRow:
+    first = trials[0]
+    per_seed: dict[int, list[np.ndarray]] = {}
+    for trial in trials:
+        per_seed.setdefault(trial.seed, []).append(trial.success)
+    success = {seed: np.concatenate(parts) for seed, parts in per_seed.items()}
+    pooled = np.concatenate(list(success.values()))
+    impulse = first.force * first.duration
+    ratios = np.array([trial.delta_v_per_impulse for trial in trials])
+    inverse_mass = float(np.nanmean(ratios)) if np.isfinite(ratios).any() else float("nan")
+    return SuccessRow(
+        body=first.body,
+        force=first.force,
+        duration=first.duration,
+        azimuth_deg=first.azimuth_deg,
+        impulse=impulse,
+        delta_v=0.0 if impulse == 0 else impulse * inverse_mass,
+        success_rate=float(pooled.mean()) if pooled.size else float("nan"),
+        n=int(pooled.size),
+        invalid=sum(trial.invalid for trial in trials),
+        success_per_seed=success,
+    )
+
+
+def success_curve(trials: Sequence[PushTrial]) -> list[SuccessRow]:
+    """Success rate per push cell (body x azimuth x duration x force), sorted in that order."""
+    cells: dict[tuple[str, float, float, float], list[PushTrial]] = {}
+    for trial in trials:
+        cells.setdefault((trial.body, trial.azimuth_deg, trial.duration, trial.force), []).append(trial)
+    return [_cell_row(cells[key]) for key in sorted(cells)]
+
+
+def max_impulse_survived(
+    rows: Sequence[SuccessRow], threshold: float = 0.9
+) -> dict[tuple[str, float], float]:
+    """Per direction (body, azimuth): the largest impulse up to which the success curve never drops
+    below `threshold`.
+
+    All durations of a direction share one impulse axis. Walking up from the smallest impulse, an
+    impulse counts when every cell at it has success >= threshold; the walk stops at the first impulse
+    that fails or has no valid episode, so a lucky cell above a failure does not count. 0.0 when the
+    smallest impulse already fails.
+    """
+    directions: dict[tuple[str, float], dict[float, list[SuccessRow]]] = {}
+    for row in rows:
+        by_impulse = directions.setdefault((row.body, row.azimuth_deg), {})
+        by_impulse.setdefault(round(row.impulse, 9), []).append(row)
+    result = {}
+    for direction, by_impulse in sorted(directions.items()):
+        best = 0.0
+        for impulse in sorted(by_impulse):
+            if not all(row.n > 0 and row.success_rate >= threshold for row in by_impulse[impulse]):
+                break
+            best = impulse
+        result[direction] = best
+    return result
+
+
+def velocity_tracking_error(rollout: Rollout, *, settle_seconds: float) -> np.ndarray:
+    """Per env: mean |forward speed in the heading frame - commanded speed| (m/s) over the steps at or
+    after `settle_seconds` while alive; NaN for an env that fell before settling."""
+    yaw = quat.heading_yaw(np.asarray(rollout.root_rotation, dtype=float))
+    velocity = np.asarray(rollout.root_linear_velocity, dtype=float)
+    forward = velocity[..., 0] * np.cos(yaw) + velocity[..., 1] * np.sin(yaw)
+    error = np.abs(forward - rollout.command[..., 0])
+    settled = np.arange(rollout.steps) * rollout.dt >= settle_seconds - _STEP_TOLERANCE
+    counted = rollout.alive & settled[None, :]
+    total = np.where(counted, error, 0.0).sum(axis=1)
+    count = counted.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def _as_sequence(values, name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty (frames, features) array, found shape {array.shape}")
+    return array
+
+
+def _dtw(a, b, *, subsequence: bool = False) -> tuple[float, int]:
+    """Accumulated Euclidean cost of the optimal warping path and the number of pairs on it.
+
+    Fills the cost table one anti-diagonal at a time (cells with i + j = k depend only on diagonals
+    k - 1 and k - 2), so the O(T x U) work runs as T + U vectorised steps. Ties prefer the diagonal move.
+    `subsequence` lets the path start and end anywhere in b (all of a is matched to a part of b).
+    """
+    a, b = _as_sequence(a, "a"), _as_sequence(b, "b")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"DTW sequences need the same feature count, found {a.shape[1]} and {b.shape[1]}")
+    rows, cols = len(a), len(b)
+    cost = np.full((rows + 1, cols + 1), np.inf)
+    length = np.zeros((rows + 1, cols + 1), dtype=int)
+    cost[0, 0] = 0.0
+    if subsequence:
+        cost[0, :] = 0.0
+    for k in range(2, rows + cols + 1):
+        i = np.arange(max(1, k - cols), min(rows, k - 1) + 1)
+        j = k - i
+        previous = np.stack([cost[i - 1, j - 1], cost[i - 1, j], cost[i, j - 1]])
+        previous_length = np.stack([length[i - 1, j - 1], length[i - 1, j], length[i, j - 1]])
+        best = np.argmin(previous, axis=0)
+        columns = np.arange(i.size)
+        cost[i, j] = np.linalg.norm(a[i - 1] - b[j - 1], axis=1) + previous[best, columns]
+        length[i, j] = previous_length[best, columns] + 1
+    end = int(np.argmin(cost[rows, 1:])) + 1 if subsequence else cols
+    return float(cost[rows, end]), int(length[rows, end])
+
+
+def dtw_distance(a, b) -> float:
+    """Classic dynamic time warping distance between sequences a (T, D) and b (U, D), Euclidean cost."""
+    return _dtw(a, b)[0]
+
+
+def _resample(frames: np.ndarray, dt_from: float, dt_to: float) -> np.ndarray:
+    source_times = np.arange(len(frames)) * dt_from
+    target_times = np.arange(0.0, source_times[-1] + _STEP_TOLERANCE, dt_to)
+    return np.stack([np.interp(target_times, source_times, column) for column in frames.T], axis=1)
+
+
+def imitation_error(
+    rollout: Rollout, reference_dof_positions, dt_ref: float, *, start_seconds: float = 0.0
+) -> np.ndarray:
+    """Per env: DTW distance of joint angles to a reference clip segment, divided by the warping path
+    length, i.e. the mean joint-space distance (rad) of aligned frames.
+
+    The reference (one cycle of a periodic motion, e.g. a gait clip) is resampled to the rollout's dt
+    and repeated twice; each env's joint angles from `start_seconds`, over one reference duration or
+    up to its fall, are matched to the best-fitting stretch of it (subsequence DTW), so the gait phase
+    the env happens to be in at `start_seconds` costs nothing. NaN where fewer than two frames remain.
+    """
+    reference = _as_sequence(reference_dof_positions, "reference_dof_positions")
+    if reference.shape[1] != rollout.dof_positions.shape[2]:
+        raise ValueError(
+            f"reference has {reference.shape[1]} DOFs, rollout of '{rollout.scenario.name}' has "
+            f"{rollout.dof_positions.shape[2]} ({len(rollout.dof_names)} names)"
+        )
+    reference = _resample(reference, dt_ref, rollout.dt)
+    start = round(start_seconds / rollout.dt)
+    alive_steps = rollout.alive.sum(axis=1)
+    errors = np.full(rollout.envs, np.nan)
+    for env in range(rollout.envs):
+        frames = min(len(reference), int(alive_steps[env]) - start)
+        if frames >= 2:
+            segment = rollout.dof_positions[env, start : start + frames]
+            cost, path = _dtw(segment, np.concatenate([reference, reference]), subsequence=True)
+            errors[env] = cost / path
+    return errors

@@ -1,0 +1,334 @@
+"""Turn evaluation rollouts into one JSON score document per run, and file it with its provenance.
+
+The document holds point estimates with 95% bootstrap intervals (resampled within each evaluation
+seed), the push success table, the card's expectations checked like tests, and is written to
+`results/<card>/<backend>/<run-id>/scores.json`. The report is built from these files only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ampbench.backends.protocol import Rollout
+from ampbench.cards import Expectation, ExperimentCard
+from ampbench.runs import atomic_write_bytes
+from ampbench.scoring import metrics, stats
+from ampbench.scoring.scenarios import PUSH_START_JITTER_SECONDS
+
+SCHEMA_VERSION = 1
+BOOTSTRAP_REPS = 2000
+ALPHA = 0.05
+MAX_IMPULSE_THRESHOLD = 0.9
+KM_MAX_POINTS = 200
+PROVENANCE_KEYS = ("card_hash", "commit", "versions", "hardware", "checkpoint_sha256", "device")
+REQUIRED_KEYS = (
+    "schema",
+    "card",
+    "phase",
+    "backend",
+    "run_id",
+    "provenance",
+    "protocol",
+    "episode_seconds",
+    "tracking_error",
+    "imitation_error",
+    "push_cells",
+    "push_success",
+    "max_impulse_survived",
+    "expectations",
+)
+
+
+class ScoreError(ValueError):
+    """Rollouts or a score file that cannot be used; the message names the file or scenario and key."""
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: undefined values (no valid episode) are written as null."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _interval(point: float, low: float, high: float) -> dict[str, float | None]:
+    return {"point": _finite(point), "low": _finite(low), "high": _finite(high)}
+
+
+def _per_seed(rollouts: Sequence[Rollout], values) -> dict[int, np.ndarray]:
+    """Group per-env values by evaluation seed, dropping NaN (envs where the metric is undefined)."""
+    grouped: dict[int, list[np.ndarray]] = {}
+    for rollout, value in zip(rollouts, values, strict=True):
+        grouped.setdefault(rollout.scenario.seed, []).append(np.asarray(value, dtype=float))
+    pooled = {seed: np.concatenate(parts) for seed, parts in grouped.items()}
+    return {seed: v[np.isfinite(v)] for seed, v in pooled.items() if np.isfinite(v).any()}
+
+
+def _continuous_summary(per_seed: dict[int, np.ndarray], rng: np.random.Generator) -> dict[str, Any] | None:
+    """Mean and IQM with stratified intervals, the per-seed means, and n; None without any value."""
+    if not per_seed:
+        return None
+    return {
+        "mean": _interval(
+            *stats.stratified_bootstrap_ci(per_seed, np.mean, reps=BOOTSTRAP_REPS, alpha=ALPHA, rng=rng)
+        ),
+        "iqm": _interval(
+            *stats.stratified_bootstrap_ci(per_seed, stats.iqm, reps=BOOTSTRAP_REPS, alpha=ALPHA, rng=rng)
+        ),
+        "per_seed_mean": {str(seed): float(v.mean()) for seed, v in sorted(per_seed.items())},
+        "n": int(sum(v.size for v in per_seed.values())),
+    }
+
+
+def _subsample_curve(times: np.ndarray, survival: np.ndarray) -> dict[str, list[float]]:
+    """At most KM_MAX_POINTS knots, keeping the first and last: a small file and a faithful plot."""
+    keep = np.unique(np.linspace(0, len(times) - 1, min(len(times), KM_MAX_POINTS)).round().astype(int))
+    return {"times": times[keep].tolist(), "survival": survival[keep].tolist()}
+
+
+def _episode_summary(unpushed: Sequence[Rollout], rng: np.random.Generator) -> dict[str, Any]:
+    lengths = metrics.episode_length_stats(unpushed)
+    summary = _continuous_summary(_per_seed(unpushed, [r.episode_seconds() for r in unpushed]), rng)
+    return {
+        **summary,
+        "median": lengths.median_seconds,
+        "fall_fraction": lengths.fall_fraction,
+        "km": _subsample_curve(lengths.km_times, lengths.km_survival),
+    }
+
+
+def _success_summary(per_seed: dict[int, np.ndarray], rng: np.random.Generator) -> dict[str, Any]:
+    """Success is 0/1 per episode, so only the mean (a rate) is reported, with its interval."""
+    nonempty = {seed: v for seed, v in per_seed.items() if v.size}
+    if not nonempty:
+        return {"success": _interval(math.nan, math.nan, math.nan), "per_seed": {}, "n": 0}
+    ci = stats.stratified_bootstrap_ci(nonempty, np.mean, reps=BOOTSTRAP_REPS, alpha=ALPHA, rng=rng)
+    return {
+        "success": _interval(*ci),
+        "per_seed": {str(seed): float(v.mean()) for seed, v in sorted(nonempty.items())},
+        "n": int(sum(v.size for v in nonempty.values())),
+    }
+
+
+def _cell_entry(row: metrics.SuccessRow, rng: np.random.Generator) -> dict[str, Any]:
+    return {
+        "body": row.body,
+        "force": row.force,
+        "duration": row.duration,
+        "azimuth_deg": row.azimuth_deg,
+        "impulse": row.impulse,
+        "delta_v": _finite(row.delta_v),
+        "invalid": row.invalid,
+        **_success_summary(row.success_per_seed, rng),
+    }
+
+
+def _force_duration_entries(
+    rows: Sequence[metrics.SuccessRow], rng: np.random.Generator
+) -> list[dict[str, Any]]:
+    """Push success per force x duration, pooled over bodies and azimuths (the expectations' unit)."""
+    groups: dict[tuple[float, float], list[metrics.SuccessRow]] = {}
+    for row in rows:
+        groups.setdefault((row.force, row.duration), []).append(row)
+    entries = []
+    for (force, duration), group in sorted(groups.items()):
+        per_seed: dict[int, list[np.ndarray]] = {}
+        for row in group:
+            for seed, success in row.success_per_seed.items():
+                per_seed.setdefault(seed, []).append(success)
+        delta_v = [row.delta_v for row in group if math.isfinite(row.delta_v)]
+        entries.append(
+            {
+                "force": force,
+                "duration": duration,
+                "impulse": force * duration,
+                "delta_v": float(np.mean(delta_v)) if delta_v else None,
+                "invalid": sum(row.invalid for row in group),
+                **_success_summary({s: np.concatenate(p) for s, p in per_seed.items()}, rng),
+            }
+        )
+    return entries
+
+
+def _max_impulse(rows: Sequence[metrics.SuccessRow]) -> dict[str, Any]:
+    per_direction = metrics.max_impulse_survived(rows, MAX_IMPULSE_THRESHOLD)
+    by_body: dict[str, float] = {}
+    for (body, _), impulse in per_direction.items():
+        by_body[body] = min(by_body.get(body, math.inf), impulse)
+    return {
+        "threshold": MAX_IMPULSE_THRESHOLD,
+        "by_direction": [
+            {"body": body, "azimuth_deg": azimuth, "impulse": impulse}
+            for (body, azimuth), impulse in per_direction.items()
+        ],
+        "by_body": by_body,
+    }
+
+
+def _expectation_value(expectation: Expectation, doc: dict[str, Any]) -> float | None:
+    """The metric's mean over evaluation seeds, as the card's `at_least` is defined."""
+    if expectation.metric == "mean_episode_seconds":
+        return float(np.mean(list(doc["episode_seconds"]["per_seed_mean"].values())))
+    if expectation.force is None or expectation.duration is None:
+        raise ScoreError(f"expectation {expectation.model_dump()}: push_success needs force and duration")
+    for entry in doc["push_success"]:
+        if math.isclose(entry["force"], expectation.force) and math.isclose(
+            entry["duration"], expectation.duration
+        ):
+            rates = list(entry["per_seed"].values())
+            return float(np.mean(rates)) if rates else None
+    cells = sorted({(e["force"], e["duration"]) for e in doc["push_success"]})
+    raise ScoreError(
+        f"expectation push_success at {expectation.force} N x {expectation.duration} s has no push cell "
+        f"in the rollouts (force, duration present: {cells}); add it to evaluation.push_grid"
+    )
+
+
+def _expectations(card: ExperimentCard, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    results = []
+    for expectation in card.evaluation.expectations:
+        value = _expectation_value(expectation, doc)
+        results.append(
+            {
+                **expectation.model_dump(mode="json"),
+                "value": value,
+                "passed": value is not None and value >= expectation.at_least,
+            }
+        )
+    return results
+
+
+def _split_rollouts(rollouts: Sequence[Rollout]) -> tuple[list[Rollout], list[Rollout]]:
+    for rollout in rollouts:
+        try:
+            rollout.check()
+        except ValueError as error:
+            raise ScoreError(
+                f"scenario '{rollout.scenario.name}' (seed {rollout.scenario.seed}): {error}"
+            ) from None
+    unpushed = [r for r in rollouts if r.scenario.push is None]
+    pushed = [r for r in rollouts if r.scenario.push is not None]
+    if not unpushed:
+        raise ScoreError(
+            f"no unpushed rollout among {len(rollouts)}: episode length is the headline metric; "
+            "play every scenario of `evaluation_scenarios(card)`"
+        )
+    return unpushed, pushed
+
+
+def _imitation(
+    unpushed: Sequence[Rollout], reference: tuple[np.ndarray, float] | None, settle: float, rng
+) -> dict[str, Any] | None:
+    if reference is None:
+        return None
+    positions, dt_ref = reference
+    errors = [metrics.imitation_error(r, positions, dt_ref, start_seconds=settle) for r in unpushed]
+    return _continuous_summary(_per_seed(unpushed, errors), rng)
+
+
+def score_rollouts(
+    card: ExperimentCard,
+    rollouts: Sequence[Rollout],
+    *,
+    reference: tuple[np.ndarray, float] | None = None,
+    bootstrap_seed: int = 0,
+) -> dict[str, Any]:
+    """Score one run's evaluation rollouts into a JSON-ready document (see the module docstring).
+
+    `reference` = (dof positions (frames, dofs), dt) of a clip segment adds the imitation error.
+    Tracking and imitation errors use the unpushed rollouts after `push_grid.settle_seconds`.
+    """
+    unpushed, pushed = _split_rollouts(rollouts)
+    grid = card.evaluation.push_grid
+    rng = np.random.default_rng(bootstrap_seed)
+    tracking = [metrics.velocity_tracking_error(r, settle_seconds=grid.settle_seconds) for r in unpushed]
+    rows = metrics.success_curve([metrics.push_trial(r, grid.window_seconds) for r in pushed])
+    doc: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "card": card.name,
+        "phase": card.phase,
+        "card_hash": card.content_hash(),
+        "protocol": {
+            "eval_seeds": sorted({r.scenario.seed for r in rollouts}),
+            "rollouts": len(rollouts),
+            "settle_seconds": grid.settle_seconds,
+            "window_seconds": grid.window_seconds,
+            "start_jitter_seconds": PUSH_START_JITTER_SECONDS,
+            "bootstrap": {
+                "reps": BOOTSTRAP_REPS,
+                "alpha": ALPHA,
+                "seed": bootstrap_seed,
+                "strata": "eval seed",
+            },
+        },
+        "episode_seconds": _episode_summary(unpushed, rng),
+        "tracking_error": _continuous_summary(_per_seed(unpushed, tracking), rng),
+        "imitation_error": _imitation(unpushed, reference, grid.settle_seconds, rng),
+        "push_cells": [_cell_entry(row, rng) for row in rows],
+        "push_success": _force_duration_entries(rows, rng),
+        "max_impulse_survived": _max_impulse(rows),
+    }
+    doc["expectations"] = _expectations(card, doc)
+    return doc
+
+
+def _path_component(value: str, what: str) -> str:
+    if not value or value in (".", "..") or "/" in value or "\\" in value:
+        raise ScoreError(f"{what} must be a single folder name, found {value!r}")
+    return value
+
+
+def _check_provenance(provenance: dict[str, Any], where: str) -> None:
+    if not isinstance(provenance, dict):
+        raise ScoreError(f"{where}: provenance must be a mapping, found {type(provenance).__name__}")
+    missing = [key for key in PROVENANCE_KEYS if key not in provenance]
+    if missing:
+        raise ScoreError(f"{where}: provenance is missing {missing} (required: {list(PROVENANCE_KEYS)})")
+
+
+def write_scores(
+    doc: dict[str, Any],
+    results_root: Path,
+    card: ExperimentCard,
+    backend: str,
+    run_id: str,
+    provenance: dict[str, Any],
+) -> Path:
+    """Write `results_root/<card>/<backend>/<run_id>/scores.json` atomically; return its path."""
+    _check_provenance(provenance, f"scores for {card.name}/{backend}/{run_id}")
+    if doc.get("card") != card.name:
+        raise ScoreError(f"score document is for card {doc.get('card')!r}, not {card.name!r}")
+    path = (
+        Path(results_root)
+        / _path_component(card.name, "card name")
+        / _path_component(backend, "backend")
+        / _path_component(run_id, "run id")
+        / "scores.json"
+    )
+    full = {**doc, "backend": backend, "run_id": run_id, "provenance": provenance}
+    atomic_write_bytes(path, (json.dumps(full, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
+    return path
+
+
+def load_scores(path: Path) -> dict[str, Any]:
+    """Read a score file; a missing or malformed file raises ScoreError naming the path and the key."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ScoreError(f"{path}: score file not found") from None
+    except json.JSONDecodeError as error:
+        raise ScoreError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(doc, dict):
+        raise ScoreError(f"{path}: a score file is a JSON object, found {type(doc).__name__}")
+    missing = [key for key in REQUIRED_KEYS if key not in doc]
+    if missing:
+        raise ScoreError(f"{path}: missing key(s) {missing}")
+    if doc["schema"] != SCHEMA_VERSION:
+        raise ScoreError(f"{path}: key 'schema' is {doc['schema']!r}, this ampbench reads {SCHEMA_VERSION}")
+    _check_provenance(doc["provenance"], str(path))
+    return doc

@@ -1,0 +1,176 @@
+"""Reports from score files only: tables, backend comparison, plots, and the empty case.
+
+The score files here are test fixtures written into tmp_path via `write_scores` from synthetic
+rollouts; nothing is written into the repository's results/.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from tests.rolloutfactory import protocol_rollouts, small_card
+
+from ampbench.report import collect_scores, compare, plot_torque_profile, render_results
+from ampbench.scoring.score import ScoreError, score_rollouts, write_scores
+
+pytestmark = pytest.mark.unit
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def provenance(commit):
+    return {
+        "card_hash": "h",
+        "commit": commit,
+        "versions": {},
+        "hardware": "test",
+        "checkpoint_sha256": "0" * 64,
+        "device": "cpu",
+    }
+
+
+def write_fixture(root, card, backend, run_id, failure_impulse, seed=0):
+    rollouts = protocol_rollouts(card, failure_impulse=failure_impulse, rng=np.random.default_rng(seed))
+    doc = score_rollouts(card, rollouts)
+    return write_scores(
+        doc,
+        root,
+        card,
+        backend,
+        run_id,
+        provenance(f"{'0' * 40}-dirty" if backend == "isaaclab" else f"{run_id[-1] * 40}"),
+    )
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    mini, solo = small_card("mini", "phase2"), small_card("solo", "baseline")
+    write_fixture(root, mini, "mjx", "run-0", failure_impulse=8.0)
+    write_fixture(root, mini, "mjx", "run-1", failure_impulse=8.0, seed=1)
+    write_fixture(root, mini, "isaaclab", "run-0", failure_impulse=30.0)
+    write_fixture(root, solo, "mjx", "run-0", failure_impulse=8.0)
+    return root
+
+
+def table_rows(text, first_cell):
+    return [line for line in text.splitlines() if line.startswith(f"| {first_cell} |")]
+
+
+def test_render_with_no_score_files_says_so(tmp_path):
+    readme = render_results(tmp_path)
+    text = readme.read_text()
+    assert "No results yet" in text
+    assert "|" not in text
+    assert not (tmp_path / "plots").exists()
+
+
+def test_render_tables_from_score_files(results):
+    text = render_results(results).read_text()
+    mjx_row = next(row for row in table_rows(text, "phase2") if " mjx | 2 |" in row)
+    assert "0000000000, 1111111111 |" in mjx_row
+    assert "pelvis 5.0" in mjx_row
+    assert "0.200 [0.200, 0.200]" in mjx_row  # tracking error: walks at 0.8 m/s, commanded 1.0
+    push_rows = [row for row in table_rows(text, "phase2") if "| 200 | 0.1 | 20.00 |" in row]
+    assert [row.split(" | ")[2] for row in push_rows] == ["isaaclab", "mjx"]
+    assert push_rows[0].endswith("1.00 [1.00, 1.00] | 32 | 0 |")  # 2 azimuths x 2 seeds x 8 envs
+    assert "| 0000000000-dirty |" in next(
+        row for row in table_rows(text, "phase2") if "isaaclab | 1 |" in row
+    )
+
+
+def test_headline_orders_phases_and_backends(results):
+    text = render_results(results).read_text()
+    headline = text.split("## Headline")[1].split("## Push success")[0]
+    keys = [
+        tuple(cell.strip() for cell in row.split("|")[1:4])
+        for row in headline.splitlines()
+        if row.startswith("| ") and "phase |" not in row
+    ]
+    assert keys == [("baseline", "solo", "mjx"), ("phase2", "mini", "isaaclab"), ("phase2", "mini", "mjx")]
+
+
+def test_plots_are_non_empty_pngs(results):
+    text = render_results(results).read_text()
+    plots = sorted((results / "plots").glob("*.png"))
+    assert [p.name for p in plots] == [
+        "mini__isaaclab__push_success.png",
+        "mini__isaaclab__survival.png",
+        "mini__mjx__push_success.png",
+        "mini__mjx__survival.png",
+        "solo__mjx__push_success.png",
+        "solo__mjx__survival.png",
+    ]
+    for plot in plots:
+        assert plot.read_bytes().startswith(PNG_MAGIC) and plot.stat().st_size > 1000
+        assert f"plots/{plot.name}" in text
+
+
+def test_compare_shows_differences_and_overlap(results):
+    text = compare(results)
+    assert (
+        text.splitlines()[0]
+        == "| card | metric | mjx | isaaclab | difference (isaaclab - mjx) | 95% CIs overlap |"
+    )
+    rows = {tuple(c.strip() for c in row.split("|")[1:3]): row for row in text.splitlines()[2:]}
+    strong = rows[("mini", "push success 200 N x 0.1 s")].split("|")
+    assert [c.strip() for c in strong[3:7]] == ["0.00 [0.00, 0.00]", "1.00 [1.00, 1.00]", "+1.00", "no"]
+    episode = rows[("mini", "episode s")].split("|")
+    assert episode[6].strip() == "yes"
+    solo = rows[("solo", "episode s")].split("|")
+    assert [c.strip() for c in solo[4:7]] == ["—", "—", "—"]
+    with pytest.raises(ValueError, match="exactly two backends"):
+        compare(results, backends=("mjx",))
+
+
+def test_score_file_in_the_wrong_folder_is_refused(results, tmp_path):
+    source = results / "solo" / "mjx" / "run-0" / "scores.json"
+    moved = tmp_path / "solo" / "isaaclab" / "run-0" / "scores.json"
+    moved.parent.mkdir(parents=True)
+    moved.write_text(source.read_text())
+    with pytest.raises(ValueError, match="its folder says solo/isaaclab/run-0"):
+        collect_scores(tmp_path)
+    moved.write_text(json.dumps({"schema": 1}))
+    with pytest.raises(ScoreError, match="missing key"):
+        collect_scores(tmp_path)
+
+
+def write_torque_clip(path, frames=60, fps=30.0):
+    dof_names = ["abdomen_x", "abdomen_y", "abdomen_z", "right_knee", "left_knee"]
+    body_names = ["pelvis", "torso"]
+    time = np.arange(frames) / fps
+    dofs = np.sin(np.outer(time, np.arange(1, len(dof_names) + 1)))
+    rotations = np.zeros((frames, len(body_names), 4))
+    rotations[..., 0] = 1.0
+    zeros3 = np.zeros((frames, len(body_names), 3))
+    np.savez(
+        path,
+        fps=np.float64(fps),
+        dof_names=np.array(dof_names),
+        body_names=np.array(body_names),
+        dof_positions=dofs,
+        dof_velocities=np.gradient(dofs, 1 / fps, axis=0),
+        body_positions=zeros3,
+        body_rotations=rotations,
+        body_linear_velocities=zeros3,
+        body_angular_velocities=zeros3,
+        joint_torques=20.0 * dofs,
+        dof_convention=np.array("hinge_xyz"),
+        filled_fields=np.array([], dtype=str),
+        loop=np.array(False),
+    )
+    return path
+
+
+def test_plot_torque_profile(tmp_path):
+    out = plot_torque_profile(write_torque_clip(tmp_path / "clip.npz"), tmp_path / "torques.png")
+    assert out.read_bytes().startswith(PNG_MAGIC) and out.stat().st_size > 1000
+
+
+def test_plot_torque_profile_needs_torques(tmp_path):
+    path = write_torque_clip(tmp_path / "clip.npz")
+    with np.load(path) as npz:
+        fields = {key: npz[key] for key in npz.files if key != "joint_torques"}
+    np.savez(path, **fields)
+    with pytest.raises(ValueError, match="'joint_torques' is missing"):
+        plot_torque_profile(path, tmp_path / "torques.png")
