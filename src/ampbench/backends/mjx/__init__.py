@@ -1,0 +1,66 @@
+"""The MJX backend (JAX, the embedded default): the `Backend` protocol over env, trainer and rollouts."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+import jax
+
+from ampbench.backends.protocol import EvalScenario, PolicySource, Rollout
+from ampbench.cards import ExperimentCard
+from ampbench.motion.loader import MotionLibrary, load_library
+
+VERSIONED = ("mujoco", "mujoco-mjx", "jax", "jaxlib", "flax", "optax")
+
+
+class MjxBackend:
+    name = "mjx"
+
+    def __init__(self, library_loader=load_library):
+        self._load_library = library_loader
+        self._evaluators: dict[tuple[str, str, bool], object] = {}
+
+    def make_env(self, card: ExperimentCard, *, training: bool, weld_root: bool = False, seed: int = 0):
+        from ampbench.backends.mjx.env import HumanoidAmpEnv
+
+        library: MotionLibrary = self._load_library(card.mocap)
+        return HumanoidAmpEnv(card, library, training=training, weld_root=weld_root, seed=seed)
+
+    def train(self, card: ExperimentCard, run_dir: Path, *, seed: int, resume: bool) -> Path:
+        from ampbench.backends.mjx import trainer
+
+        env = self.make_env(card, training=True, seed=seed)
+        return trainer.train(env, card, seed=seed, run_dir=run_dir, resume=resume).checkpoint
+
+    def rollout(self, card: ExperimentCard, policy: PolicySource, scenario: EvalScenario) -> Rollout:
+        record = self._evaluator(card, policy, scenario.weld_root).run(scenario)
+        record.check()
+        return record
+
+    def _evaluator(self, card: ExperimentCard, policy: PolicySource, weld_root: bool):
+        """One env and compiled player per (card, policy, weld), reused across a card's scenarios."""
+        from ampbench.backends.mjx import rollout, trainer
+
+        key = (card.content_hash(), str(policy), weld_root)
+        if key not in self._evaluators:
+            env = self.make_env(card, training=False, weld_root=weld_root)
+            play = rollout.zero_policy(env.action_size) if policy == "zeros" else trainer.load_policy(policy)
+            self._evaluators = {key: rollout.Evaluator(env, play)}
+        return self._evaluators[key]
+
+    def versions(self) -> dict[str, str]:
+        versions = {}
+        for name in VERSIONED:
+            try:
+                versions[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                versions[name] = "not installed"
+        return versions
+
+    def device(self) -> str:
+        device = jax.devices()[0]
+        return f"{device.platform}:{device.device_kind}"
+
+
+BACKEND = MjxBackend()

@@ -1,0 +1,117 @@
+"""Evaluation rollouts on MJX: play a policy through an `EvalScenario` and return a plain-numpy `Rollout`."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ampbench.backends.mjx.env import EvalSettings, HumanoidAmpEnv
+from ampbench.backends.protocol import EvalScenario, PushRecord, Rollout
+from ampbench.task import pushes
+
+PolicyFn = Callable[[jax.Array], jax.Array]
+
+_RECORDED = (
+    "root_position",
+    "root_rotation",
+    "root_linear_velocity",
+    "dof_positions",
+    "dof_velocities",
+    "joint_torques",
+    "body_positions",
+    "body_rotations",
+    "body_linear_velocities",
+    "body_angular_velocities",
+    "command",
+)
+
+
+def eval_settings(env: HumanoidAmpEnv, scenario: EvalScenario) -> EvalSettings:
+    push = scenario.push
+    if push is None:
+        return EvalSettings.make(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    body_id = int(env.spec.body_index([push.body])[0]) + 1
+    jitter = scenario.start_jitter_seconds
+    return EvalSettings.make(body_id, push.force, push.duration, push.azimuth_deg, push.start_seconds, jitter)
+
+
+class Evaluator:
+    """A policy on one env, compiled once per episode length: push scenarios differ only in traced inputs."""
+
+    def __init__(self, env: HumanoidAmpEnv, policy: PolicyFn):
+        self.env = env
+        self.policy = policy
+        self._compiled: dict[tuple[int, int], Callable] = {}
+
+    def run(self, scenario: EvalScenario) -> Rollout:
+        steps = round(scenario.episode_seconds / self.env.dt)
+        key = (steps, scenario.envs)
+        if key not in self._compiled:
+            self._compiled[key] = jax.jit(functools.partial(self._play, steps=steps))
+        keys = jax.random.split(jax.random.PRNGKey(scenario.seed), scenario.envs)
+        record = self._compiled[key](keys, eval_settings(self.env, scenario))
+        return to_rollout(self.env, scenario, jax.tree.map(np.asarray, record))
+
+    def _play(self, keys: jax.Array, settings: EvalSettings, *, steps: int) -> dict[str, jax.Array]:
+        env = self.env
+        state = jax.vmap(env.reset, in_axes=(0, None))(keys, settings)
+
+        def body(state, _):
+            state = jax.vmap(env.step, in_axes=(0, 0, None))(state, self.policy(state.obs), settings)
+            record = jax.vmap(env.observe)(state)
+            record["fallen"] = state.metrics["fallen"] > 0
+            record["push_force"] = state.info["push_force"]
+            record["push_vector"] = state.info["push_vector"]
+            return state, record
+
+        return jax.lax.scan(body, state, None, length=steps)[1]
+
+
+def to_rollout(env: HumanoidAmpEnv, scenario: EvalScenario, steps: dict[str, np.ndarray]) -> Rollout:
+    """Time-major arrays -> the Rollout record (envs first), fall steps and the push actually applied."""
+    per_env = {name: np.swapaxes(value, 0, 1) for name, value in steps.items()}
+    fallen = per_env["fallen"]
+    fell = fallen.any(axis=1)
+    fall_step = np.where(fell, fallen.argmax(axis=1), -1)
+    alive = np.arange(fallen.shape[1])[None, :] <= np.where(fell, fall_step, fallen.shape[1])[:, None]
+    return Rollout(
+        scenario=scenario,
+        dt=env.dt,
+        dof_names=env.spec.dof_names,
+        body_names=env.spec.body_names,
+        **{name: per_env[name] for name in _RECORDED},
+        alive=alive,
+        fall_step=fall_step,
+        push=_push_record(env, scenario, per_env, fall_step),
+    )
+
+
+def _push_record(
+    env: HumanoidAmpEnv, scenario: EvalScenario, per_env: dict[str, np.ndarray], fall_step: np.ndarray
+) -> PushRecord | None:
+    """The push as applied: force summed over steps up to the fall (a fallen robot gets no more credit)."""
+    if scenario.push is None:
+        return None
+    force = per_env["push_force"]
+    last_counted = np.where(fall_step >= 0, fall_step, force.shape[1])
+    counted = np.arange(force.shape[1])[None, :] <= last_counted[:, None]
+    impulse = np.linalg.norm((force * counted[..., None]).sum(axis=1) * env.dt, axis=-1)
+    pushing = np.linalg.norm(force, axis=-1) > 0
+    first = np.where(pushing.any(axis=1), pushing.argmax(axis=1), -1)
+    applied_seconds = impulse / scenario.push.force if scenario.push.force > 0 else np.zeros_like(impulse)
+    return PushRecord(
+        body=scenario.push.body,
+        start_step=first,
+        force_world=per_env["push_vector"][:, -1],
+        applied_seconds=applied_seconds,
+        impulse=impulse,
+        delta_v=np.asarray(pushes.push_delta_v(impulse, env.total_mass)),
+    )
+
+
+def zero_policy(action_size: int) -> PolicyFn:
+    return lambda obs: jnp.zeros((*obs.shape[:-1], action_size))
