@@ -13,9 +13,7 @@ from ampbench.cards import CardError, load_card
 
 
 def _card_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--overlay", action="append", default=[], help="named overlay (repeatable)"
-    )
+    parser.add_argument("--overlay", action="append", default=[], help="named overlay (repeatable)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="dotted.key=value")
 
 
@@ -120,11 +118,21 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from ampbench.scoring.harness import score_run
 
-    document, path = score_run(Path(args.run), results_root=Path(args.results), smoke=args.smoke)
-    print(f"wrote {path}")
-    failed = [e for e in document["expectations"] if not e["passed"]]
-    for expectation in document["expectations"]:
-        print(f"{'PASS' if expectation['passed'] else 'FAIL'}  {expectation['description']}")
+    failed = 0
+    for run in args.runs:
+        document, path = score_run(Path(run), results_root=Path(args.results), smoke=args.smoke)
+        print(f"wrote {path}")
+        for item in document["expectations"]:
+            what = (
+                f"{item['metric']} at {item['force']} N x {item['duration']} s"
+                if item["force"]
+                else item["metric"]
+            )
+            print(
+                f"  {'PASS' if item['passed'] else 'FAIL'}  {what} = {item['value']} "
+                f"(expected >= {item['at_least']})"
+            )
+            failed += not item["passed"]
     return 1 if failed else 0
 
 
@@ -170,9 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("kind", choices=["deepmimic", "poselib", "isaaclab", "csv2npz", "npz2csv"])
     convert.add_argument("src")
     convert.add_argument("dst")
-    convert.add_argument(
-        "--fill-missing", action="store_true", help="fill absent fields, recorded"
-    )
+    convert.add_argument("--fill-missing", action="store_true", help="fill absent fields, recorded")
     convert.set_defaults(func=cmd_data_convert)
 
     train = sub.add_parser("train", help="train a card's seeds into run folders")
@@ -196,8 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--seed", type=int, default=0)
     collect.set_defaults(func=cmd_collect)
 
-    score = sub.add_parser("score", help="score a run folder into results/")
-    score.add_argument("run")
+    score = sub.add_parser("score", help="score run folders into results/")
+    score.add_argument("runs", nargs="+", metavar="RUN_DIR")
     score.add_argument("--results", default="results")
     score.add_argument("--smoke", action="store_true", help="score with the smoke evaluation grid")
     score.set_defaults(func=cmd_score)

@@ -1,0 +1,68 @@
+"""Score a run folder: the evaluation protocol asks the run's backend for rollouts, then writes scores.json.
+
+No backend-specific code here: the backend is looked up by the name in the run's provenance and speaks
+only `EvalScenario` in, `Rollout` out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ampbench.backends import get_backend
+from ampbench.cards import ExperimentCard, with_overlays
+from ampbench.model import humanoid_spec
+from ampbench.motion.clip import ClipError
+from ampbench.motion.loader import load_library
+from ampbench.runs import (
+    CORE_PACKAGES,
+    file_sha256,
+    git_commit,
+    hardware,
+    latest_checkpoint,
+    load_run,
+    package_versions,
+)
+from ampbench.scoring.scenarios import evaluation_scenarios
+from ampbench.scoring.score import score_rollouts, write_scores
+
+
+def imitation_reference(card: ExperimentCard) -> tuple[np.ndarray, float] | None:
+    """Joint angles of the card's first clip in model DOF order, for the DTW imitation error."""
+    try:
+        library = load_library(card.mocap)
+    except ClipError:
+        return None
+    clip = library.clips[0]
+    order = [clip.dof_names.index(name) for name in humanoid_spec(card.humanoid.model).dof_names]
+    return clip.dof_positions[:, order], 1.0 / clip.fps
+
+
+def score_run(run_dir: Path, *, results_root: Path, smoke: bool = False) -> tuple[dict[str, Any], Path]:
+    """Evaluate the run's latest checkpoint under the `eval` overlay and write its score file."""
+    card, run_provenance = load_run(run_dir)
+    checkpoint = latest_checkpoint(run_dir)
+    backend = get_backend(run_provenance["backend"])
+    eval_card = with_overlays(card, ("eval",))
+    rollouts = [
+        backend.rollout(eval_card, checkpoint, s) for s in evaluation_scenarios(eval_card, smoke=smoke)
+    ]
+    document = score_rollouts(card, rollouts, reference=imitation_reference(card))
+    provenance = {
+        "card_hash": card.content_hash(),
+        "commit": run_provenance["commit"],
+        "scoring_commit": git_commit(),
+        "versions": {**package_versions(CORE_PACKAGES), **backend.versions()},
+        "hardware": hardware(),
+        "device": backend.device(),
+        "checkpoint": str(checkpoint.relative_to(run_dir)),
+        "checkpoint_sha256": file_sha256(checkpoint),
+        "training": run_provenance,
+        "smoke_protocol": smoke,
+    }
+    path = write_scores(
+        document, results_root, card, run_provenance["backend"], Path(run_dir).name, provenance
+    )
+    return document, path
