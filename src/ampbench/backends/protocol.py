@@ -37,6 +37,8 @@ class EvalScenario:
 
     `start_jitter_seconds` draws each env's push start uniformly in [start, start + jitter], so pushes
     land at random gait phases. `weld_root` fixes the pelvis to the world (scorer sanity check).
+    `skill` fixes the commanded skill (the recorder); by default each episode commands the skill of
+    the clip it starts from.
     """
 
     name: str
@@ -46,6 +48,7 @@ class EvalScenario:
     push: ScheduledPush | None = None
     start_jitter_seconds: float = 0.0
     weld_root: bool = False
+    skill: str | None = None
 
 
 PolicySource = Path | Literal["zeros"]

@@ -55,13 +55,22 @@ class EvalSettings:
     azimuth_deg: jax.Array
     start: jax.Array
     jitter: jax.Array
+    skill: jax.Array  # commanded skill index, or -1 for the reset clip's skill
 
     @classmethod
     def make(
-        cls, body_id: int, force: float, duration: float, azimuth_deg: float, start: float, jitter: float
+        cls,
+        body_id: int,
+        force: float,
+        duration: float,
+        azimuth_deg: float,
+        start: float,
+        jitter: float,
+        skill: int,
     ):
         floats = (force, duration, azimuth_deg, start, jitter)
-        return cls(jnp.asarray(body_id, jnp.int32), *(jnp.asarray(v, jnp.float32) for v in floats))
+        ints = (jnp.asarray(body_id, jnp.int32), jnp.asarray(skill, jnp.int32))
+        return cls(ints[0], *(jnp.asarray(v, jnp.float32) for v in floats), ints[1])
 
 
 class HumanoidAmpEnv:
@@ -240,7 +249,7 @@ class HumanoidAmpEnv:
 
     def reset(self, key: jax.Array, eval_settings: EvalSettings | None = None) -> EnvState:
         key, k_pool, k_cmd, k_dr, k_push = jax.random.split(key, 5)
-        index = jax.random.randint(k_pool, (), 0, RESET_POOL)
+        index = self._reset_index(k_pool, eval_settings)
         sys = self._randomized_sys(k_dr)
         data = mjx.make_data(sys)
         qpos, qvel = self.reset_qpos[index], self.reset_qvel[index]
@@ -282,6 +291,13 @@ class HumanoidAmpEnv:
             metrics=metrics,
             info=info,
         )
+
+    def _reset_index(self, key: jax.Array, eval_settings: EvalSettings | None) -> jax.Array:
+        """A reference state, from the commanded skill's clips when an evaluation fixes the skill."""
+        if eval_settings is None:
+            return jax.random.randint(key, (), 0, RESET_POOL)
+        matching = (self.reset_skill == eval_settings.skill) | (eval_settings.skill < 0)
+        return jax.random.choice(key, RESET_POOL, p=matching / jnp.sum(matching))
 
     def _command(self, key: jax.Array, skill: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Command for a reset: the reset clip's skill, a speed uniform in that skill's band."""

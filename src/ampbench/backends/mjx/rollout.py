@@ -31,12 +31,25 @@ _RECORDED = (
 
 
 def eval_settings(env: HumanoidAmpEnv, scenario: EvalScenario) -> EvalSettings:
+    skill = -1 if scenario.skill is None else _skill_index(env, scenario.skill)
     push = scenario.push
     if push is None:
-        return EvalSettings.make(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return EvalSettings.make(0, 0.0, 0.0, 0.0, 0.0, 0.0, skill)
     body_id = int(env.spec.body_index([push.body])[0]) + 1
     jitter = scenario.start_jitter_seconds
-    return EvalSettings.make(body_id, push.force, push.duration, push.azimuth_deg, push.start_seconds, jitter)
+    return EvalSettings.make(
+        body_id, push.force, push.duration, push.azimuth_deg, push.start_seconds, jitter, skill
+    )
+
+
+def _skill_index(env: HumanoidAmpEnv, skill: str) -> int:
+    if skill not in env.skill_names:
+        raise ValueError(
+            f"skill '{skill}' has no speed band in card '{env.card.name}' (have {env.skill_names})"
+        )
+    if skill not in {clip.skill for clip in env.card.mocap.clips}:
+        raise ValueError(f"skill '{skill}' has no clip in card '{env.card.name}' to start episodes from")
+    return env.skill_names.index(skill)
 
 
 class Evaluator:
