@@ -60,18 +60,41 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     from ampbench.motion import fetch
 
     dest = Path(args.dest) if args.dest else fetch.data_dir()
-    written = fetch.import_local(Path(args.source), dest) if args.source else fetch.fetch_public(dest)
+    if args.source:
+        written = fetch.import_local(Path(args.source), dest)
+    else:
+        written = fetch.fetch_public(dest, isaaclab=args.isaaclab)
     for path in written:
         print(f"wrote {path}")
     return 0
 
 
 def cmd_data_convert(args: argparse.Namespace) -> int:
-    from ampbench.motion import convert
+    from ampbench.motion import csvio, fetch
 
-    for path in convert.convert(args.kind, Path(args.src), Path(args.dst), fill_missing=args.fill_missing):
+    src, dst = Path(args.src), Path(args.dst)
+    if args.kind in ("csv2npz", "npz2csv"):
+        target = "npz" if args.kind == "csv2npz" else "csv"
+        written = (
+            csvio.convert_folder(src, dst, to=target, fill_missing=args.fill_missing)
+            if src.is_dir()
+            else [_convert_one_csv(src, dst, target, args.fill_missing)]
+        )
+    else:
+        written = fetch.convert_source(args.kind, src, dst)
+    for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _convert_one_csv(src: Path, dst: Path, target: str, fill_missing: bool) -> Path:
+    from ampbench.motion import clip, csvio
+
+    if target == "npz":
+        clip.save_clip(csvio.csv_to_clip(src, fill_missing=fill_missing), dst)
+    else:
+        csvio.clip_to_csv(clip.load_clip(src, fill_missing=fill_missing), dst)
+    return dst
 
 
 # ---- training, collection, scoring ------------------------------------------------------------------
@@ -173,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = data.add_parser("fetch", help="download the public clips (or import a local copy) into the cache")
     fetch.add_argument("--from", dest="source", help="a folder laid out like shared/mocap")
     fetch.add_argument("--dest", help="clip cache (default $AMPBENCH_DATA or ./data/clips)")
+    fetch.add_argument(
+        "--no-isaaclab",
+        dest="isaaclab",
+        action="store_false",
+        help="skip Isaac Lab's clips (wheel from PyPI)",
+    )
     fetch.set_defaults(func=cmd_data_fetch)
     convert = data.add_parser("convert", help="convert one clip file or a folder")
     convert.add_argument("kind", choices=["deepmimic", "poselib", "isaaclab", "csv2npz", "npz2csv"])

@@ -1,0 +1,101 @@
+"""Isaac Lab humanoid_amp motions (`humanoid_{walk,run,dance}.npz`) -> the clip format.
+
+Those files use the clip keys but store each 3-DOF joint (`J_x, J_y, J_z`) as an exponential map
+(rotation vector), not as three hinge angles. Read as hinge angles, the model's forward kinematics
+puts the dance clip's hands up to 33 cm away from the file's own `body_positions`; converted
+rotation vector -> quaternion -> intrinsic x-y-z angles, every body matches to < 1 mm. The
+converter also reorders DOFs and bodies by name to the model's order, recomputes DOF velocities
+from the converted angles, and keeps the file's body arrays (world, wxyz).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ampbench.model import humanoid_spec
+from ampbench.motion.clip import ClipError, MotionClip, validate_clip
+from ampbench.motion.retarget import hinge_xyz_angles, joint_groups, time_derivative
+from ampbench.task import quat
+
+_REQUIRED_KEYS = (
+    "fps",
+    "dof_names",
+    "body_names",
+    "dof_positions",
+    "body_positions",
+    "body_rotations",
+    "body_linear_velocities",
+    "body_angular_velocities",
+)
+
+
+def read_isaaclab_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """The file's arrays, DOFs and bodies reordered to the model's names (float64, names as tuples)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            fields = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError) as error:
+        raise ClipError(f"{path}: not a readable NPZ file ({error})") from error
+    missing = [key for key in _REQUIRED_KEYS if key not in fields]
+    if missing:
+        raise ClipError(f"{path}: keys {missing} missing (expected {list(_REQUIRED_KEYS)})")
+    if "dof_convention" in fields:
+        raise ClipError(
+            f"{path}: has 'dof_convention' = {fields['dof_convention']!s}; it is already a project clip, "
+            "load it with ampbench.motion.clip.load_clip"
+        )
+    spec = humanoid_spec()
+    dof_order = _order(fields["dof_names"], spec.dof_names, "dof_names", path)
+    body_order = _order(fields["body_names"], spec.body_names, "body_names", path)
+    out = {"fps": np.float64(fields["fps"]), "dof_positions": fields["dof_positions"][:, dof_order]}
+    for key in _REQUIRED_KEYS[4:]:
+        out[key] = fields[key][:, body_order]
+    return {key: np.asarray(value, dtype=np.float64) for key, value in out.items()}
+
+
+def _order(found: np.ndarray, wanted: tuple[str, ...], key: str, path: Path) -> np.ndarray:
+    names = [str(name) for name in np.atleast_1d(found)]
+    absent = [name for name in wanted if name not in names]
+    if absent:
+        raise ClipError(f"{path}: '{key}' lacks the model's names {absent}; found {names}")
+    return np.array([names.index(name) for name in wanted])
+
+
+def exponential_maps_to_hinge_angles(dof_positions: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(F, D) in model order with rotation vectors for 3-DOF joints -> hinge angles and their rates."""
+    ranges = humanoid_spec().joint_ranges
+    positions = np.array(dof_positions, dtype=np.float64)
+    velocities = time_derivative(positions, 1.0 / fps)
+    for group in joint_groups():
+        index = list(group.dof_indices)
+        if len(index) == 3:
+            rotations = quat.from_rotvec(positions[:, index])
+            positions[:, index], velocities[:, index] = hinge_xyz_angles(rotations, ranges[index], 1.0 / fps)
+    return positions, velocities
+
+
+def isaaclab_to_clip(path: str | Path) -> MotionClip:
+    """One Isaac Lab motion NPZ -> a clip in the model's DOF convention and order; loop is False."""
+    fields = read_isaaclab_npz(path)
+    fps = float(fields["fps"])
+    if not np.isfinite(fps) or fps <= 0:
+        raise ClipError(f"{path}: 'fps' expected a finite number > 0, found {fps}")
+    spec = humanoid_spec()
+    positions, velocities = exponential_maps_to_hinge_angles(fields["dof_positions"], fps)
+    clip = MotionClip(
+        fps=fps,
+        dof_names=spec.dof_names,
+        body_names=spec.body_names,
+        dof_positions=positions,
+        dof_velocities=velocities,
+        body_positions=fields["body_positions"],
+        body_rotations=quat.normalize(fields["body_rotations"]),
+        body_linear_velocities=fields["body_linear_velocities"],
+        body_angular_velocities=fields["body_angular_velocities"],
+        source=f"{path} (Isaac Lab humanoid_amp, exponential maps converted)",
+    )
+    validate_clip(clip)
+    return clip
