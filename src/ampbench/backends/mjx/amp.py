@@ -1,0 +1,188 @@
+"""The AMP discriminator of the MJX trainer: its loss, its replay buffer, its update, and the style reward.
+
+Label convention, shared with `ampbench.task.rewards.style_reward`: reference (clip) samples are the
+positive class. With `loss: bce` the logit is trained towards label 1 on reference and 0 on policy
+samples; with `loss: least_squares` (LSGAN, as in the AMP paper) towards +1 and -1. Either way a higher
+logit means "looks like the clips", and the style reward grows with the logit.
+
+Per update (`amp_update`): the fresh policy AMP observations enter the AMP normaliser and the replay
+buffer, the discriminator takes `epochs x minibatches` Adam steps on reference samples against fresh and
+replayed policy samples, and only then is the style reward computed, with the updated discriminator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from ampbench.backends.mjx import normalizer
+from ampbench.backends.mjx.networks import discriminator_logits, init_discriminator
+from ampbench.backends.mjx.ppo import shuffled_minibatches
+from ampbench.cards import AmpConfig
+from ampbench.task.rewards import style_reward
+
+ReferenceSampler = Callable[[jax.Array, int], jax.Array]
+
+
+@struct.dataclass
+class ReplayBuffer:
+    """Fixed-size ring buffer of raw policy AMP observations; `filled` counts valid rows."""
+
+    data: jax.Array
+    insert_at: jax.Array
+    filled: jax.Array
+
+
+@struct.dataclass
+class AmpState:
+    discriminator: dict
+    opt_state: optax.OptState
+    amp_stats: normalizer.RunningStats
+    replay: ReplayBuffer
+
+
+def replay_init(capacity: int, size: int) -> ReplayBuffer:
+    zero = jnp.zeros((), jnp.int32)
+    return ReplayBuffer(data=jnp.zeros((capacity, size)), insert_at=zero, filled=zero)
+
+
+def replay_insert(buffer: ReplayBuffer, batch: jax.Array) -> ReplayBuffer:
+    """Append rows (B, size), overwriting the oldest; of a batch larger than the buffer the last rows stay."""
+    capacity, size = buffer.data.shape
+    if batch.ndim != 2 or batch.shape[1] != size:
+        raise ValueError(f"replay_insert: expected rows of shape (B, {size}), found {batch.shape}")
+    count = batch.shape[0]
+    kept = min(count, capacity)
+    index = (buffer.insert_at + (count - kept) + jnp.arange(kept)) % capacity
+    return ReplayBuffer(
+        data=buffer.data.at[index].set(batch[count - kept :]),
+        insert_at=(buffer.insert_at + count) % capacity,
+        filled=jnp.minimum(buffer.filled + count, capacity),
+    )
+
+
+def replay_sample(buffer: ReplayBuffer, key: jax.Array, n: int) -> jax.Array:
+    """n rows drawn uniformly with replacement from the filled part (insert before the first sample)."""
+    index = jax.random.randint(key, (n,), 0, jnp.maximum(buffer.filled, 1))
+    return buffer.data[index]
+
+
+def gradient_penalty(params: dict, config: AmpConfig, amp_obs: jax.Array) -> jax.Array:
+    """Mean over samples of ||d logit / d input||^2 (unweighted)."""
+    grads = jax.grad(lambda x: jnp.sum(discriminator_logits(params, config, x)))(amp_obs)
+    return jnp.mean(jnp.sum(grads**2, axis=-1))
+
+
+def logit_regularizer(params: dict) -> jax.Array:
+    """||W||^2 of the output layer, which keeps logits from growing without bound (unweighted)."""
+    return jnp.sum(params["params"]["logit"]["kernel"] ** 2)
+
+
+def classification_loss(ref_logits: jax.Array, policy_logits: jax.Array, loss: str) -> jax.Array:
+    """Mean of the reference-class and the policy-class loss, so both count equally whatever their sizes."""
+    if loss == "bce":
+        ref = optax.sigmoid_binary_cross_entropy(ref_logits, jnp.ones_like(ref_logits))
+        pol = optax.sigmoid_binary_cross_entropy(policy_logits, jnp.zeros_like(policy_logits))
+    elif loss == "least_squares":
+        ref = (ref_logits - 1.0) ** 2
+        pol = (policy_logits + 1.0) ** 2
+    else:
+        raise ValueError(f"amp.loss: expected 'bce' or 'least_squares', found {loss!r}")
+    return 0.5 * (jnp.mean(ref) + jnp.mean(pol))
+
+
+def discriminator_loss(
+    params: dict, ref_obs: jax.Array, policy_obs: jax.Array, config: AmpConfig
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Classification loss + `grad_penalty` x penalty on reference samples + `logit_reg` x ||W_last||^2.
+
+    Inputs are normalised AMP observations.
+    """
+    ref_logits = discriminator_logits(params, config, ref_obs)
+    policy_logits = discriminator_logits(params, config, policy_obs)
+    classify = classification_loss(ref_logits, policy_logits, config.loss)
+    penalty = gradient_penalty(params, config, ref_obs)
+    weight_norm = logit_regularizer(params)
+    loss = classify + config.grad_penalty * penalty + config.logit_reg * weight_norm
+    metrics = {
+        "disc/loss": loss,
+        "disc/classification_loss": classify,
+        "disc/grad_penalty": penalty,
+        "disc/logit_weight_norm": weight_norm,
+        "disc/accuracy_reference": jnp.mean((ref_logits > 0).astype(jnp.float32)),
+        "disc/accuracy_policy": jnp.mean((policy_logits < 0).astype(jnp.float32)),
+        "disc/logit_reference": jnp.mean(ref_logits),
+        "disc/logit_policy": jnp.mean(policy_logits),
+    }
+    return loss, metrics
+
+
+def style_rewards(params: dict, config: AmpConfig, amp_obs: jax.Array) -> jax.Array:
+    """Style reward of normalised AMP observations, read through the card's reward formula."""
+    return style_reward(discriminator_logits(params, config, amp_obs), config.style_reward)
+
+
+def discriminator_optimizer(config: AmpConfig) -> optax.GradientTransformation:
+    return optax.adam(config.learning_rate)
+
+
+def amp_init(key: jax.Array, config: AmpConfig, amp_observation_size: int) -> AmpState:
+    params = init_discriminator(key, config, amp_observation_size)
+    return AmpState(
+        discriminator=params,
+        opt_state=discriminator_optimizer(config).init(params),
+        amp_stats=normalizer.init_stats(amp_observation_size),
+        replay=replay_init(config.replay_size, amp_observation_size),
+    )
+
+
+def discriminator_step(
+    state: AmpState, ref_obs: jax.Array, policy_obs: jax.Array, config: AmpConfig
+) -> tuple[AmpState, dict[str, jax.Array]]:
+    """One Adam step on raw AMP observations (normalised here with the state's statistics)."""
+    ref = normalizer.normalize(state.amp_stats, ref_obs)
+    policy = normalizer.normalize(state.amp_stats, policy_obs)
+    grads, metrics = jax.grad(discriminator_loss, has_aux=True)(state.discriminator, ref, policy, config)
+    updates, opt_state = discriminator_optimizer(config).update(grads, state.opt_state, state.discriminator)
+    params = optax.apply_updates(state.discriminator, updates)
+    return state.replace(discriminator=params, opt_state=opt_state), metrics
+
+
+def amp_update(
+    state: AmpState,
+    fresh_amp_obs: jax.Array,
+    sample_reference: ReferenceSampler,
+    key: jax.Array,
+    config: AmpConfig,
+    *,
+    epochs: int,
+    minibatches: int,
+) -> tuple[AmpState, jax.Array, dict[str, jax.Array]]:
+    """Train the discriminator on a rollout's raw AMP observations (N, A); return the new state, the style
+    reward of those observations from the UPDATED discriminator (N,), and mean metrics.
+
+    Each minibatch holds n fresh samples and n replayed ones against 2n reference samples.
+    """
+    state = state.replace(
+        amp_stats=normalizer.update(state.amp_stats, fresh_amp_obs),
+        replay=replay_insert(state.replay, fresh_amp_obs),
+    )
+
+    def minibatch_step(state, inputs):
+        fresh, step_key = inputs
+        replay_key, ref_key = jax.random.split(step_key)
+        policy = jnp.concatenate([fresh, replay_sample(state.replay, replay_key, fresh.shape[0])])
+        return discriminator_step(state, sample_reference(ref_key, policy.shape[0]), policy, config)
+
+    def epoch(state, epoch_key):
+        order_key, steps_key = jax.random.split(epoch_key)
+        batches = shuffled_minibatches(order_key, fresh_amp_obs, minibatches)
+        return jax.lax.scan(minibatch_step, state, (batches, jax.random.split(steps_key, minibatches)))
+
+    state, metrics = jax.lax.scan(epoch, state, jax.random.split(key, epochs))
+    rewards = style_rewards(state.discriminator, config, normalizer.normalize(state.amp_stats, fresh_amp_obs))
+    return state, rewards, jax.tree_util.tree_map(jnp.mean, metrics)

@@ -1,0 +1,145 @@
+"""PPO for the MJX trainer: GAE with correct time-limit bootstrapping, the clipped loss, the minibatch update.
+
+Arrays from a rollout are time-major, shape (T, E). Episodes end in two ways that GAE must tell apart:
+a terminal step (a fall) has no future, so nothing is bootstrapped; a truncated step (the time limit)
+would have continued, so its target bootstraps from the value of the observation the env reached before
+auto-resetting (`EnvState.final_obs`). Either way the advantage recursion stops at the episode's end.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from ampbench.backends.mjx.networks import (
+    gaussian_entropy,
+    gaussian_log_prob,
+    policy_distribution,
+    state_value,
+)
+from ampbench.cards import PpoConfig
+
+
+@struct.dataclass
+class PpoBatch:
+    """Flat samples, shape (N, ...): observations already normalised as the rollout saw them."""
+
+    obs: jax.Array
+    actions: jax.Array
+    log_probs: jax.Array
+    advantages: jax.Array
+    returns: jax.Array
+
+
+def compute_gae(
+    rewards: jax.Array,
+    values: jax.Array,
+    dones: jax.Array,
+    truncations: jax.Array,
+    bootstrap_value: jax.Array,
+    gamma: float,
+    lam: float,
+) -> tuple[jax.Array, jax.Array]:
+    """(advantages, value targets), all (T, E).
+
+    `values[t]` is V(obs_t), the state the action of step t was taken in. `bootstrap_value[t]` is
+    V(s'_t), the value of the observation step t ended in before any auto-reset (for t < T-1 and no
+    episode end it equals `values[t + 1]`). It is used unless the step was terminal (done and not
+    truncated). `dones` is 1 at every episode end, `truncations` 1 where the end was the time limit.
+    """
+    dones = dones.astype(rewards.dtype)
+    terminal = (dones > 0) & (truncations <= 0)
+    next_values = jnp.where(terminal, 0.0, bootstrap_value)  # where, not 0 x value: a fall may carry NaN
+    deltas = rewards + gamma * next_values - values
+    carry_weight = gamma * lam * (1.0 - dones)
+
+    def backward(next_advantage, step):
+        delta, weight = step
+        advantage = delta + weight * next_advantage
+        return advantage, advantage
+
+    _, advantages = jax.lax.scan(backward, jnp.zeros_like(rewards[0]), (deltas, carry_weight), reverse=True)
+    return advantages, advantages + values
+
+
+def ppo_loss(params: dict, batch: PpoBatch, config: PpoConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Clipped surrogate + `value_coef` x squared value error - `entropy` x policy entropy.
+
+    `params` is {"policy": ..., "value": ...}. Advantages are used as given (the update normalises them).
+    """
+    mean, log_std = policy_distribution(params["policy"], config, batch.obs)
+    log_ratio = gaussian_log_prob(mean, log_std, batch.actions) - batch.log_probs
+    ratio = jnp.exp(log_ratio)
+    clipped_ratio = jnp.clip(ratio, 1.0 - config.clip, 1.0 + config.clip)
+    surrogate = jnp.minimum(ratio * batch.advantages, clipped_ratio * batch.advantages)
+    policy_loss = -jnp.mean(surrogate)
+    value_loss = jnp.mean((state_value(params["value"], config, batch.obs) - batch.returns) ** 2)
+    entropy = jnp.mean(gaussian_entropy(log_std))
+    loss = policy_loss + config.value_coef * value_loss - config.entropy * entropy
+    metrics = {
+        "ppo/policy_loss": policy_loss,
+        "ppo/value_loss": value_loss,
+        "ppo/entropy": entropy,
+        "ppo/approx_kl": jnp.mean(ratio - 1.0 - log_ratio),
+        "ppo/clip_fraction": jnp.mean((jnp.abs(ratio - 1.0) > config.clip).astype(jnp.float32)),
+        "ppo/loss": loss,
+    }
+    return loss, metrics
+
+
+def ppo_optimizer(config: PpoConfig) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate))
+
+
+def check_minibatches(samples: int, minibatches: int) -> int:
+    """Minibatch size; the rollout (envs x rollout_steps) must split evenly."""
+    if samples % minibatches:
+        raise ValueError(
+            f"card: training.envs x ppo.rollout_steps = {samples} samples do not split into "
+            f"ppo.minibatches = {minibatches} equal minibatches"
+        )
+    return samples // minibatches
+
+
+def shuffled_minibatches(key: jax.Array, tree, minibatches: int):
+    """The leaves of `tree` (leading axis N) permuted and reshaped to (minibatches, N / minibatches, ...)."""
+    n = jax.tree_util.tree_leaves(tree)[0].shape[0]
+    size = check_minibatches(n, minibatches)
+    order = jax.random.permutation(key, n)
+    return jax.tree_util.tree_map(lambda x: x[order].reshape(minibatches, size, *x.shape[1:]), tree)
+
+
+def normalize_advantages(batch: PpoBatch) -> PpoBatch:
+    """Zero mean, unit std over the whole rollout, so the step size does not depend on reward scale."""
+    adv = batch.advantages
+    return batch.replace(advantages=(adv - adv.mean()) / (adv.std() + 1e-8))
+
+
+def ppo_update(
+    params: dict,
+    opt_state: optax.OptState,
+    batch: PpoBatch,
+    key: jax.Array,
+    config: PpoConfig,
+) -> tuple[dict, optax.OptState, dict[str, jax.Array]]:
+    """`epochs` passes over the batch in `minibatches` shuffled minibatches; returns mean metrics."""
+    optimizer = ppo_optimizer(config)
+    batch = normalize_advantages(batch)
+    grad_fn = jax.grad(ppo_loss, has_aux=True)
+
+    def minibatch_step(carry, minibatch):
+        params, opt_state = carry
+        grads, metrics = grad_fn(params, minibatch, config)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        metrics["ppo/grad_norm"] = optax.tree.norm(grads)
+        return (optax.apply_updates(params, updates), opt_state), metrics
+
+    def epoch(carry, epoch_key):
+        return jax.lax.scan(minibatch_step, carry, shuffled_minibatches(epoch_key, batch, config.minibatches))
+
+    (params, opt_state), metrics = jax.lax.scan(
+        epoch, (params, opt_state), jax.random.split(key, config.epochs)
+    )
+    return params, opt_state, jax.tree_util.tree_map(jnp.mean, metrics)

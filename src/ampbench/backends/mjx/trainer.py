@@ -1,0 +1,516 @@
+"""PPO + AMP training loop of the MJX backend: one card in, checkpoints, TensorBoard scalars and a policy out.
+
+Shape of Brax's PPO trainer (a jitted update built from `lax.scan`s, `progress_fn(step, metrics)`), with
+the card as the only configuration. One update:
+
+1. roll the policy out for `ppo.rollout_steps` control steps in every env (`lax.scan` over a vmapped
+   env step; the env auto-resets, and reports `final_obs` and `amp_obs` of the transition it ended);
+2. train the discriminator on that rollout's AMP observations (`amp.amp_update`), then compute the style
+   reward with the UPDATED discriminator, after the rollout and before the PPO update, so no reward ever
+   comes from a stale discriminator;
+3. mix rewards: `amp.task_reward_scale` x task + `amp.style_reward_scale` x style;
+4. GAE and the PPO update (`ppo.ppo_update`); the observation normaliser then absorbs the rollout.
+
+Reproducibility: every update's keys derive from (seed, update index), and the env batch is reset with a
+key derived from (seed, update index) at every checkpoint boundary (each update u with
+u % checkpoint_every == 0) and at the first update of a (resumed) run. A checkpoint therefore needs no env
+state, and a run interrupted after a checkpoint and resumed reproduces the uninterrupted run exactly (on
+the same device). Resuming after a checkpoint that was not on a boundary (the final checkpoint of a run
+whose `training.steps` was later raised) continues correctly but not bit-identically.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+from tensorboardX import SummaryWriter
+from tqdm import tqdm
+
+from ampbench.backends.mjx import normalizer
+from ampbench.backends.mjx.amp import AmpState, amp_init, amp_update
+from ampbench.backends.mjx.networks import (
+    ACTIVATION,
+    ACTIVATIONS,
+    gaussian_log_prob,
+    init_actor_critic,
+    policy_distribution,
+    state_value,
+)
+from ampbench.backends.mjx.ppo import PpoBatch, check_minibatches, compute_gae, ppo_optimizer, ppo_update
+from ampbench.cards import AmpConfig, ExperimentCard, PpoConfig
+from ampbench.runs import RunError, atomic_write_bytes, atomic_write_json, latest_checkpoint
+
+CHECKPOINT_FORMAT = 1
+ACTION_LIMIT = 1.0
+POLICY_CONFIG = "policy_config.json"
+ProgressFn = Callable[[int, dict[str, float]], None]
+
+
+class AmpEnv(Protocol):
+    """What the trainer needs from an env: single-env pure functions (the trainer vmaps them).
+
+    `step` auto-resets on `done`; its state carries obs, reward (raw task reward), done, truncated,
+    amp_obs (of the transition just taken), final_obs (before auto-reset) and metrics (name -> scalar).
+    The env object is a static argument of the jitted update, so it must be hashable (identity is fine).
+    """
+
+    observation_size: int
+    action_size: int
+    amp_observation_size: int
+
+    def reset(self, key: jax.Array) -> Any: ...
+
+    def step(self, state: Any, action: jax.Array) -> Any: ...
+
+    def reference_amp_observations(self, key: jax.Array, n: int) -> jax.Array: ...
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite value appeared; the message names the update and the quantity."""
+
+
+@struct.dataclass
+class TrainState:
+    actor_critic: dict
+    ppo_opt_state: optax.OptState
+    obs_stats: normalizer.RunningStats
+    amp: AmpState
+
+
+@struct.dataclass
+class RolloutCarry:
+    """The env batch plus the running raw task return and length of each env's current episode."""
+
+    env_state: Any
+    episode_return: jax.Array
+    episode_length: jax.Array
+
+
+@struct.dataclass
+class Transition:
+    """One rollout step of every env; the trainer stacks T of them (time-major)."""
+
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    reward: jax.Array
+    done: jax.Array
+    truncated: jax.Array
+    amp_obs: jax.Array
+    final_obs: jax.Array
+    metrics: dict[str, jax.Array]
+    ended_return: jax.Array
+    ended_length: jax.Array
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    state: TrainState
+    checkpoint: Path
+    updates: int
+    env_steps: int
+    history: list[dict[str, float]]
+
+
+# ---- schedule and keys ---------------------------------------------------------------------------------
+
+
+def schedule(card: ExperimentCard) -> tuple[int, int]:
+    """(env steps per update, number of updates): steps // (envs x rollout_steps), at least 1."""
+    per_update = card.training.envs * card.ppo.rollout_steps
+    check_minibatches(per_update, card.ppo.minibatches)
+    return per_update, max(1, card.training.steps // per_update)
+
+
+def _root_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """(key for initial parameters, root of the per-update keys)."""
+    init_key, updates_root = jax.random.split(jax.random.key(seed))
+    return init_key, updates_root
+
+
+def update_keys(seed: int, update: int) -> tuple[jax.Array, jax.Array]:
+    """(env reset key, update key) of update `update`: a pure function of (seed, update index)."""
+    reset_key, update_key = jax.random.split(jax.random.fold_in(_root_keys(seed)[1], update))
+    return reset_key, update_key
+
+
+def needs_reset(update: int, first_update: int, checkpoint_every: int) -> bool:
+    return update == first_update or update % checkpoint_every == 0
+
+
+# ---- state ---------------------------------------------------------------------------------------------
+
+
+def check_env_and_card(env: AmpEnv, card: ExperimentCard, seed: int) -> None:
+    if seed not in card.training.seeds:
+        raise ValueError(
+            f"card {card.name}: seed {seed} is not one of training.seeds {list(card.training.seeds)}"
+        )
+    if env.amp_observation_size % card.amp.history:
+        raise ValueError(
+            f"card {card.name}: env amp_observation_size {env.amp_observation_size} is not a multiple of "
+            f"amp.history = {card.amp.history}"
+        )
+
+
+def init_train_state(env: AmpEnv, card: ExperimentCard, seed: int) -> TrainState:
+    policy_key, disc_key = jax.random.split(_root_keys(seed)[0])
+    actor_critic = init_actor_critic(policy_key, card.ppo, env.observation_size, env.action_size)
+    return TrainState(
+        actor_critic=actor_critic,
+        ppo_opt_state=ppo_optimizer(card.ppo).init(actor_critic),
+        obs_stats=normalizer.init_stats(env.observation_size),
+        amp=amp_init(disc_key, card.amp, env.amp_observation_size),
+    )
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def reset_envs(env: AmpEnv, envs: int, key: jax.Array) -> RolloutCarry:
+    zeros = jnp.zeros((envs,))
+    return RolloutCarry(jax.vmap(env.reset)(jax.random.split(key, envs)), zeros, zeros)
+
+
+# ---- one update (jitted) -------------------------------------------------------------------------------
+
+
+def rollout(
+    env: AmpEnv, config: PpoConfig, state: TrainState, carry: RolloutCarry, key: jax.Array
+) -> tuple[RolloutCarry, Transition]:
+    """`config.rollout_steps` steps of every env with Gaussian actions (clipped to +-1 for the env)."""
+
+    def env_step(carry: RolloutCarry, step_key: jax.Array) -> tuple[RolloutCarry, Transition]:
+        current = carry.env_state
+        obs = normalizer.normalize(state.obs_stats, current.obs)
+        mean, log_std = policy_distribution(state.actor_critic["policy"], config, obs)
+        action = mean + jnp.exp(log_std) * jax.random.normal(step_key, mean.shape)
+        stepped = jax.vmap(env.step)(current, jnp.clip(action, -ACTION_LIMIT, ACTION_LIMIT))
+        done = stepped.done.astype(jnp.float32)
+        episode_return = carry.episode_return + stepped.reward
+        episode_length = carry.episode_length + 1.0
+        transition = Transition(
+            obs=current.obs,
+            action=action,
+            log_prob=gaussian_log_prob(mean, log_std, action),
+            reward=stepped.reward,
+            done=done,
+            truncated=stepped.truncated.astype(jnp.float32),
+            amp_obs=stepped.amp_obs,
+            final_obs=stepped.final_obs,
+            metrics=stepped.metrics,
+            ended_return=episode_return * done,
+            ended_length=episode_length * done,
+        )
+        return RolloutCarry(stepped, episode_return * (1 - done), episode_length * (1 - done)), transition
+
+    return jax.lax.scan(env_step, carry, jax.random.split(key, config.rollout_steps))
+
+
+def _finite(*trees: Any) -> jax.Array:
+    leaves = [x for tree in trees for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _rollout_metrics(tr: Transition, style: jax.Array, reward: jax.Array, returns: jax.Array) -> dict:
+    return {
+        "reward/task": jnp.mean(tr.reward),
+        "reward/style": jnp.mean(style),
+        "reward/total": jnp.mean(reward),
+        "ppo/value_target": jnp.mean(returns),
+        "episode/ended": jnp.sum(tr.done),
+        "episode/task_return_sum": jnp.sum(tr.ended_return),
+        "episode/length_sum": jnp.sum(tr.ended_length),
+        **{f"env/{name}": jnp.mean(value) for name, value in tr.metrics.items()},
+    }
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def update_step(
+    env: AmpEnv, ppo: PpoConfig, amp: AmpConfig, state: TrainState, carry: RolloutCarry, key: jax.Array
+) -> tuple[TrainState, RolloutCarry, dict[str, jax.Array], tuple[jax.Array, ...]]:
+    """One rollout + discriminator update + PPO update; also finiteness flags in `HEALTH_CHECKS` order.
+
+    Jitted with the env and the (frozen, hashable) config sections static, so runs that share them share
+    one compilation.
+    """
+    rollout_key, amp_key, ppo_key = jax.random.split(key, 3)
+    carry, tr = rollout(env, ppo, state, carry, rollout_key)
+    horizon, envs = tr.reward.shape
+    obs = normalizer.normalize(state.obs_stats, tr.obs)
+    values = state_value(state.actor_critic["value"], ppo, obs)
+    final_values = state_value(
+        state.actor_critic["value"], ppo, normalizer.normalize(state.obs_stats, tr.final_obs)
+    )
+
+    amp_state, style, disc_metrics = amp_update(
+        state.amp,
+        tr.amp_obs.reshape(horizon * envs, -1),
+        env.reference_amp_observations,
+        amp_key,
+        amp,
+        epochs=ppo.epochs,
+        minibatches=ppo.minibatches,
+    )
+    style = style.reshape(horizon, envs)
+    reward = amp.task_reward_scale * tr.reward + amp.style_reward_scale * style
+    advantages, returns = compute_gae(
+        reward, values, tr.done, tr.truncated, final_values, ppo.gamma, ppo.gae_lambda
+    )
+    flat = partial(jax.tree_util.tree_map, lambda x: x.reshape(horizon * envs, *x.shape[2:]))
+    batch = flat(PpoBatch(obs, tr.action, tr.log_prob, advantages, returns))
+    actor_critic, ppo_opt_state, ppo_metrics = ppo_update(
+        state.actor_critic, state.ppo_opt_state, batch, ppo_key, ppo
+    )
+    new_state = TrainState(actor_critic, ppo_opt_state, normalizer.update(state.obs_stats, tr.obs), amp_state)
+    metrics = {**disc_metrics, **ppo_metrics, **_rollout_metrics(tr, style, reward, returns)}
+    health = (
+        _finite(tr.obs),
+        _finite(tr.reward),
+        _finite(tr.amp_obs),
+        _finite(jnp.where((tr.done > 0) & (tr.truncated <= 0), 0.0, final_values)),
+        _finite(disc_metrics, style),
+        _finite(ppo_metrics),
+        _finite(new_state.obs_stats),
+        _finite(new_state.amp.amp_stats),
+        _finite(new_state.actor_critic),
+        _finite(new_state.amp.discriminator),
+        _finite(new_state.ppo_opt_state, new_state.amp.opt_state),
+    )
+    return new_state, carry, metrics, health
+
+
+HEALTH_CHECKS = (
+    "env observations (obs)",
+    "env task reward (reward)",
+    "env AMP observations (amp_obs)",
+    "env final observations bootstrapped from (final_obs)",
+    "discriminator loss or style reward",
+    "PPO loss",
+    "observation normaliser",
+    "AMP observation normaliser",
+    "policy/value parameters",
+    "discriminator parameters",
+    "optimizer states",
+)
+
+
+def raise_if_diverged(update: int, health: tuple[Any, ...]) -> None:
+    bad = [name for name, ok in zip(HEALTH_CHECKS, health, strict=True) if not bool(ok)]
+    if bad:
+        raise TrainingDiverged(
+            f"update {update}: non-finite values (NaN/inf) in {', '.join(bad)}; "
+            "training stopped, the last checkpoint is left as it was"
+        )
+
+
+def host_scalars(metrics: dict[str, Any], steps_per_second: float) -> dict[str, float]:
+    """Floats for logging: episode sums become means (left out when no episode ended)."""
+    scalars = {k: float(v) for k, v in metrics.items() if not k.endswith("_sum")}
+    ended = scalars["episode/ended"]
+    if ended > 0:
+        scalars["episode/task_return"] = float(metrics["episode/task_return_sum"]) / ended
+        scalars["episode/length"] = float(metrics["episode/length_sum"]) / ended
+    scalars["perf/steps_per_second"] = steps_per_second
+    return scalars
+
+
+# ---- checkpoints ---------------------------------------------------------------------------------------
+
+
+def checkpoint_name(update: int) -> str:
+    return f"ckpt_{update:06d}.msgpack"
+
+
+def save_checkpoint(checkpoint_dir: Path, state: TrainState, *, update: int, seed: int) -> Path:
+    """Write the checkpoint, then point `latest` at it; both atomically, so a crash leaves the old pair."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "update": update,
+        "seed": seed,
+        "key": np.asarray(jax.random.key_data(jax.random.key(seed))),
+        "state": flax.serialization.to_state_dict(jax.device_get(state)),
+    }
+    path = checkpoint_dir / checkpoint_name(update)
+    atomic_write_bytes(path, flax.serialization.msgpack_serialize(payload))
+    atomic_write_bytes(checkpoint_dir / "latest", (path.name + "\n").encode())
+    return path
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        payload = flax.serialization.msgpack_restore(Path(path).read_bytes())
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path}: unreadable checkpoint ({error})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise RunError(f"{path}: not an ampbench MJX checkpoint (expected format {CHECKPOINT_FORMAT})")
+    return payload
+
+
+def restore_checkpoint(path: Path, template: TrainState, seed: int) -> tuple[TrainState, int]:
+    """(state, next update index); the state is checked against `template` (shapes and structure)."""
+    payload = read_checkpoint(path)
+    if payload["seed"] != seed:
+        raise RunError(f"{path}: written by a run with seed {payload['seed']}, resumed with seed {seed}")
+    if not np.array_equal(payload["key"], np.asarray(jax.random.key_data(jax.random.key(seed)))):
+        raise RunError(f"{path}: seed {seed} gives another PRNG key here (JAX's default PRNG changed)")
+    try:
+        state = flax.serialization.from_state_dict(template, payload["state"])
+    except (KeyError, ValueError) as error:
+        raise RunError(f"{path}: does not match this card's networks ({error})") from None
+    for (where, want), got in zip(
+        jax.tree_util.tree_leaves_with_path(template), jax.tree_util.tree_leaves(state), strict=True
+    ):
+        if np.shape(got) != want.shape:
+            raise RunError(
+                f"{path}: {jax.tree_util.keystr(where)} has shape {np.shape(got)}, "
+                f"this card and env expect {want.shape}"
+            )
+    state = jax.tree_util.tree_map(lambda want, got: jnp.asarray(got, dtype=want.dtype), template, state)
+    return state, int(payload["update"])
+
+
+def policy_config(env: AmpEnv, card: ExperimentCard) -> dict[str, Any]:
+    """Everything needed to rebuild and run the policy (and read the discriminator) without the card file."""
+    return {
+        "observation_size": env.observation_size,
+        "action_size": env.action_size,
+        "amp_observation_size": env.amp_observation_size,
+        "activation": ACTIVATION,
+        "action_limit": ACTION_LIMIT,
+        "observation_clip": normalizer.OBS_CLIP,
+        "ppo": card.ppo.model_dump(mode="json"),
+        "amp": card.amp.model_dump(mode="json"),
+    }
+
+
+# ---- policy export -------------------------------------------------------------------------------------
+
+PolicyApply = Callable[[dict, normalizer.RunningStats, jax.Array], jax.Array]
+
+
+def export_policy(checkpoint_path: str | Path) -> tuple[PolicyApply, dict, normalizer.RunningStats]:
+    """(apply_fn, params, normaliser) of a checkpoint; apply_fn(params, normaliser, obs) is the
+    deterministic action (the Gaussian's mean, clipped to the env's range). Needs `policy_config.json`
+    beside the checkpoint, nothing of the trainer's state."""
+    path = Path(checkpoint_path)
+    config_path = path.parent / POLICY_CONFIG
+    if not config_path.is_file():
+        raise RunError(f"{path}: {config_path.name} is missing beside the checkpoint")
+    config = json.loads(config_path.read_text())
+    ppo = PpoConfig.model_validate(config["ppo"])
+    state = read_checkpoint(path)["state"]
+    params = jax.tree_util.tree_map(jnp.asarray, state["actor_critic"]["policy"])
+    stats = normalizer.RunningStats(**{k: jnp.asarray(v) for k, v in state["obs_stats"].items()})
+    if stats.size != config["observation_size"]:
+        raise RunError(
+            f"{path}: observation normaliser has {stats.size} values, "
+            f"{config_path.name} says observation_size {config['observation_size']}"
+        )
+    if config["activation"] not in ACTIVATIONS:
+        raise RunError(
+            f"{config_path}: activation {config['activation']!r} is not one of {list(ACTIVATIONS)}"
+        )
+    limit, activation = float(config["action_limit"]), config["activation"]
+
+    def apply_fn(params: dict, stats: normalizer.RunningStats, obs: jax.Array) -> jax.Array:
+        mean, _ = policy_distribution(params, ppo, normalizer.normalize(stats, obs), activation)
+        return jnp.clip(mean, -limit, limit)
+
+    return apply_fn, params, stats
+
+
+def load_policy(checkpoint_path: str | Path) -> Callable[[jax.Array], jax.Array]:
+    """A jitted `obs -> action` function (deterministic) from a checkpoint file."""
+    apply_fn, params, stats = export_policy(checkpoint_path)
+    return jax.jit(partial(apply_fn, params, stats))
+
+
+# ---- the loop ------------------------------------------------------------------------------------------
+
+
+def _start(
+    env: AmpEnv, card: ExperimentCard, seed: int, checkpoint_dir: Path, resume: bool
+) -> tuple[TrainState, int]:
+    state = init_train_state(env, card, seed)
+    if resume:
+        return restore_checkpoint(latest_checkpoint(checkpoint_dir.parent), state, seed)
+    if (checkpoint_dir / "latest").exists():
+        raise RunError(f"{checkpoint_dir}: holds checkpoints already; resume it or choose a new run folder")
+    return state, 0
+
+
+def _run_update(
+    env: AmpEnv, card: ExperimentCard, seed: int, update: int, state: TrainState, carry: RolloutCarry
+) -> tuple[TrainState, RolloutCarry, dict[str, float]]:
+    """One update with its finiteness check; raises before anything of the diverged update is kept."""
+    started = time.perf_counter()
+    new_state, carry, metrics, health = update_step(
+        env, card.ppo, card.amp, state, carry, update_keys(seed, update)[1]
+    )
+    metrics, health = jax.device_get((metrics, health))
+    raise_if_diverged(update, health)
+    per_update = card.training.envs * card.ppo.rollout_steps
+    return new_state, carry, host_scalars(metrics, per_update / (time.perf_counter() - started))
+
+
+def _report(
+    writer: SummaryWriter,
+    bar: tqdm,
+    progress_fn: ProgressFn | None,
+    scalars: dict[str, float],
+    env_steps: int,
+) -> None:
+    for name, value in scalars.items():
+        writer.add_scalar(name, value, global_step=env_steps)
+    bar.update(env_steps - bar.n)
+    bar.set_postfix(
+        steps_per_s=f"{scalars['perf/steps_per_second']:.0f}", reward=f"{scalars['reward/total']:.3f}"
+    )
+    if progress_fn is not None:
+        progress_fn(env_steps, scalars)
+
+
+def train(
+    env: AmpEnv,
+    card: ExperimentCard,
+    *,
+    seed: int,
+    run_dir: str | Path,
+    resume: bool,
+    progress_fn: ProgressFn | None = None,
+) -> TrainResult:
+    """Train one seed into `run_dir` (checkpoints/, tb/); `resume` continues from checkpoints/latest.
+
+    `progress_fn(env_steps, scalars)` is called after every update (after its checkpoint, if one was due).
+    """
+    check_env_and_card(env, card, seed)
+    checkpoint_dir = Path(run_dir) / "checkpoints"
+    per_update, updates = schedule(card)
+    state, first = _start(env, card, seed, checkpoint_dir, resume)
+    atomic_write_json(checkpoint_dir / POLICY_CONFIG, policy_config(env, card))
+    history: list[dict[str, float]] = []
+    carry = None
+    with (
+        SummaryWriter(str(Path(run_dir) / "tb")) as writer,
+        tqdm(total=updates * per_update, initial=first * per_update, unit="step", unit_scale=True) as bar,
+    ):
+        for update in range(first, updates):
+            if needs_reset(update, first, card.training.checkpoint_every):
+                carry = reset_envs(env, card.training.envs, update_keys(seed, update)[0])
+            state, carry, scalars = _run_update(env, card, seed, update, state, carry)
+            if (update + 1) % card.training.checkpoint_every == 0 or update + 1 == updates:
+                save_checkpoint(checkpoint_dir, state, update=update + 1, seed=seed)
+            history.append(scalars)
+            _report(writer, bar, progress_fn, scalars, (update + 1) * per_update)
+    return TrainResult(state, latest_checkpoint(Path(run_dir)), updates, updates * per_update, history)
