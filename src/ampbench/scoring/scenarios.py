@@ -57,12 +57,16 @@ def _push_cells(grid: EvalPushGrid, smoke: bool) -> list[ScheduledPush]:
     ]
 
 
-def _push_scenario(push: ScheduledPush, seed: int, envs: int, window_seconds: float) -> EvalScenario:
+def _push_scenario(push: ScheduledPush, seed: int, envs: int, grid: EvalPushGrid) -> EvalScenario:
+    """Every push episode lasts as long as the longest push needs, so one compiled rollout serves the grid."""
     return EvalScenario(
         name=push_scenario_name(push.body, push.force, push.duration, push.azimuth_deg),
         seed=seed,
         envs=envs,
-        episode_seconds=push.start_seconds + PUSH_START_JITTER_SECONDS + push.duration + window_seconds,
+        episode_seconds=push.start_seconds
+        + PUSH_START_JITTER_SECONDS
+        + max(grid.durations)
+        + grid.window_seconds,
         push=push,
         start_jitter_seconds=PUSH_START_JITTER_SECONDS,
     )
@@ -86,5 +90,5 @@ def evaluation_scenarios(card: ExperimentCard, *, smoke: bool = False) -> list[E
                 name=UNPUSHED, seed=seed, envs=evaluation.envs, episode_seconds=evaluation.episode_seconds
             )
         )
-        scenarios.extend(_push_scenario(push, seed, evaluation.envs, grid.window_seconds) for push in cells)
+        scenarios.extend(_push_scenario(push, seed, evaluation.envs, grid) for push in cells)
     return scenarios
