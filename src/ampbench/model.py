@@ -32,6 +32,10 @@ _NO_CONTACT_BITS = (0, 0)
 _WELD_SOLREF = (0.01, 1.0)
 _WELD_SOLIMP = (0.99, 0.999, 0.001, 0.5, 2.0)
 _SOLVERS = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
+_INTEGRATORS = {
+    "euler": mujoco.mjtIntegrator.mjINT_EULER,
+    "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST,
+}
 _CONES = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL, "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}
 
 
@@ -180,6 +184,7 @@ def _apply_solver(model: mujoco.MjModel, simulator: cards.SimulatorConfig) -> No
     model.opt.iterations = simulator.iterations
     model.opt.ls_iterations = simulator.ls_iterations
     model.opt.cone = _CONES[simulator.cone]
+    model.opt.integrator = _INTEGRATORS[simulator.integrator]
 
 
 def _apply_contact_set(model: mujoco.MjModel, contacts: str) -> None:

@@ -279,7 +279,7 @@ class HumanoidAmpEnv:
         parts["command"] = commands.command_vector(skill, speed, len(self.skill_names))
         obs = self._policy_obs_from_parts(parts)
         zero = jnp.zeros(())
-        metrics = {"episode_length": zero, "tracking": zero, "fallen": zero}
+        metrics = {"episode_length": zero, "tracking": zero, "fallen": zero, "physics_blowup": zero}
         return EnvState(
             data=data,
             obs=obs,
@@ -343,6 +343,11 @@ class HumanoidAmpEnv:
         data = state.data.replace(xfrc_applied=xfrc)
         data, torques = self._physics(sys, data, jnp.clip(action, -1.0, 1.0))
         data = _kinematics(sys, data)
+        # A blown-up physics step ends the episode as a fall and keeps the last finite state, so no NaN
+        # reaches observations, rewards, the discriminator or a recorded rollout.
+        finite = jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
+        data = jax.tree.map(lambda new, old: jnp.where(finite, new, old), data, state.data)
+        torques = jnp.where(finite, torques, 0.0)
         step_count = info["step"] + 1
         skill, speed = self._maybe_resample_command(k_cmd, info, step_count)
         parts = self._parts(data, torques)
@@ -353,10 +358,9 @@ class HumanoidAmpEnv:
             parts["root_linear_velocity"], parts["root_rotation"], speed, TRACKING_SIGMA
         )
         task_reward = rewards.combine_rewards(terms, rewards.TRACKING_SCALES)
-        fallen = self._fallen(data)
-        finite = jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
+        fallen = self._fallen(data) | ~finite
         truncated = (step_count >= self.episode_steps) & ~fallen
-        done = fallen | truncated | ~finite
+        done = fallen | truncated
         info = {
             **info,
             "key": key,
@@ -371,6 +375,7 @@ class HumanoidAmpEnv:
             "episode_length": step_count.astype(jnp.float32),
             "tracking": terms["tracking"],
             "fallen": fallen.astype(jnp.float32),
+            "physics_blowup": (~finite).astype(jnp.float32),
         }
         stepped = EnvState(
             data=data,
