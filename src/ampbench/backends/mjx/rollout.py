@@ -79,6 +79,7 @@ class Evaluator:
             record["fallen"] = state.metrics["fallen"] > 0
             record["push_force"] = state.info["push_force"]
             record["push_vector"] = state.info["push_vector"]
+            record["push_start"] = state.info["push_start"]
             return state, record
 
         return jax.lax.scan(body, state, None, length=steps)[1]
@@ -113,12 +114,11 @@ def _push_record(
     last_counted = np.where(fall_step >= 0, fall_step, force.shape[1])
     counted = np.arange(force.shape[1])[None, :] <= last_counted[:, None]
     impulse = np.linalg.norm((force * counted[..., None]).sum(axis=1) * env.dt, axis=-1)
-    pushing = np.linalg.norm(force, axis=-1) > 0
-    first = np.where(pushing.any(axis=1), pushing.argmax(axis=1), -1)
+    start_step = np.floor(per_env["push_start"][:, 0] / env.dt + 1e-6).astype(int)  # the jittered schedule
     applied_seconds = impulse / scenario.push.force if scenario.push.force > 0 else np.zeros_like(impulse)
     return PushRecord(
         body=scenario.push.body,
-        start_step=first,
+        start_step=start_step,
         force_world=per_env["push_vector"][:, -1],
         applied_seconds=applied_seconds,
         impulse=impulse,

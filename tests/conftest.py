@@ -1,0 +1,12 @@
+"""Options of the scoring harness (`pytest tests/harness --run-dir RUN`), registered at the tests root."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ampbench harness")
+    group.addoption("--run-dir", action="append", default=[], help="run folder to score (repeatable)")
+    group.addoption("--results", default="results", help="where scores.json files go")
+    group.addoption("--smoke-protocol", action="store_true", help="first eval seed and azimuth only")
