@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -11,7 +13,7 @@ PYTHON = "3.12"
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     session.install("-e", ".[mjx,dev]")
-    session.run("pytest", "-m", "not slow and not learn", *session.posargs)
+    session.run("pytest", "-m", "not bench", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -23,11 +25,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def smoke(session: nox.Session) -> None:
-    """Train, score and report one card on its smoke budget: `nox -s smoke -- benchmarks/phase2.yaml`."""
-    card = session.posargs[0] if session.posargs else "benchmarks/phase2.yaml"
+    """Train, score and report one card on its smoke budget: `nox -s smoke -- benchmarks/baseline.yaml`."""
+    card = session.posargs[0] if session.posargs else "benchmarks/baseline.yaml"
     session.install("-e", ".[mjx,dev]")
     runs = session.create_tmp() + "/runs"
     session.run("ampbench", "data", "fetch")
     session.run("ampbench", "train", card, "--smoke", "--runs", runs)
-    session.run("ampbench", "score", *sorted(__import__("glob").glob(f"{runs}/*/mjx/*")), "--smoke")
+    session.run("ampbench", "score", *sorted(glob.glob(f"{runs}/*/mjx/*")))
     session.run("ampbench", "report")

@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tests.clipfactory import synthetic_clip
 
 from ampbench.backends.mjx import MjxBackend
 from ampbench.backends.mjx.env import HumanoidAmpEnv, _kinematics
@@ -16,6 +15,7 @@ from ampbench.cards import load_card
 from ampbench.model import build_mj_model, forward_kinematics
 from ampbench.motion.loader import MotionLibrary, MotionState
 from ampbench.task import features, quat
+from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.sim
 ENVS = 4

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from tests.clipfactory import synthetic_clip
 
 from ampbench.backends.mjx import MjxBackend
 from ampbench.cards import card_from_dict
 from ampbench.motion.loader import MotionLibrary
 from ampbench.scoring.scenarios import evaluation_scenarios
 from ampbench.scoring.score import score_rollouts
+from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.sim
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.clipfactory import ROOT_VELOCITY, synthetic_clip, synthetic_parameters
 
 from ampbench.motion.clip import (
     DOF_CONVENTION,
@@ -17,6 +16,7 @@ from ampbench.motion.clip import (
     save_clip,
     validate_clip,
 )
+from tests.clipfactory import ROOT_VELOCITY, synthetic_clip, synthetic_parameters
 
 pytestmark = pytest.mark.unit
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.clipfactory import synthetic_clip
 
 from ampbench.motion.clip import ClipError, FilledFieldsWarning, load_clip, save_clip
 from ampbench.motion.csvio import clip_to_csv, convert_folder, csv_to_clip
+from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.unit
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.clipfactory import synthetic_clip, synthetic_parameters, synthetic_state
 
 from ampbench import cards
 from ampbench.motion.clip import ClipError, save_clip
 from ampbench.motion.loader import DATA_DIR_ENV, MotionLibrary, clip_path, load_library
 from ampbench.task import quat
+from tests.clipfactory import synthetic_clip, synthetic_parameters, synthetic_state
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-from tests.rolloutfactory import synthetic_rollout
 
 from ampbench.backends.protocol import EvalScenario, ScheduledPush
 from ampbench.scoring.metrics import (
@@ -19,6 +18,7 @@ from ampbench.scoring.metrics import (
     success_curve,
     velocity_tracking_error,
 )
+from tests.rolloutfactory import synthetic_rollout
 
 pytestmark = pytest.mark.unit
 DT = 0.02

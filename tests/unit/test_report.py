@@ -8,10 +8,10 @@ import json
 
 import numpy as np
 import pytest
-from tests.rolloutfactory import protocol_rollouts, small_card
 
 from ampbench.report import collect_scores, compare, plot_torque_profile, render_results
 from ampbench.scoring.score import ScoreError, score_rollouts, write_scores
+from tests.rolloutfactory import protocol_rollouts, small_card
 
 pytestmark = pytest.mark.unit
 

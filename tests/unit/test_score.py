@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
-from tests.rolloutfactory import SMALL_EVALUATION, protocol_rollouts, small_card
 
 from ampbench.scoring.score import PROVENANCE_KEYS, ScoreError, load_scores, score_rollouts, write_scores
+from tests.rolloutfactory import SMALL_EVALUATION, protocol_rollouts, small_card
 
 pytestmark = pytest.mark.unit
 
