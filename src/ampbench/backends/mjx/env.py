@@ -27,6 +27,15 @@ REFERENCE_POOL = 20_000  # reference AMP observations drawn once from the clips 
 RESET_POOL = 4_096  # reference states for reference-state initialisation
 CONTACT_TOLERANCE = 0.01  # a geom whose lowest point is this close to the floor touches it (m)
 TRACKING_SIGMA = 0.25  # width of the velocity-tracking reward (m/s)^2
+_STATE_KEYS = (  # the state arguments of features.amp_features and features.policy_observation, in order
+    "root_position",
+    "root_rotation",
+    "root_linear_velocity",
+    "root_angular_velocity",
+    "dof_positions",
+    "dof_velocities",
+    "key_body_positions",
+)
 
 
 @struct.dataclass
@@ -213,13 +222,7 @@ class HumanoidAmpEnv:
 
     def _amp_frame(self, parts: dict[str, jax.Array]) -> jax.Array:
         return features.amp_features(
-            parts["root_position"],
-            parts["root_rotation"],
-            parts["root_linear_velocity"],
-            parts["root_angular_velocity"],
-            parts["dof_positions"],
-            parts["dof_velocities"],
-            parts["key_body_positions"],
+            *(parts[name] for name in _STATE_KEYS),
             parts["joint_torques"],
             effort_limits=self.effort_limits,
             feature_set=self.card.amp.feature_set,
@@ -227,16 +230,7 @@ class HumanoidAmpEnv:
         )
 
     def _policy_obs_from_parts(self, parts: dict[str, jax.Array]) -> jax.Array:
-        return features.policy_observation(
-            parts["root_position"],
-            parts["root_rotation"],
-            parts["root_linear_velocity"],
-            parts["root_angular_velocity"],
-            parts["dof_positions"],
-            parts["dof_velocities"],
-            parts["key_body_positions"],
-            parts["command"],
-        )
+        return features.policy_observation(*(parts[name] for name in _STATE_KEYS), parts["command"])
 
     def _fallen(self, data: mjx.Data) -> jax.Array:
         too_low = data.qpos[2] < self.card.humanoid.termination_height
