@@ -107,6 +107,10 @@ class MotionLibrary:
     def sample_history(self, rng: np.random.Generator, n: int, k: int, dt: float) -> MotionState:
         """n histories of k frames at t-(k-1)dt ... t, oldest first: arrays (n, k, ...)."""
         clip_index, end_time = self.sample_times(rng, n)
+        return self.history_at(clip_index, end_time, k, dt)
+
+    def history_at(self, clip_index: np.ndarray, end_time: np.ndarray, k: int, dt: float) -> MotionState:
+        """k frames ending at each (clip, time), oldest first: arrays (n, k, ...)."""
         offsets = dt * np.arange(k - 1, -1, -1)
         return self.state_at(clip_index[:, None], end_time[:, None] - offsets[None, :])
 

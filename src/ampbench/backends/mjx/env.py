@@ -53,9 +53,8 @@ class EnvState:
 
 @struct.dataclass
 class EvalSettings:
-    """One scheduled evaluation push, as traced arrays so every push scenario shares one compiled step.
-
-    The direction is fixed when the push starts, from the robot's heading at that moment.
+    """What an evaluation episode fixes (its push, its skill), as traced arrays so that every scenario
+    of a card shares one compiled step. The push direction is fixed from the heading when it starts.
     """
 
     body_id: jax.Array
@@ -77,9 +76,11 @@ class EvalSettings:
         jitter: float,
         skill: int,
     ):
-        floats = (force, duration, azimuth_deg, start, jitter)
-        ints = (jnp.asarray(body_id, jnp.int32), jnp.asarray(skill, jnp.int32))
-        return cls(ints[0], *(jnp.asarray(v, jnp.float32) for v in floats), ints[1])
+        return cls(
+            jnp.asarray(body_id, jnp.int32),
+            *(jnp.asarray(v, jnp.float32) for v in (force, duration, azimuth_deg, start, jitter)),
+            jnp.asarray(skill, jnp.int32),
+        )
 
 
 class HumanoidAmpEnv:
@@ -149,9 +150,7 @@ class HumanoidAmpEnv:
         ref = library.sample_history(rng, REFERENCE_POOL, history, self.dt)
         self.reference_amp = jnp.asarray(self._clip_amp(ref), dtype=jnp.float32)
         clip_index, times = library.sample_times(rng, RESET_POOL)
-        offsets = np.arange(history - 1, -1, -1) * self.dt
-        hist_times = np.maximum(times[:, None] - offsets[None, :], 0.0)
-        states = library.state_at(np.repeat(clip_index[:, None], history, 1), hist_times)
+        states = library.history_at(clip_index, times, history, self.dt)
         self.reset_amp_history = jnp.asarray(
             self._clip_amp(states).reshape(RESET_POOL, history, -1), dtype=jnp.float32
         )
