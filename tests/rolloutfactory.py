@@ -1,11 +1,11 @@
 """Synthetic `Rollout` records with simple kinematics, so the scorer is tested without a simulator.
 
-Every env walks straight along `heading_deg` at `speed` m/s with its pelvis at 0.9 m; two DOFs swing
-as sin(2 pi t) and cos(2 pi t) (or follow `dof_positions` when given); the command asks for
-`command_speed`. Env e is alive up to and including `fall_steps[e]` (-1: never fell). A pushed
-scenario gets a `PushRecord`: push start step per env (given, or drawn in the scenario's jitter window
-from `rng`), the force applied along heading + azimuth until the push ends or the env falls, impulse
-(N·s, world vector) and velocity change = impulse / `mass`.
+Every env walks straight along `heading_deg` at `speed` m/s with its pelvis at 0.9 m; two DOFs swing as
+sin(2 pi t) and cos(2 pi t) (or follow `dof_positions` when given); the command asks for `command_speed`
+of the card's one skill ([speed, one-hot]). Env e is alive up to and including `fall_steps[e]` (-1: never
+fell). A pushed scenario gets a `PushRecord`: push start step per env (given, or drawn in the scenario's
+jitter window from `rng`), the force applied along heading + azimuth until the push ends or the env
+falls, impulse (N·s, world vector) and velocity change = impulse / `mass`.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def synthetic_rollout(
         body_rotations=np.stack([root_rotation, root_rotation], axis=2),
         body_linear_velocities=np.stack([velocity, velocity], axis=2),
         body_angular_velocities=np.zeros((envs, steps, len(BODY_NAMES), 3)),
-        command=np.full((envs, steps, 1), command_speed),
+        command=np.stack([np.full((envs, steps), command_speed), np.ones((envs, steps))], axis=-1),
         alive=alive,
         fall_step=fall,
         push=push,

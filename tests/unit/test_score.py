@@ -42,6 +42,7 @@ def test_document_holds_every_metric_with_intervals(scored):
     assert set(episode["per_seed_mean"]) == {"100", "101"}
     assert episode["km"]["times"][0] == 0.0 and episode["km"]["survival"][0] == 1.0
     assert doc["tracking_error"]["mean"]["point"] == pytest.approx(0.2)
+    assert doc["tracking_error_by_skill"]["walk"]["mean"]["point"] == pytest.approx(0.2)
     assert doc["imitation_error"] is None
     json.dumps(doc, allow_nan=False)
 

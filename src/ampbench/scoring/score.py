@@ -154,6 +154,22 @@ def _force_duration_entries(
     return entries
 
 
+def _tracking_by_skill(
+    card: ExperimentCard, unpushed: Sequence[Rollout], tracking: list[np.ndarray], rng: np.random.Generator
+) -> dict[str, Any]:
+    """Tracking error of the envs commanded each skill (the command's one-hot part, fixed in evaluation)."""
+    by_skill = {}
+    for index, band in enumerate(card.commands.bands):
+        values = [
+            np.where(np.argmax(r.command[:, 0, 1:], axis=-1) == index, error, np.nan)
+            for r, error in zip(unpushed, tracking, strict=True)
+        ]
+        summary = _continuous_summary(_per_seed(unpushed, values), rng)
+        if summary is not None:
+            by_skill[band.skill] = summary
+    return by_skill
+
+
 def _max_impulse(rows: Sequence[metrics.SuccessRow]) -> dict[str, Any]:
     per_direction = metrics.max_impulse_survived(rows, MAX_IMPULSE_THRESHOLD)
     by_body: dict[str, float] = {}
@@ -267,6 +283,7 @@ def score_rollouts(
         },
         "episode_seconds": _episode_summary(unpushed, rng),
         "tracking_error": _continuous_summary(_per_seed(unpushed, tracking), rng),
+        "tracking_error_by_skill": _tracking_by_skill(card, unpushed, tracking, rng),
         "imitation_error": _imitation(unpushed, reference, grid.settle_seconds, rng),
         "push_cells": [_cell_entry(row, rng) for row in rows],
         "push_success": _force_duration_entries(rows, rng),
