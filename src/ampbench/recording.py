@@ -17,6 +17,7 @@ from ampbench.cards import with_overlays
 from ampbench.motion.clip import MotionClip, save_clip
 from ampbench.motion.csvio import clip_to_csv
 from ampbench.motion.loader import clip_path
+from ampbench.report import plot_torque_profile
 from ampbench.runs import latest_checkpoint, load_run
 
 MIN_FRAMES = 10
@@ -64,7 +65,8 @@ def collect(
     seed: int = 0,
     data_dir: Path | None = None,
 ) -> list[Path]:
-    """Record `envs` episodes into `run_dir/recordings/<name>/`; the longest also becomes clip `name`."""
+    """Record `envs` episodes into `run_dir/recordings/<name>/`; the longest also becomes clip `name`
+    in the clip cache, and its torque profile is plotted beside the recordings."""
     card, provenance = load_run(run_dir)
     checkpoint = latest_checkpoint(run_dir)
     scenario = EvalScenario(
@@ -92,4 +94,5 @@ def collect(
         )
     cache_path = clip_path(name, data_dir)
     save_clip(longest, cache_path)
-    return [*written, cache_path]
+    plot = plot_torque_profile(cache_path, out_dir / "torques.png")
+    return [*written, cache_path, plot]

@@ -79,6 +79,7 @@ def test_collected_torque_clips_train_a_torque_card(smoke_run, workspace):
         assert main(args) == 0
         clip = load_clip(workspace / "clips" / f"{name}.npz")
         assert clip.joint_torques is not None and clip.joint_torques.shape[1] == 28
+        assert (smoke_run / "recordings" / name / "torques.png").stat().st_size > 0
     card = str(ROOT / "benchmarks/torque_full.yaml")
     args = ["train", card, "--smoke", "--runs", str(workspace / "runs"), "--set", "training.steps=2048"]
     assert main(args) == 0
