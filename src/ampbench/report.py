@@ -30,22 +30,40 @@ Interval = tuple[float, float, float]
 
 @dataclass(frozen=True)
 class RunGroup:
-    """All score documents of one card on one backend."""
+    """All score documents of one card on one backend at one budget (smoke runs never mix with real ones)."""
 
     phase: str
     card: str
     backend: str
+    budget: str
     docs: tuple[dict[str, Any], ...]
 
+    @property
+    def label(self) -> str:
+        return self.card if self.budget == FULL_BUDGET else f"{self.card} ({self.budget})"
 
-def _sort_key(group: RunGroup) -> tuple[int, str, str]:
+    @property
+    def stem(self) -> str:
+        return f"{self.card}__{self.backend}" + ("" if self.budget == FULL_BUDGET else f"__{self.budget}")
+
+
+FULL_BUDGET = "full"
+
+
+def run_budget(doc: dict[str, Any]) -> str:
+    """`smoke` for a run trained with the smoke overlay (its numbers prove the pipeline, not a result)."""
+    overlays = doc["provenance"].get("training", {}).get("overlays", [])
+    return "smoke" if "smoke" in overlays else FULL_BUDGET
+
+
+def _sort_key(group: RunGroup) -> tuple[int, str, str, str]:
     phase = PHASE_ORDER.index(group.phase) if group.phase in PHASE_ORDER else len(PHASE_ORDER)
-    return phase, group.card, group.backend
+    return phase, group.card, group.budget, group.backend
 
 
 def collect_scores(results_root: Path) -> list[RunGroup]:
-    """Every `<card>/<backend>/<run-id>/scores.json` under `results_root`, grouped by card and backend."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    """Every `<card>/<backend>/<run-id>/scores.json` under `results_root`, by card, backend and budget."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for path in sorted(Path(results_root).glob("*/*/*/scores.json")):
         doc = load_scores(path)
         card, backend, run_id = path.parts[-4:-1]
@@ -54,9 +72,10 @@ def collect_scores(results_root: Path) -> list[RunGroup]:
                 f"{path}: file says card/backend/run_id = {doc['card']}/{doc['backend']}/{doc['run_id']}, "
                 f"its folder says {card}/{backend}/{run_id}"
             )
-        groups.setdefault((card, backend), []).append(doc)
+        groups.setdefault((card, backend, run_budget(doc)), []).append(doc)
     result = [
-        RunGroup(docs[0]["phase"], card, backend, tuple(docs)) for (card, backend), docs in groups.items()
+        RunGroup(docs[0]["phase"], card, backend, budget, tuple(docs))
+        for (card, backend, budget), docs in groups.items()
     ]
     return sorted(result, key=_sort_key)
 
@@ -147,7 +166,7 @@ def _headline_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
     return [
         [
             g.phase,
-            g.card,
+            g.label,
             g.backend,
             str(len(g.docs)),
             _format(combined_interval(g.docs, _episode_mean), 1),
@@ -175,7 +194,7 @@ def _push_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
             rows.append(
                 [
                     g.phase,
-                    g.card,
+                    g.label,
                     g.backend,
                     f"{force:g}",
                     f"{duration:g}",
@@ -225,7 +244,7 @@ def plot_push_success(group: RunGroup, out_png: Path) -> Path | None:
         xlabel="impulse (N·s)",
         ylabel="success rate",
         ylim=(-0.02, 1.02),
-        title=f"{group.card} ({group.backend})",
+        title=f"{group.label} ({group.backend})",
     )
     axes.legend(fontsize="small")
     return _save(figure, out_png)
@@ -239,7 +258,7 @@ def plot_survival(group: RunGroup, out_png: Path) -> Path:
         km = doc["episode_seconds"]["km"]
         axes.step(km["times"], km["survival"], where="post", label=doc["run_id"])
     axes.set(
-        xlabel="time (s)", ylabel="survival", ylim=(-0.02, 1.02), title=f"{group.card} ({group.backend})"
+        xlabel="time (s)", ylabel="survival", ylim=(-0.02, 1.02), title=f"{group.label} ({group.backend})"
     )
     axes.legend(fontsize="small")
     return _save(figure, out_png)
@@ -248,13 +267,13 @@ def plot_survival(group: RunGroup, out_png: Path) -> Path:
 def _plot_links(groups: Sequence[RunGroup], plots_dir: Path) -> list[str]:
     links = []
     for g in groups:
-        stem = f"{g.card}__{g.backend}"
+        stem = g.stem
         survival = plot_survival(g, plots_dir / f"{stem}__survival.png")
         parts = [f"[survival](plots/{survival.name})"]
         push = plot_push_success(g, plots_dir / f"{stem}__push_success.png")
         if push is not None:
             parts.append(f"[push success vs impulse](plots/{push.name})")
-        links.append(f"- {g.card} / {g.backend}: " + ", ".join(parts))
+        links.append(f"- {g.label} / {g.backend}: " + ", ".join(parts))
     return links
 
 
@@ -275,7 +294,9 @@ evaluation episodes resampled within each evaluation seed; for several runs, ove
 seconds come from unpushed episodes (censored at the time limit). A push succeeds when the robot does
 not fall before the push end plus the card's window; episodes that fell before the push started are
 counted as invalid, not as failures. Max impulse survived: per body, the weakest direction's largest
-impulse up to which success stays at or above the threshold named in each score file.
+impulse up to which success stays at or above the threshold named in each score file. Rows marked
+"(smoke)" come from runs trained with the smoke overlay on a small budget: they show that the pipeline
+runs end to end, not how well a policy walks, and they are never pooled with full runs.
 """
 
 
@@ -333,7 +354,7 @@ def compare(results_root: Path, backends: tuple[str, str] = ("mjx", "isaaclab"))
         return f"No score files for backends {first} or {second} under {results_root}.\n"
     by_card: dict[str, dict[str, RunGroup]] = {}
     for g in groups:
-        by_card.setdefault(g.card, {})[g.backend] = g
+        by_card.setdefault(g.label, {})[g.backend] = g
     rows = []
     for card, sides in by_card.items():
         for label, pick, digits in _compare_metrics(list(sides.values())):

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.unit
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def provenance(commit):
+def provenance(commit, overlays=()):
     return {
+        "training": {"overlays": list(overlays)},
         "card_hash": "h",
         "commit": commit,
         "versions": {},
@@ -29,7 +30,7 @@ def provenance(commit):
     }
 
 
-def write_fixture(root, card, backend, run_id, failure_impulse, seed=0):
+def write_fixture(root, card, backend, run_id, failure_impulse, seed=0, overlays=()):
     rollouts = protocol_rollouts(card, failure_impulse=failure_impulse, rng=np.random.default_rng(seed))
     doc = score_rollouts(card, rollouts)
     return write_scores(
@@ -38,7 +39,7 @@ def write_fixture(root, card, backend, run_id, failure_impulse, seed=0):
         card,
         backend,
         run_id,
-        provenance(f"{'0' * 40}-dirty" if backend == "isaaclab" else f"{run_id[-1] * 40}"),
+        provenance(f"{'0' * 40}-dirty" if backend == "isaaclab" else f"{run_id[-1] * 40}", overlays),
     )
 
 
@@ -55,6 +56,17 @@ def results(tmp_path_factory):
 
 def table_rows(text, first_cell):
     return [line for line in text.splitlines() if line.startswith(f"| {first_cell} |")]
+
+
+def test_smoke_runs_get_their_own_rows_and_never_pool_with_full_runs(tmp_path):
+    mini = small_card("mini", "phase2")
+    write_fixture(tmp_path, mini, "mjx", "run-0", failure_impulse=8.0)
+    write_fixture(tmp_path, mini, "mjx", "run-1", failure_impulse=8.0, overlays=("smoke",))
+    groups = collect_scores(tmp_path)
+    assert [(g.label, len(g.docs)) for g in groups] == [("mini", 1), ("mini (smoke)", 1)]
+    text = render_results(tmp_path).read_text()
+    assert "| phase2 | mini (smoke) | mjx | 1 |" in text
+    assert (tmp_path / "plots" / "mini__mjx__smoke__survival.png").is_file()
 
 
 def test_render_with_no_score_files_says_so(tmp_path):
