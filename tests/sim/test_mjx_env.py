@@ -111,7 +111,6 @@ def test_simulator_readout_matches_the_clip_representation_of_the_same_state(env
         key_body_indices=spec.body_index(card.humanoid.key_bodies),
         effort_limits=spec.effort_limits,
         feature_set="full",
-        torque_weight=1.0,
     )
     from_sim = features.amp_features(
         *(
@@ -124,7 +123,6 @@ def test_simulator_readout_matches_the_clip_representation_of_the_same_state(env
         jnp.zeros(len(dof)),
         effort_limits=spec.effort_limits,
         feature_set="full",
-        torque_weight=1.0,
     )
     np.testing.assert_allclose(np.asarray(from_sim), from_clip[0], atol=2e-5)
 

@@ -42,6 +42,7 @@ class PointMassEnv:
     observation_size = 3
     action_size = 1
     amp_observation_size = 2
+    amp_feature_weights = jnp.ones(2)
 
     def __init__(self, horizon: int = 32, poison: bool = False):
         self.horizon = horizon

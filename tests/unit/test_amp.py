@@ -10,9 +10,11 @@ import pytest
 
 from ampbench.backends.mjx import normalizer
 from ampbench.backends.mjx.amp import (
+    REPLAY_UPDATES,
     AmpState,
     amp_init,
     amp_update,
+    discriminator_input,
     discriminator_loss,
     discriminator_step,
     gradient_penalty,
@@ -104,6 +106,28 @@ def test_style_reward_comes_from_the_updated_discriminator():
     assert float(new_state.amp_stats.count) == 32.0
     assert int(new_state.replay.filled) == 32
     assert "disc/grad_penalty" in metrics
+
+
+def test_replay_keeps_a_share_of_each_rollout_so_it_spans_several_policies():
+    config = AmpConfig(hidden=(8,), replay_size=16)
+    state = amp_init(jax.random.key(0), config, amp_observation_size=2)
+    ref, policy = two_clouds(jax.random.key(1), n=32)
+    new_state, _, _ = amp_update(
+        state, policy, lambda key, n: ref[:n], jax.random.key(2), config, epochs=1, minibatches=2
+    )
+    assert int(new_state.replay.filled) == 16 // REPLAY_UPDATES
+
+
+def test_feature_weights_scale_normalised_inputs_per_column():
+    config = AmpConfig(hidden=(8,))
+    state = amp_init(jax.random.key(0), config, amp_observation_size=2, feature_weights=jnp.array([1.0, 3.0]))
+    state = state.replace(amp_stats=normalizer.update(state.amp_stats, jnp.array([[0.0, 0.0], [2.0, 4.0]])))
+    x = jnp.array([[2.0, 4.0]])
+    np.testing.assert_allclose(
+        discriminator_input(state, x), normalizer.normalize(state.amp_stats, x) * jnp.array([1.0, 3.0])
+    )
+    with pytest.raises(ValueError, match=r"feature_weights must have shape \(2,\)"):
+        amp_init(jax.random.key(0), config, amp_observation_size=2, feature_weights=jnp.ones(3))
 
 
 def rows(start: int, count: int) -> jnp.ndarray:

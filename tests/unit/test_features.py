@@ -32,10 +32,8 @@ def random_state(rng: np.random.Generator, batch: tuple[int, ...] = (5,), dofs: 
     }
 
 
-def amp(state, feature_set="kinematic", torque_weight=1.0, effort=EFFORT):
-    return features.amp_features(
-        **state, effort_limits=effort, feature_set=feature_set, torque_weight=torque_weight
-    )
+def amp(state, feature_set="kinematic", effort=EFFORT):
+    return features.amp_features(**state, effort_limits=effort, feature_set=feature_set)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +51,7 @@ def test_feature_sizes_match_layout(feature_set, size):
 
 def test_layout_slices_hold_the_named_inputs():
     state = random_state(np.random.default_rng(1))
-    out = amp(state, "full", torque_weight=1.0)
+    out = amp(state, "full")
     layout = features.feature_layout("full", DOFS, KEYS)
     np.testing.assert_allclose(out[:, layout.slices["dof_positions"]], state["dof_positions"])
     np.testing.assert_allclose(out[:, layout.slices["dof_velocities"]], state["dof_velocities"])
@@ -106,12 +104,22 @@ def test_heading_frame_values_by_hand():
     np.testing.assert_allclose(out[layout.slices["key_body_positions"]], [0.5, 0, 0.1], atol=1e-12)
 
 
-@pytest.mark.parametrize("weight", [1.0, 2.5])
-def test_torques_are_normalised_by_effort_limits(weight):
+def test_torques_are_normalised_by_effort_limits():
     state = random_state(np.random.default_rng(4), batch=(2,))
     state["joint_torques"] = np.stack([EFFORT, -0.5 * EFFORT])
-    out = amp(state, "torque_only", torque_weight=weight)
-    np.testing.assert_allclose(out, np.stack([np.full(DOFS, weight), np.full(DOFS, -0.5 * weight)]))
+    out = amp(state, "torque_only")
+    np.testing.assert_allclose(out, np.stack([np.full(DOFS, 1.0), np.full(DOFS, -0.5)]))
+
+
+@pytest.mark.parametrize("feature_set", ALL_SETS)
+def test_discriminator_weights_put_the_torque_weight_on_torque_columns_of_every_frame(feature_set):
+    layout = features.feature_layout(feature_set, DOFS, 4)
+    weights = features.discriminator_weights(feature_set, DOFS, 4, torque_weight=2.5, history=2)
+    assert weights.shape == (2 * layout.size,)
+    frame = np.ones(layout.size)
+    if "joint_torques" in layout.slices:
+        frame[layout.slices["joint_torques"]] = 2.5
+    np.testing.assert_array_equal(weights, np.tile(frame, 2))
 
 
 @pytest.mark.parametrize("feature_set", ["torque_only", "torque_dof", "full"])
@@ -192,11 +200,8 @@ def test_clip_features_equal_amp_features_built_by_hand(feature_set):
         clip.joint_torques,
         effort_limits=EFFORT,
         feature_set=feature_set,
-        torque_weight=0.7,
     )
-    out = features.clip_features(
-        clip, key_body_indices=keys, effort_limits=EFFORT, feature_set=feature_set, torque_weight=0.7
-    )
+    out = features.clip_features(clip, key_body_indices=keys, effort_limits=EFFORT, feature_set=feature_set)
     assert out.shape == (4, 2, features.feature_layout(feature_set, DOFS, 4).size)
     np.testing.assert_array_equal(out, by_hand)
 
@@ -206,17 +211,13 @@ def test_clip_without_torques_names_the_feature_set():
     with pytest.raises(
         ValueError, match=r"'torque_dof' needs joint torques, but the clip has no joint_torques"
     ):
-        features.clip_features(
-            clip, key_body_indices=[1], effort_limits=EFFORT, feature_set="torque_dof", torque_weight=1.0
-        )
+        features.clip_features(clip, key_body_indices=[1], effort_limits=EFFORT, feature_set="torque_dof")
 
 
 def test_clip_key_body_out_of_range():
     clip = synthetic_motion_state(np.random.default_rng(11))
     with pytest.raises(ValueError, match=r"key_body_indices \[6\] out of range for a clip with 6 bodies"):
-        features.clip_features(
-            clip, key_body_indices=[1, 6], effort_limits=EFFORT, feature_set="kinematic", torque_weight=1.0
-        )
+        features.clip_features(clip, key_body_indices=[1, 6], effort_limits=EFFORT, feature_set="kinematic")
 
 
 def as_jax(state):
@@ -230,9 +231,9 @@ def as_float32(state):
 @pytest.mark.parametrize("feature_set", ALL_SETS)
 def test_amp_features_same_in_numpy_and_jax_and_jit(feature_set):
     state = as_float32(random_state(np.random.default_rng(12)))
-    expected = amp(state, feature_set, torque_weight=0.5)
-    jitted = jax.jit(lambda s: amp(s, feature_set, torque_weight=0.5))
-    np.testing.assert_allclose(np.asarray(amp(as_jax(state), feature_set, 0.5)), expected, atol=1e-6)
+    expected = amp(state, feature_set)
+    jitted = jax.jit(lambda s: amp(s, feature_set))
+    np.testing.assert_allclose(np.asarray(amp(as_jax(state), feature_set)), expected, atol=1e-6)
     np.testing.assert_allclose(np.asarray(jitted(as_jax(state))), expected, atol=1e-6)
 
 
@@ -255,7 +256,6 @@ def test_clip_features_same_in_numpy_and_jax():
         "key_body_indices": [2, 4],
         "effort_limits": EFFORT,
         "feature_set": "full",
-        "torque_weight": 1.0,
     }
     expected = features.clip_features(clip32, **kwargs)
     np.testing.assert_allclose(np.asarray(features.clip_features(jax_clip, **kwargs)), expected, atol=1e-6)

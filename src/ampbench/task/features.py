@@ -10,7 +10,9 @@ about z):
     root_height (1), root_orientation (6: tangent and normal axes with yaw removed),
     root_linear_velocity (3), root_angular_velocity (3), dof_positions (D), dof_velocities (D),
     key_body_positions (3K: relative to the root).
-Torque features are `joint_torques / effort_limits * torque_weight` (D) and come first in the torque sets.
+Torque features are `joint_torques / effort_limits` (D) and come first in the torque sets. The card's
+torque weight is not applied here: the discriminator z-scores its inputs, which would cancel any factor
+applied before; `discriminator_weights` gives the per-column factors to apply after that normalisation.
 """
 
 from __future__ import annotations
@@ -143,7 +145,6 @@ def amp_features(
     *,
     effort_limits,
     feature_set: str,
-    torque_weight: float,
 ):
     """One AMP discriminator frame (..., F); layout given by `feature_layout`.
 
@@ -170,7 +171,7 @@ def amp_features(
             key_body_positions,
         )
     if "joint_torques" in names:
-        parts["joint_torques"] = joint_torques / limits * torque_weight
+        parts["joint_torques"] = joint_torques / limits
     return xp.concat([parts[name] for name in names], axis=-1)
 
 
@@ -219,7 +220,6 @@ def clip_features(
     key_body_indices,
     effort_limits,
     feature_set: str,
-    torque_weight: float,
 ):
     """AMP features (S..., F) of clip frames: body 0 is the root, key bodies picked by static indices.
 
@@ -245,8 +245,22 @@ def clip_features(
         state.joint_torques,
         effort_limits=effort_limits,
         feature_set=feature_set,
-        torque_weight=torque_weight,
     )
+
+
+def discriminator_weights(
+    feature_set: str, num_dofs: int, num_key_bodies: int, *, torque_weight: float, history: int
+) -> np.ndarray:
+    """Per-column factors (history x F,) for normalised discriminator inputs: `torque_weight` on torques.
+
+    Applied after the discriminator's running normaliser, where a factor still changes how much the
+    torque columns count (before it, z-scoring would undo it).
+    """
+    layout = feature_layout(feature_set, num_dofs, num_key_bodies)
+    weights = np.ones(layout.size)
+    if "joint_torques" in layout.slices:
+        weights[layout.slices["joint_torques"]] = torque_weight
+    return np.tile(weights, history)
 
 
 def stack_history(frames):

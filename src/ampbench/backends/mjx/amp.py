@@ -28,6 +28,9 @@ from ampbench.task.rewards import style_reward
 ReferenceSampler = Callable[[jax.Array, int], jax.Array]
 
 
+REPLAY_UPDATES = 8  # rollouts whose policy samples the replay buffer spans
+
+
 @struct.dataclass
 class ReplayBuffer:
     """Fixed-size ring buffer of raw policy AMP observations; `filled` counts valid rows."""
@@ -43,6 +46,7 @@ class AmpState:
     opt_state: optax.OptState
     amp_stats: normalizer.RunningStats
     replay: ReplayBuffer
+    feature_weights: jax.Array  # per-column factors after normalisation (the card's torque weight)
 
 
 def replay_init(capacity: int, size: int) -> ReplayBuffer:
@@ -69,6 +73,13 @@ def replay_sample(buffer: ReplayBuffer, key: jax.Array, n: int) -> jax.Array:
     """n rows drawn uniformly with replacement from the filled part (insert before the first sample)."""
     index = jax.random.randint(key, (n,), 0, jnp.maximum(buffer.filled, 1))
     return buffer.data[index]
+
+
+def replay_subset(key: jax.Array, fresh: jax.Array, capacity: int) -> jax.Array:
+    """A random 1/REPLAY_UPDATES of the buffer's capacity from this rollout (all of it if smaller), so the
+    buffer holds samples of about REPLAY_UPDATES past policies instead of only the latest rollout."""
+    keep = min(fresh.shape[0], max(1, capacity // REPLAY_UPDATES))
+    return fresh[jax.random.permutation(key, fresh.shape[0])[:keep]]
 
 
 def gradient_penalty(params: dict, config: AmpConfig, amp_obs: jax.Array) -> jax.Array:
@@ -130,22 +141,34 @@ def discriminator_optimizer(config: AmpConfig) -> optax.GradientTransformation:
     return optax.adam(config.learning_rate)
 
 
-def amp_init(key: jax.Array, config: AmpConfig, amp_observation_size: int) -> AmpState:
+def amp_init(
+    key: jax.Array, config: AmpConfig, amp_observation_size: int, feature_weights: jax.Array | None = None
+) -> AmpState:
+    """Fresh discriminator state; `feature_weights` (A,) defaults to ones (every column counts alike)."""
     params = init_discriminator(key, config, amp_observation_size)
+    weights = jnp.ones(amp_observation_size) if feature_weights is None else jnp.asarray(feature_weights)
+    if weights.shape != (amp_observation_size,):
+        raise ValueError(f"feature_weights must have shape ({amp_observation_size},), found {weights.shape}")
     return AmpState(
         discriminator=params,
         opt_state=discriminator_optimizer(config).init(params),
         amp_stats=normalizer.init_stats(amp_observation_size),
         replay=replay_init(config.replay_size, amp_observation_size),
+        feature_weights=weights.astype(jnp.float32),
     )
+
+
+def discriminator_input(state: AmpState, amp_obs: jax.Array) -> jax.Array:
+    """Raw AMP observations as the discriminator sees them: normalised, then weighted per column."""
+    return normalizer.normalize(state.amp_stats, amp_obs) * state.feature_weights
 
 
 def discriminator_step(
     state: AmpState, ref_obs: jax.Array, policy_obs: jax.Array, config: AmpConfig
 ) -> tuple[AmpState, dict[str, jax.Array]]:
-    """One Adam step on raw AMP observations (normalised here with the state's statistics)."""
-    ref = normalizer.normalize(state.amp_stats, ref_obs)
-    policy = normalizer.normalize(state.amp_stats, policy_obs)
+    """One Adam step on raw AMP observations (normalised and weighted here: `discriminator_input`)."""
+    ref = discriminator_input(state, ref_obs)
+    policy = discriminator_input(state, policy_obs)
     grads, metrics = jax.grad(discriminator_loss, has_aux=True)(state.discriminator, ref, policy, config)
     updates, opt_state = discriminator_optimizer(config).update(grads, state.opt_state, state.discriminator)
     params = optax.apply_updates(state.discriminator, updates)
@@ -167,9 +190,10 @@ def amp_update(
 
     Each minibatch holds n fresh samples and n replayed ones against 2n reference samples.
     """
+    key, subset_key = jax.random.split(key)
     state = state.replace(
         amp_stats=normalizer.update(state.amp_stats, fresh_amp_obs),
-        replay=replay_insert(state.replay, fresh_amp_obs),
+        replay=replay_insert(state.replay, replay_subset(subset_key, fresh_amp_obs, config.replay_size)),
     )
 
     def minibatch_step(state, inputs):
@@ -184,5 +208,5 @@ def amp_update(
         return jax.lax.scan(minibatch_step, state, (batches, jax.random.split(steps_key, minibatches)))
 
     state, metrics = jax.lax.scan(epoch, state, jax.random.split(key, epochs))
-    rewards = style_rewards(state.discriminator, config, normalizer.normalize(state.amp_stats, fresh_amp_obs))
+    rewards = style_rewards(state.discriminator, config, discriminator_input(state, fresh_amp_obs))
     return state, rewards, jax.tree_util.tree_map(jnp.mean, metrics)

@@ -112,6 +112,17 @@ class HumanoidAmpEnv:
         self.observation_size = int(self._policy_obs_from_parts(self._dummy_parts()).shape[-1])
         self.action_size = self.spec.effort_limits.shape[0]
         self.amp_observation_size = int(self.reference_amp.shape[-1])
+        amp = card.amp
+        self.amp_feature_weights = jnp.asarray(
+            features.discriminator_weights(
+                amp.feature_set,
+                self.action_size,
+                len(card.humanoid.key_bodies),
+                torque_weight=amp.torque_weight,
+                history=amp.history,
+            ),
+            dtype=jnp.float32,
+        )
 
     # ---- construction ------------------------------------------------------------------------------
 
@@ -167,7 +178,6 @@ class HumanoidAmpEnv:
                 key_body_indices=np.asarray(self.key_body_ids) - 1,
                 effort_limits=np.asarray(self.effort_limits),
                 feature_set=self.card.amp.feature_set,
-                torque_weight=self.card.amp.torque_weight,
             )
         ).reshape(state.dof_positions.shape[0], -1)
 
@@ -225,7 +235,6 @@ class HumanoidAmpEnv:
             parts["joint_torques"],
             effort_limits=self.effort_limits,
             feature_set=self.card.amp.feature_set,
-            torque_weight=self.card.amp.torque_weight,
         )
 
     def _policy_obs_from_parts(self, parts: dict[str, jax.Array]) -> jax.Array:

@@ -69,6 +69,7 @@ class AmpEnv(Protocol):
     observation_size: int
     action_size: int
     amp_observation_size: int
+    amp_feature_weights: jax.Array  # (amp_observation_size,) factors after normalisation
 
     def reset(self, key: jax.Array) -> Any: ...
 
@@ -172,7 +173,7 @@ def init_train_state(env: AmpEnv, card: ExperimentCard, seed: int) -> TrainState
         actor_critic=actor_critic,
         ppo_opt_state=ppo_optimizer(card.ppo).init(actor_critic),
         obs_stats=normalizer.init_stats(env.observation_size),
-        amp=amp_init(disc_key, card.amp, env.amp_observation_size),
+        amp=amp_init(disc_key, card.amp, env.amp_observation_size, env.amp_feature_weights),
     )
 
 
