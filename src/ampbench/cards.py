@@ -365,7 +365,7 @@ def with_overlays(card: ExperimentCard, overlays: tuple[str, ...]) -> Experiment
 def load_card(
     path: str | Path, *, overlays: tuple[str, ...] = (), overrides: tuple[str, ...] = ()
 ) -> ExperimentCard:
-    """Load a card file; shared overlays live in `overlays/` beside it (benchmarks/overlays/smoke.yaml)."""
+    """Load a card file; shared overlays come from `overlays/` beside it, else from benchmarks/overlays."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -375,6 +375,8 @@ def load_card(
         raise CardError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise CardError(f"{path}: a card is a mapping of fields, found {type(data).__name__}")
+    beside = path.parent / "overlays"
+    overlay_dir = beside if beside.is_dir() else shared_overlay_dir()
     return card_from_dict(
-        data, source=str(path), overlays=overlays, overrides=overrides, overlay_dir=path.parent / "overlays"
+        data, source=str(path), overlays=overlays, overrides=overrides, overlay_dir=overlay_dir
     )

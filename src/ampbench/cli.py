@@ -104,6 +104,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ampbench.runs import resume_run, start_runs
 
     if args.resume:
+        if args.card or args.smoke or args.overlay or args.overrides or args.seed is not None:
+            raise ValueError("--resume continues a run exactly as it was started: give only the run folder")
         print(resume_run(Path(args.resume)))
         return 0
     overlays = ("smoke",) if args.smoke else ()
@@ -133,6 +135,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         skill=args.skill,
         csv=args.csv,
         seed=args.seed,
+        force=args.force,
     ):
         print(f"wrote {path}")
     return 0
@@ -226,8 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--envs", type=int, default=16)
     collect.add_argument("--seconds", type=float, default=10.0, help="longest episode to record")
     collect.add_argument("--distance", type=float, help="stop an episode after this travelled distance (m)")
-    collect.add_argument("--skill", help="command this skill (default: the card's first band)")
+    collect.add_argument(
+        "--skill", help="command this skill (default: each episode the skill of its start clip)"
+    )
     collect.add_argument("--csv", action="store_true", help="also write CSV")
+    collect.add_argument("--force", action="store_true", help="replace an existing clip of that name")
     collect.add_argument("--seed", type=int, default=0)
     collect.set_defaults(func=cmd_collect)
 

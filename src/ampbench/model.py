@@ -126,6 +126,11 @@ def _effort_limits(model: mujoco.MjModel, dof_names: tuple[str, ...], path: Path
                 f"{path}: motor '{model.actuator(i).name}' must have gear 1 and a symmetric positive "
                 f"ctrlrange, found gear {model.actuator_gear[i, 0]} ctrlrange [{low}, {high}]"
             )
+        if joint != i + 1:
+            raise ValueError(
+                f"{path}: motor {i} ({model.actuator(i).name!r}) drives joint {joint}; motors must follow "
+                "the hinge order (motor i drives hinge i), because ctrl is written in DOF order"
+            )
         limits[joint - 1] = high
     missing = [name for name, value in zip(dof_names, limits, strict=True) if np.isnan(value)]
     if missing:

@@ -64,9 +64,13 @@ def collect(
     csv: bool = False,
     seed: int = 0,
     data_dir: Path | None = None,
+    force: bool = False,
 ) -> list[Path]:
     """Record `envs` episodes into `run_dir/recordings/<name>/`; the longest also becomes clip `name`
     in the clip cache, and its torque profile is plotted beside the recordings."""
+    cache_path = clip_path(name, data_dir)
+    if cache_path.exists() and not force:
+        raise FileExistsError(f"{cache_path} exists (clip '{name}'); choose another --name or pass --force")
     card, provenance = load_run(run_dir)
     checkpoint = latest_checkpoint(run_dir)
     scenario = EvalScenario(
@@ -92,7 +96,6 @@ def collect(
         raise RuntimeError(
             f"{run_dir}: every recorded episode fell within {MIN_FRAMES} frames; no clip worth keeping"
         )
-    cache_path = clip_path(name, data_dir)
     save_clip(longest, cache_path)
     plot = plot_torque_profile(cache_path, out_dir / "torques.png")
     return [*written, cache_path, plot]

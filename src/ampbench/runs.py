@@ -197,6 +197,11 @@ def start_runs(
     """Train each seed into a fresh run folder; returns the folders."""
     from ampbench.backends import get_backend
 
+    unknown = sorted(set(seeds) - set(card.training.seeds))
+    if unknown:
+        raise ValueError(
+            f"card {card.name}: seeds {unknown} are not in training.seeds {list(card.training.seeds)}"
+        )
     impl = get_backend(backend)
     run_dirs = []
     for seed in seeds:

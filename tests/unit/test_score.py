@@ -76,8 +76,10 @@ def test_imitation_error_is_scored_when_a_reference_is_given(scored):
     card, rollouts, _ = scored
     times = np.arange(0, 1.0 + 1e-9, 1 / 30)
     reference = np.stack([np.sin(2 * np.pi * times), np.cos(2 * np.pi * times)], axis=1)
-    imitation = score_rollouts(card, rollouts, reference=(reference, 1 / 30))["imitation_error"]
-    assert imitation["mean"]["point"] < 0.02
+    doc = score_rollouts(card, rollouts, references={"walk": (reference, 1 / 30)})
+    assert doc["imitation_error"]["mean"]["point"] < 0.02
+    assert doc["imitation_error_by_skill"]["walk"] == doc["imitation_error"]
+    assert score_rollouts(card, rollouts, references={"run": (reference, 1 / 30)})["imitation_error"] is None
 
 
 @pytest.mark.parametrize(

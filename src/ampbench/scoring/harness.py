@@ -29,15 +29,19 @@ from ampbench.scoring.scenarios import evaluation_scenarios
 from ampbench.scoring.score import score_rollouts, write_scores
 
 
-def imitation_reference(card: ExperimentCard) -> tuple[np.ndarray, float] | None:
-    """Joint angles of the card's first clip in model DOF order, for the DTW imitation error."""
+def imitation_references(card: ExperimentCard) -> dict[str, tuple[np.ndarray, float]]:
+    """Joint angles (model DOF order) of each skill's first clip, for the DTW imitation error."""
     try:
         library = load_library(card.mocap)
     except ClipError:
-        return None
-    clip = library.clips[0]
-    order = [clip.dof_names.index(name) for name in humanoid_spec(card.humanoid.model).dof_names]
-    return clip.dof_positions[:, order], 1.0 / clip.fps
+        return {}
+    dof_names = humanoid_spec(card.humanoid.model).dof_names
+    references = {}
+    for ref, clip in zip(card.mocap.clips, library.clips, strict=True):
+        if ref.skill not in references:
+            order = [clip.dof_names.index(name) for name in dof_names]
+            references[ref.skill] = (clip.dof_positions[:, order], 1.0 / clip.fps)
+    return references
 
 
 def score_run(run_dir: Path, *, results_root: Path, smoke: bool = False) -> tuple[dict[str, Any], Path]:
@@ -49,7 +53,7 @@ def score_run(run_dir: Path, *, results_root: Path, smoke: bool = False) -> tupl
     rollouts = [
         backend.rollout(eval_card, checkpoint, s) for s in evaluation_scenarios(eval_card, smoke=smoke)
     ]
-    document = score_rollouts(card, rollouts, reference=imitation_reference(card))
+    document = score_rollouts(card, rollouts, references=imitation_references(card))
     provenance = {
         "card_hash": card.content_hash(),
         "commit": run_provenance["commit"],

@@ -236,31 +236,54 @@ def _split_rollouts(rollouts: Sequence[Rollout]) -> tuple[list[Rollout], list[Ro
     return unpushed, pushed
 
 
+def _commanded_skill(rollout: Rollout) -> np.ndarray:
+    """Skill index each env was commanded (the command's one-hot part, fixed in evaluation episodes)."""
+    return np.argmax(rollout.command[:, 0, 1:], axis=-1)
+
+
 def _imitation(
-    unpushed: Sequence[Rollout], reference: tuple[np.ndarray, float] | None, settle: float, rng
-) -> dict[str, Any] | None:
-    if reference is None:
-        return None
-    positions, dt_ref = reference
-    errors = [metrics.imitation_error(r, positions, dt_ref, start_seconds=settle) for r in unpushed]
-    return _continuous_summary(_per_seed(unpushed, errors), rng)
+    card: ExperimentCard,
+    unpushed: Sequence[Rollout],
+    references: dict[str, tuple[np.ndarray, float]],
+    settle: float,
+    rng: np.random.Generator,
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Imitation error of each env against its commanded skill's reference clip: pooled, and by skill."""
+    pooled = [np.full(r.envs, np.nan) for r in unpushed]
+    by_skill = {}
+    for index, band in enumerate(card.commands.bands):
+        if band.skill not in references:
+            continue
+        positions, dt_ref = references[band.skill]
+        errors = []
+        for rollout, pool in zip(unpushed, pooled, strict=True):
+            commanded = _commanded_skill(rollout) == index
+            error = metrics.imitation_error(rollout, positions, dt_ref, start_seconds=settle)
+            errors.append(np.where(commanded, error, np.nan))
+            pool[commanded] = error[commanded]
+        summary = _continuous_summary(_per_seed(unpushed, errors), rng)
+        if summary is not None:
+            by_skill[band.skill] = summary
+    return _continuous_summary(_per_seed(unpushed, pooled), rng), by_skill
 
 
 def score_rollouts(
     card: ExperimentCard,
     rollouts: Sequence[Rollout],
     *,
-    reference: tuple[np.ndarray, float] | None = None,
+    references: dict[str, tuple[np.ndarray, float]] | None = None,
     bootstrap_seed: int = 0,
 ) -> dict[str, Any]:
     """Score one run's evaluation rollouts into a JSON-ready document (see the module docstring).
 
-    `reference` = (dof positions (frames, dofs), dt) of a clip segment adds the imitation error.
+    `references` = {skill: (dof positions (frames, dofs), dt)} adds the imitation error, each env
+    measured against the reference of the skill it was commanded.
     Tracking and imitation errors use the unpushed rollouts after `push_grid.settle_seconds`.
     """
     unpushed, pushed = _split_rollouts(rollouts)
     grid = card.evaluation.push_grid
     rng = np.random.default_rng(bootstrap_seed)
+    imitation, imitation_by_skill = _imitation(card, unpushed, references or {}, grid.settle_seconds, rng)
     tracking = [metrics.velocity_tracking_error(r, settle_seconds=grid.settle_seconds) for r in unpushed]
     rows = metrics.success_curve([metrics.push_trial(r, grid.window_seconds) for r in pushed])
     doc: dict[str, Any] = {
@@ -284,7 +307,8 @@ def score_rollouts(
         "episode_seconds": _episode_summary(unpushed, rng),
         "tracking_error": _continuous_summary(_per_seed(unpushed, tracking), rng),
         "tracking_error_by_skill": _tracking_by_skill(card, unpushed, tracking, rng),
-        "imitation_error": _imitation(unpushed, reference, grid.settle_seconds, rng),
+        "imitation_error": imitation,
+        "imitation_error_by_skill": imitation_by_skill,
         "push_cells": [_cell_entry(row, rng) for row in rows],
         "push_success": _force_duration_entries(rows, rng),
         "max_impulse_survived": _max_impulse(rows),

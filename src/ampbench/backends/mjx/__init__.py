@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 
 import jax
@@ -10,6 +9,7 @@ import jax
 from ampbench.backends.protocol import EvalScenario, PolicySource, Rollout
 from ampbench.cards import ExperimentCard
 from ampbench.motion.loader import MotionLibrary, load_library
+from ampbench.runs import package_versions
 
 VERSIONED = ("mujoco", "mujoco-mjx", "jax", "jaxlib", "flax", "optax")
 
@@ -50,13 +50,7 @@ class MjxBackend:
         return self._evaluators[key]
 
     def versions(self) -> dict[str, str]:
-        versions = {}
-        for name in VERSIONED:
-            try:
-                versions[name] = metadata.version(name)
-            except metadata.PackageNotFoundError:
-                versions[name] = "not installed"
-        return versions
+        return package_versions(VERSIONED)
 
     def device(self) -> str:
         device = jax.devices()[0]

@@ -281,7 +281,12 @@ class HumanoidAmpEnv:
         parts["command"] = commands.command_vector(skill, speed, len(self.skill_names))
         obs = self._policy_obs_from_parts(parts)
         zero = jnp.zeros(())
-        metrics = {"episode_length": zero, "tracking": zero, "fallen": zero, "physics_blowup": zero}
+        metrics = {
+            "episode_age": zero,
+            "fallen": zero,
+            "physics_blowup": zero,
+            **{f"reward_{name}": zero for name in rewards.TRACKING_SCALES},
+        }
         return EnvState(
             data=data,
             obs=obs,
@@ -374,8 +379,8 @@ class HumanoidAmpEnv:
             **push_updates,
         }
         metrics = {
-            "episode_length": step_count.astype(jnp.float32),
-            "tracking": terms["tracking"],
+            "episode_age": step_count.astype(jnp.float32),
+            **{f"reward_{name}": value for name, value in terms.items()},
             "fallen": fallen.astype(jnp.float32),
             "physics_blowup": (~finite).astype(jnp.float32),
         }
