@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ampbench.motion.clip import (
+    ARRAY_KEYS,
     DOF_CONVENTION,
     ClipError,
     FilledFieldsWarning,
@@ -26,18 +27,7 @@ DELETE = object()
 
 def npz_fields(clip) -> dict:
     """The keys save_clip writes, as a plain dict to corrupt."""
-    fields = {
-        key: getattr(clip, key)
-        for key in (
-            "dof_positions",
-            "dof_velocities",
-            "body_positions",
-            "body_rotations",
-            "body_linear_velocities",
-            "body_angular_velocities",
-            "joint_torques",
-        )
-    }
+    fields = {key: getattr(clip, key) for key in ARRAY_KEYS}
     fields.update(
         fps=np.float64(clip.fps),
         dof_names=np.array(clip.dof_names),

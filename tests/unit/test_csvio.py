@@ -8,21 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ampbench.motion.clip import ClipError, FilledFieldsWarning, load_clip, save_clip
+from ampbench.motion.clip import ARRAY_KEYS, ClipError, FilledFieldsWarning, load_clip, save_clip
 from ampbench.motion.csvio import clip_to_csv, convert_folder, csv_to_clip
 from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.unit
-
-ARRAY_KEYS = (
-    "dof_positions",
-    "dof_velocities",
-    "body_positions",
-    "body_rotations",
-    "body_linear_velocities",
-    "body_angular_velocities",
-    "joint_torques",
-)
 
 
 def assert_same_clip(found, expected, tolerance=1e-9):

@@ -9,22 +9,12 @@ import numpy as np
 import pytest
 
 from ampbench import cards
-from ampbench.motion.clip import ClipError, save_clip
+from ampbench.motion.clip import ARRAY_KEYS, ClipError, save_clip
 from ampbench.motion.loader import DATA_DIR_ENV, MotionLibrary, clip_path, load_library
 from ampbench.task import quat
 from tests.clipfactory import synthetic_clip, synthetic_parameters, synthetic_state
 
 pytestmark = pytest.mark.unit
-
-STATE_KEYS = (
-    "dof_positions",
-    "dof_velocities",
-    "body_positions",
-    "body_rotations",
-    "body_linear_velocities",
-    "body_angular_velocities",
-    "joint_torques",
-)
 
 
 def rotation_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -67,7 +57,7 @@ def test_stored_frames_come_back_exactly_at_their_times():
     clip = synthetic_clip(num_frames=31, fps=30.0)
     frames = np.arange(clip.num_frames)
     state = MotionLibrary([clip]).state_at(np.zeros_like(frames), frames / clip.fps)
-    for key in STATE_KEYS:
+    for key in ARRAY_KEYS:
         np.testing.assert_allclose(getattr(state, key), getattr(clip, key), rtol=0, atol=1e-15, err_msg=key)
 
 
@@ -86,7 +76,7 @@ def test_blend_stays_between_the_neighbouring_frames():
 def test_non_loop_clip_clamps_to_its_first_and_last_frame():
     clip = synthetic_clip(num_frames=31, fps=30.0)
     state = MotionLibrary([clip]).state_at(np.zeros(3, dtype=int), np.array([-1.0, clip.duration, 7.0]))
-    for key in STATE_KEYS:
+    for key in ARRAY_KEYS:
         expected = getattr(clip, key)[[0, -1, -1]]
         np.testing.assert_allclose(getattr(state, key), expected, rtol=0, atol=1e-15, err_msg=key)
 
