@@ -310,7 +310,7 @@ def fill_absent_fields(
     derived = {
         "dof_velocities": ("dof_positions", lambda: np.gradient(out["dof_positions"], dt, axis=0)),
         "body_linear_velocities": ("body_positions", lambda: np.gradient(out["body_positions"], dt, axis=0)),
-        "body_angular_velocities": ("body_rotations", lambda: _angular_velocities(out["body_rotations"], dt)),
+        "body_angular_velocities": ("body_rotations", lambda: angular_velocities(out["body_rotations"], dt)),
     }
     for key, (origin, derive) in derived.items():
         if key not in out:
@@ -332,13 +332,14 @@ def _frame_count(arrays: Mapping[str, np.ndarray], source: str) -> int:
     return int(array.shape[0])
 
 
-def _angular_velocities(rotations: np.ndarray, dt: float) -> np.ndarray:
-    """World angular velocity per frame: central differences inside, one-sided at the ends."""
+def angular_velocities(rotations: np.ndarray, dt: float) -> np.ndarray:
+    """(F, ..., 4) world rotations -> (F, ..., 3) world angular velocities: central differences inside,
+    one-sided at the ends (the stencil of `np.gradient`)."""
     before = np.concatenate([rotations[:1], rotations[:-2], rotations[-2:-1]])
     after = np.concatenate([rotations[1:2], rotations[2:], rotations[-1:]])
-    steps = np.full(rotations.shape[0], 2.0 * dt)
-    steps[[0, -1]] = dt
-    return quat.angular_velocity(before, after, steps[:, None, None])
+    spans = np.full((len(rotations),) + (1,) * (rotations.ndim - 1), 2.0 * dt)
+    spans[[0, -1]] = dt
+    return quat.angular_velocity(before, after, spans)
 
 
 def _warn_filled(how: Mapping[str, str], source: str) -> None:

@@ -18,7 +18,7 @@ import mujoco
 import numpy as np
 
 from ampbench.model import forward_kinematics, humanoid_spec
-from ampbench.motion.clip import MotionClip, validate_clip
+from ampbench.motion.clip import MotionClip, angular_velocities, validate_clip
 from ampbench.task import quat
 
 _AXES_XYZ = np.eye(3)
@@ -168,15 +168,6 @@ def dofs_from_rotations(
 def time_derivative(values: np.ndarray, dt: float) -> np.ndarray:
     """Central differences inside, one-sided at both ends, along axis 0."""
     return np.gradient(values, dt, axis=0)
-
-
-def angular_velocities(rotations: np.ndarray, dt: float) -> np.ndarray:
-    """(F, ..., 4) world rotations -> (F, ..., 3) world angular velocities, stencil of time_derivative."""
-    before = np.concatenate([rotations[:1], rotations[:-2], rotations[-2:-1]])
-    after = np.concatenate([rotations[1:2], rotations[2:], rotations[-1:]])
-    spans = np.full((len(rotations),) + (1,) * (rotations.ndim - 1), 2.0 * dt)
-    spans[[0, -1]] = dt
-    return quat.angular_velocity(before, after, spans)
 
 
 def clip_from_joint_angles(
