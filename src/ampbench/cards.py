@@ -69,12 +69,32 @@ class SimulatorConfig(_Frozen):
 class HumanoidConfig(_Frozen):
     model: str = Field("amp_humanoid", description="MJCF name under envs/ (without .xml).")
     action_mode: Literal["torque", "pd"] = Field(
-        "torque", description="Actions scale effort limits (`torque`) or are PD position targets (`pd`)."
+        "pd",
+        description="`pd`: actions are joint position targets held by MuJoCo position actuators (the "
+        "model's kp, kv = kd, force clamped at the effort limit; the integrator treats kv implicitly), as "
+        "the AMP reference implementations drive the humanoid. `torque`: actions scale the effort limits.",
+    )
+    pd_target_center: Literal["zero", "range_middle"] = Field(
+        "zero",
+        description="PD target for action 0: the model's reference pose (`zero`: hinge angles 0, standing "
+        "straight, arms down) or the middle of each joint range (`range_middle`, IsaacGymEnvs' offset).",
+    )
+    pd_target_scale: float = Field(
+        1.0,
+        gt=0,
+        description="PD target = center + action x pd_target_scale x half the joint range, clamped to the "
+        "joint range (actions are in [-1, 1]).",
     )
     termination_height: float = Field(0.5, ge=0, description="Episode ends when the pelvis drops below (m).")
     contact_termination_bodies: tuple[str, ...] = Field(
         ("head", "torso", "right_hand", "left_hand"),
         description="Bodies whose floor contact ends the episode (a fall).",
+    )
+    contact_tolerance: float = Field(
+        0.01,
+        ge=0,
+        description="A termination body's geom whose lowest point is within this height of the floor "
+        "touches it (m); computed from geom poses, so it needs no contact pairs.",
     )
     key_bodies: tuple[str, ...] = Field(
         ("right_hand", "left_hand", "right_foot", "left_foot"),
@@ -109,6 +129,11 @@ class SpeedBand(_Frozen):
 class CommandConfig(_Frozen):
     bands: tuple[SpeedBand, ...] = Field(min_length=1, description="Speed band per skill.")
     resample_seconds: float = Field(10.0, gt=0, description="A new command is drawn this often (s).")
+    tracking_sigma: float = Field(
+        0.25,
+        gt=0,
+        description="Width of the velocity-tracking reward exp(-(v - v_cmd)^2 / sigma), in (m/s)^2.",
+    )
 
 
 class PushConfig(_Frozen):
@@ -168,8 +193,30 @@ class AmpConfig(_Frozen):
     task_reward_scale: float = Field(0.5, ge=0, description="Weight of the velocity-tracking reward.")
     style_reward_scale: float = Field(0.5, ge=0, description="Weight of the discriminator reward.")
     replay_size: int = Field(100_000, ge=1, description="Replay buffer of policy AMP observations.")
+    replay_updates: int = Field(
+        8,
+        ge=1,
+        description="Each rollout adds replay_size / replay_updates random samples to the replay buffer, so "
+        "the buffer spans about this many past policies.",
+    )
     learning_rate: float = Field(1e-4, gt=0, description="Discriminator Adam learning rate.")
     hidden: tuple[int, ...] = Field((512, 256), description="Discriminator hidden layer sizes.")
+    epochs: int = Field(
+        4, ge=1, description="Discriminator passes over each rollout's policy samples (its own, not PPO's)."
+    )
+    minibatches: int = Field(
+        4,
+        ge=1,
+        description="Discriminator minibatches per pass; each holds rollout/minibatches fresh and as many "
+        "replayed policy samples against twice as many reference samples.",
+    )
+    reference_torques: Literal["noisy_policy", "deterministic_policy"] = Field(
+        "noisy_policy",
+        description="How torque-motion reference clips were recorded (`ampbench collect --action-noise`): "
+        "with the recording policy's own action noise, as the trained policy's torques carry it (else the "
+        "discriminator can tell the two apart by white noise alone), or from the deterministic mean. "
+        "Checked against the clips' `action_noise` for torque feature sets.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> AmpConfig:
@@ -193,7 +240,24 @@ class PpoConfig(_Frozen):
     entropy: float = Field(0.0, ge=0, description="Entropy bonus weight.")
     value_coef: float = Field(0.5, ge=0, description="Value loss weight.")
     max_grad_norm: float = Field(1.0, gt=0, description="Global gradient-norm clip.")
-    init_log_std: float = Field(-1.0, description="Initial log std of the Gaussian policy.")
+    init_log_std: float = Field(
+        -2.9, description="Log std of the Gaussian policy (exp(-2.9) = 0.055, IsaacGymEnvs' AMP value)."
+    )
+    learn_log_std: bool = Field(
+        False, description="Train the log std (else it stays at init_log_std, as the AMP references do)."
+    )
+    bounds_loss: float = Field(
+        10.0,
+        ge=0,
+        description="Weight of the penalty sum(max(|mean| - 1, 0)^2) that keeps the action mean inside the "
+        "action range [-1, 1] (IsaacGymEnvs' bounds loss, weight 10).",
+    )
+    normalize_values: bool = Field(
+        True, description="Value network predicts returns z-scored by running statistics of the returns."
+    )
+    observation_clip: float = Field(
+        5.0, gt=0, description="Normalised policy and AMP observations are clipped to +-this."
+    )
     hidden: tuple[int, ...] = Field((512, 256), description="Policy and value hidden layer sizes.")
 
 
@@ -202,6 +266,11 @@ class TrainingConfig(_Frozen):
     steps: int = Field(100_000_000, ge=1, description="Total env steps (control steps x envs).")
     seeds: tuple[int, ...] = Field((0, 1, 2), min_length=1, description="Training seeds; one run each.")
     checkpoint_every: int = Field(50, ge=1, description="Updates between checkpoints.")
+    reset_states: int = Field(
+        4096,
+        ge=1,
+        description="Reference states drawn from the clips once per run for reference-state initialisation.",
+    )
 
 
 class EvalPushGrid(_Frozen):

@@ -106,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.card or args.smoke or args.overlay or args.overrides or args.seed is not None:
             raise ValueError("--resume continues a run exactly as it was started: give only the run folder")
-        print(resume_run(Path(args.resume)))
+        print(resume_run(Path(args.resume), minutes=args.minutes))
         return 0
     overlays = ("smoke",) if args.smoke else ()
     card = _load(args, args.card, overlays)
@@ -118,6 +118,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         runs_root=Path(args.runs),
         overlays=(*overlays, *args.overlay),
         overrides=tuple(args.overrides),
+        minutes=args.minutes,
     ):
         print(run_dir)
     return 0
@@ -220,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="train this seed only")
     train.add_argument("--runs", default="runs", help="root of run folders")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    train.add_argument(
+        "--minutes",
+        type=float,
+        help="wall-clock budget per run: stop cleanly with a checkpoint after the update that passes it "
+        "(resume later with --resume)",
+    )
     _card_args(train)
     train.set_defaults(func=cmd_train)
 

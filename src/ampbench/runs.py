@@ -193,8 +193,9 @@ def start_runs(
     runs_root: Path,
     overlays: tuple[str, ...] = (),
     overrides: tuple[str, ...] = (),
+    minutes: float | None = None,
 ) -> list[Path]:
-    """Train each seed into a fresh run folder; returns the folders."""
+    """Train each seed into a fresh run folder (each for at most `minutes` of wall clock); returns them."""
     from ampbench.backends import get_backend
 
     unknown = sorted(set(seeds) - set(card.training.seeds))
@@ -216,16 +217,16 @@ def start_runs(
             overrides=overrides,
         )
         create_run(run_dir, card, prov)
-        impl.train(card, run_dir, seed=seed, resume=False)
+        impl.train(card, run_dir, seed=seed, resume=False, minutes=minutes)
         run_dirs.append(run_dir)
     return run_dirs
 
 
-def resume_run(run_dir: Path) -> Path:
+def resume_run(run_dir: Path, minutes: float | None = None) -> Path:
     """Continue a run from its last checkpoint with the card and seed it was started with."""
     from ampbench.backends import get_backend
 
     card, prov = load_run(run_dir)
     latest_checkpoint(run_dir)
-    get_backend(prov["backend"]).train(card, run_dir, seed=int(prov["seed"]), resume=True)
+    get_backend(prov["backend"]).train(card, run_dir, seed=int(prov["seed"]), resume=True, minutes=minutes)
     return run_dir

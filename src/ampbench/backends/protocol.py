@@ -128,8 +128,11 @@ class Backend(Protocol):
 
     name: str
 
-    def train(self, card: ExperimentCard, run_dir: Path, *, seed: int, resume: bool) -> Path:
-        """Train one seed into `run_dir`; return the final checkpoint. Resumes from the last checkpoint."""
+    def train(
+        self, card: ExperimentCard, run_dir: Path, *, seed: int, resume: bool, minutes: float | None = None
+    ) -> Path:
+        """Train one seed into `run_dir`; return the last checkpoint. Resumes from the last checkpoint.
+        With `minutes`, stops after that much wall clock with a checkpoint that resumes like any other."""
         ...
 
     def rollout(self, card: ExperimentCard, policy: PolicySource, scenario: EvalScenario) -> Rollout:

@@ -74,10 +74,16 @@ class MotionLibrary:
         if not self._missing_torques:
             self._frames["joint_torques"] = np.concatenate([clip.joint_torques for clip in clips])
 
-    def sample_times(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Clip indices drawn by weight, and times uniform in [0, that clip's duration]."""
+    def sample_times(
+        self, rng: np.random.Generator, n: int, earliest: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Clip indices drawn by weight, and times uniform in [0, that clip's duration]; on non-loop clips
+        in [earliest, duration] instead (a history of k frames needs earliest = (k - 1) dt, or its first
+        frames would clamp to frame 0: zero displacement beside non-zero velocities)."""
         clip_index = rng.choice(len(self.clips), size=n, p=self.weights)
-        return clip_index, rng.uniform(0.0, self._durations[clip_index])
+        duration = self._durations[clip_index]
+        low = np.where(self._loop[clip_index], 0.0, np.minimum(earliest, duration))
+        return clip_index, rng.uniform(low, duration)
 
     def state_at(self, clip_index: np.ndarray, time: np.ndarray) -> MotionState:
         """Interpolated states; clip_index and time broadcast to the leading shape S."""
@@ -105,8 +111,9 @@ class MotionLibrary:
         return self.sample(rng, n)
 
     def sample_history(self, rng: np.random.Generator, n: int, k: int, dt: float) -> MotionState:
-        """n histories of k frames at t-(k-1)dt ... t, oldest first: arrays (n, k, ...)."""
-        clip_index, end_time = self.sample_times(rng, n)
+        """n histories of k frames at t-(k-1)dt ... t, oldest first: arrays (n, k, ...); on non-loop clips
+        t >= (k-1)dt, so every frame of a history lies inside the clip."""
+        clip_index, end_time = self.sample_times(rng, n, earliest=(k - 1) * dt)
         return self.history_at(clip_index, end_time, k, dt)
 
     def history_at(self, clip_index: np.ndarray, end_time: np.ndarray, k: int, dt: float) -> MotionState:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ampbench.backends.protocol import Rollout, ScheduledPush
-from ampbench.task import quat
+from ampbench.task.rewards import heading_velocity
 
 _STEP_TOLERANCE = 1e-6
 
@@ -243,9 +243,9 @@ def max_impulse_survived(
 def velocity_tracking_error(rollout: Rollout, *, settle_seconds: float) -> np.ndarray:
     """Per env: mean |forward speed in the heading frame - commanded speed| (m/s) over the steps at or
     after `settle_seconds` while alive; NaN for an env that fell before settling."""
-    yaw = quat.heading_yaw(np.asarray(rollout.root_rotation, dtype=float))
-    velocity = np.asarray(rollout.root_linear_velocity, dtype=float)
-    forward = velocity[..., 0] * np.cos(yaw) + velocity[..., 1] * np.sin(yaw)
+    forward = heading_velocity(
+        np.asarray(rollout.root_linear_velocity, dtype=float), np.asarray(rollout.root_rotation, dtype=float)
+    )[..., 0]
     error = np.abs(forward - rollout.command[..., 0])
     settled = np.arange(rollout.steps) * rollout.dt >= settle_seconds - _STEP_TOLERANCE
     counted = rollout.alive & settled[None, :]

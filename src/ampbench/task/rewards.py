@@ -30,13 +30,18 @@ def velocity_tracking_reward(root_linear_velocity, root_rotation, command_speed,
     Velocities are the root's, in the heading frame (x forward along the root's yaw, y to its left).
     """
     xp = array_namespace(root_linear_velocity)
-    heading_inv = quat.yaw_quat(-quat.heading_yaw(root_rotation))
-    local = quat.rotate(heading_inv, root_linear_velocity)
+    local = heading_velocity(root_linear_velocity, root_rotation)
     target = xp.asarray(command_speed, dtype=local.dtype, device=device(local))
     return {
         "tracking": xp.exp(-((local[..., 0] - target) ** 2) / sigma),
         "lateral": xp.exp(-(local[..., 1] ** 2) / sigma) - 1.0,
     }
+
+
+def heading_velocity(root_linear_velocity, root_rotation):
+    """Root velocity (..., 3) in the heading frame: x forward along the root's yaw, y to its left, z up."""
+    heading_inv = quat.yaw_quat(-quat.heading_yaw(root_rotation))
+    return quat.rotate(heading_inv, root_linear_velocity)
 
 
 def combine_rewards(terms: Mapping[str, object], scales: Mapping[str, float]):

@@ -27,11 +27,14 @@ class MjxBackend:
         library: MotionLibrary = self._load_library(card.mocap)
         return HumanoidAmpEnv(card, library, training=training, weld_root=weld_root, seed=seed)
 
-    def train(self, card: ExperimentCard, run_dir: Path, *, seed: int, resume: bool) -> Path:
+    def train(
+        self, card: ExperimentCard, run_dir: Path, *, seed: int, resume: bool, minutes: float | None = None
+    ) -> Path:
         from ampbench.backends.mjx import trainer
 
         env = self.make_env(card, training=True, seed=seed)
-        return trainer.train(env, card, seed=seed, run_dir=run_dir, resume=resume).checkpoint
+        result = trainer.train(env, card, seed=seed, run_dir=run_dir, resume=resume, minutes=minutes)
+        return result.checkpoint
 
     def rollout(self, card: ExperimentCard, policy: PolicySource, scenario: EvalScenario) -> Rollout:
         record = self._evaluator(card, policy, scenario.weld_root).run(scenario)

@@ -5,14 +5,15 @@ positive class. With `loss: bce` the logit is trained towards label 1 on referen
 samples; with `loss: least_squares` (LSGAN, as in the AMP paper) towards +1 and -1. Either way a higher
 logit means "looks like the clips", and the style reward grows with the logit.
 
-Per update (`amp_update`): the fresh policy AMP observations enter the AMP normaliser and the replay
-buffer, the discriminator takes `epochs x minibatches` Adam steps on reference samples against fresh and
-replayed policy samples, and only then is the style reward computed, with the updated discriminator.
+Per update (`amp_update`), in the order IsaacGymEnvs, MimicKit and skrl use: the style reward of the
+rollout's AMP observations is read from the discriminator as it was when the rollout was played, BEFORE
+the discriminator trains on those samples (scoring them after 16 steps with them as negatives would bias
+the reward low); then the AMP normaliser absorbs the policy and the reference batch, the fresh samples
+enter the replay buffer, and the discriminator takes `amp.epochs x amp.minibatches` Adam steps on
+reference samples (drawn afresh from the clips for this update) against fresh and replayed policy samples.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -24,11 +25,6 @@ from ampbench.backends.mjx.networks import discriminator_logits, init_discrimina
 from ampbench.backends.mjx.ppo import shuffled_minibatches
 from ampbench.cards import AmpConfig
 from ampbench.task.rewards import style_reward
-
-ReferenceSampler = Callable[[jax.Array, int], jax.Array]
-
-
-REPLAY_UPDATES = 8  # rollouts whose policy samples the replay buffer spans
 
 
 @struct.dataclass
@@ -75,10 +71,10 @@ def replay_sample(buffer: ReplayBuffer, key: jax.Array, n: int) -> jax.Array:
     return buffer.data[index]
 
 
-def replay_subset(key: jax.Array, fresh: jax.Array, capacity: int) -> jax.Array:
-    """A random 1/REPLAY_UPDATES of the buffer's capacity from this rollout (all of it if smaller), so the
-    buffer holds samples of about REPLAY_UPDATES past policies instead of only the latest rollout."""
-    keep = min(fresh.shape[0], max(1, capacity // REPLAY_UPDATES))
+def replay_subset(key: jax.Array, fresh: jax.Array, capacity: int, replay_updates: int) -> jax.Array:
+    """A random 1/replay_updates of the buffer's capacity from this rollout (all of it if smaller), so the
+    buffer holds samples of about `replay_updates` past policies instead of only the latest rollout."""
+    keep = min(fresh.shape[0], max(1, capacity // replay_updates))
     return fresh[jax.random.permutation(key, fresh.shape[0])[:keep]]
 
 
@@ -158,17 +154,17 @@ def amp_init(
     )
 
 
-def discriminator_input(state: AmpState, amp_obs: jax.Array) -> jax.Array:
-    """Raw AMP observations as the discriminator sees them: normalised, then weighted per column."""
-    return normalizer.normalize(state.amp_stats, amp_obs) * state.feature_weights
+def discriminator_input(state: AmpState, amp_obs: jax.Array, obs_clip: float) -> jax.Array:
+    """Raw AMP observations as the discriminator sees them: normalised (clipped), weighted per column."""
+    return normalizer.normalize(state.amp_stats, amp_obs, obs_clip) * state.feature_weights
 
 
 def discriminator_step(
-    state: AmpState, ref_obs: jax.Array, policy_obs: jax.Array, config: AmpConfig
+    state: AmpState, ref_obs: jax.Array, policy_obs: jax.Array, config: AmpConfig, obs_clip: float
 ) -> tuple[AmpState, dict[str, jax.Array]]:
     """One Adam step on raw AMP observations (normalised and weighted here: `discriminator_input`)."""
-    ref = discriminator_input(state, ref_obs)
-    policy = discriminator_input(state, policy_obs)
+    ref = discriminator_input(state, ref_obs, obs_clip)
+    policy = discriminator_input(state, policy_obs, obs_clip)
     grads, metrics = jax.grad(discriminator_loss, has_aux=True)(state.discriminator, ref, policy, config)
     updates, opt_state = discriminator_optimizer(config).update(grads, state.opt_state, state.discriminator)
     params = optax.apply_updates(state.discriminator, updates)
@@ -178,35 +174,42 @@ def discriminator_step(
 def amp_update(
     state: AmpState,
     fresh_amp_obs: jax.Array,
-    sample_reference: ReferenceSampler,
+    reference_amp_obs: jax.Array,
     key: jax.Array,
     config: AmpConfig,
     *,
-    epochs: int,
-    minibatches: int,
+    obs_clip: float,
 ) -> tuple[AmpState, jax.Array, dict[str, jax.Array]]:
-    """Train the discriminator on a rollout's raw AMP observations (N, A); return the new state, the style
-    reward of those observations from the UPDATED discriminator (N,), and mean metrics.
+    """Style reward of a rollout's raw AMP observations (N, A) from the discriminator as it was during the
+    rollout, then the discriminator update on them; returns (new state, reward (N,), mean metrics).
 
-    Each minibatch holds n fresh samples and n replayed ones against 2n reference samples.
+    `reference_amp_obs` (2N, A) are raw reference observations drawn afresh from the clips. Each of the
+    `minibatches` steps per epoch holds n = N / minibatches fresh and n replayed policy samples against
+    2n reference samples.
     """
+    rewards = style_rewards(state.discriminator, config, discriminator_input(state, fresh_amp_obs, obs_clip))
+    expected = (2 * fresh_amp_obs.shape[0], fresh_amp_obs.shape[1])
+    if reference_amp_obs.shape != expected:
+        raise ValueError(
+            f"amp_update: reference_amp_obs must have shape {expected} (two per policy sample), "
+            f"found {reference_amp_obs.shape}"
+        )
     key, subset_key = jax.random.split(key)
-    state = state.replace(
-        amp_stats=normalizer.update(state.amp_stats, fresh_amp_obs),
-        replay=replay_insert(state.replay, replay_subset(subset_key, fresh_amp_obs, config.replay_size)),
-    )
+    stats = normalizer.update(normalizer.update(state.amp_stats, fresh_amp_obs), reference_amp_obs)
+    subset = replay_subset(subset_key, fresh_amp_obs, config.replay_size, config.replay_updates)
+    state = state.replace(amp_stats=stats, replay=replay_insert(state.replay, subset))
 
     def minibatch_step(state, inputs):
-        fresh, step_key = inputs
-        replay_key, ref_key = jax.random.split(step_key)
+        fresh, reference, replay_key = inputs
         policy = jnp.concatenate([fresh, replay_sample(state.replay, replay_key, fresh.shape[0])])
-        return discriminator_step(state, sample_reference(ref_key, policy.shape[0]), policy, config)
+        return discriminator_step(state, reference, policy, config, obs_clip)
 
     def epoch(state, epoch_key):
-        order_key, steps_key = jax.random.split(epoch_key)
-        batches = shuffled_minibatches(order_key, fresh_amp_obs, minibatches)
-        return jax.lax.scan(minibatch_step, state, (batches, jax.random.split(steps_key, minibatches)))
+        order_key, ref_order_key, steps_key = jax.random.split(epoch_key, 3)
+        fresh = shuffled_minibatches(order_key, fresh_amp_obs, config.minibatches)
+        reference = shuffled_minibatches(ref_order_key, reference_amp_obs, config.minibatches)
+        replay_keys = jax.random.split(steps_key, config.minibatches)
+        return jax.lax.scan(minibatch_step, state, (fresh, reference, replay_keys))
 
-    state, metrics = jax.lax.scan(epoch, state, jax.random.split(key, epochs))
-    rewards = style_rewards(state.discriminator, config, discriminator_input(state, fresh_amp_obs))
+    state, metrics = jax.lax.scan(epoch, state, jax.random.split(key, config.epochs))
     return state, rewards, jax.tree_util.tree_map(jnp.mean, metrics)

@@ -23,10 +23,6 @@ from ampbench.model import FREE_QPOS, build_mj_model, humanoid_spec
 from ampbench.motion.loader import MotionLibrary, MotionState
 from ampbench.task import commands, features, pushes, quat, rewards
 
-REFERENCE_POOL = 20_000  # reference AMP observations drawn once from the clips (sampled per update)
-RESET_POOL = 4_096  # reference states for reference-state initialisation
-CONTACT_TOLERANCE = 0.01  # a geom whose lowest point is this close to the floor touches it (m)
-TRACKING_SIGMA = 0.25  # width of the velocity-tracking reward (m/s)^2
 _STATE_KEYS = (  # the state arguments of features.amp_features and features.policy_observation, in order
     "root_position",
     "root_rotation",
@@ -84,7 +80,7 @@ class EvalSettings:
 
 
 class HumanoidAmpEnv:
-    """One humanoid env. Build once per card (it samples reference pools from the clips at build time)."""
+    """One humanoid env. Build once per card (it draws the reset states from the clips at build time)."""
 
     def __init__(
         self,
@@ -107,11 +103,11 @@ class HumanoidAmpEnv:
         self._limits()
         self._skills(card)
         self._contact_geoms(card)
-        rng = np.random.default_rng(seed)
-        self._reference_pools(library, rng)
+        self.library = library
+        self._reset_pool(library, np.random.default_rng(seed))
         self.observation_size = int(self._policy_obs_from_parts(self._dummy_parts()).shape[-1])
         self.action_size = self.spec.effort_limits.shape[0]
-        self.amp_observation_size = int(self.reference_amp.shape[-1])
+        self.amp_observation_size = int(self.reset_amp_history[0].size)
         amp = card.amp
         self.amp_feature_weights = jnp.asarray(
             features.discriminator_weights(
@@ -139,8 +135,10 @@ class HumanoidAmpEnv:
         self.kp = jnp.asarray(spec.pd_stiffness, dtype=jnp.float32)
         self.kd = jnp.asarray(spec.pd_damping, dtype=jnp.float32)
         low, high = spec.joint_ranges[:, 0], spec.joint_ranges[:, 1]
-        self.pd_center = jnp.asarray((low + high) / 2, dtype=jnp.float32)
-        self.pd_half_range = jnp.asarray((high - low) / 2, dtype=jnp.float32)
+        humanoid = self.card.humanoid
+        center = (low + high) / 2 if humanoid.pd_target_center == "range_middle" else np.zeros_like(low)
+        self.pd_center = jnp.asarray(center, dtype=jnp.float32)
+        self.pd_scale = jnp.asarray(humanoid.pd_target_scale * (high - low) / 2, dtype=jnp.float32)
         self.total_mass = float(self.mj_model.body_mass.sum())
 
     def _skills(self, card: ExperimentCard) -> None:
@@ -155,20 +153,24 @@ class HumanoidAmpEnv:
         geoms = np.flatnonzero(np.isin(self.mj_model.geom_bodyid, bodies))
         self.termination_geoms = jnp.asarray(geoms, dtype=jnp.int32)
 
-    def _reference_pools(self, library: MotionLibrary, rng: np.random.Generator) -> None:
-        """Reference AMP observations and reset states, sampled once with the card's history length."""
-        history = self.card.amp.history
-        ref = library.sample_history(rng, REFERENCE_POOL, history, self.dt)
-        self.reference_amp = jnp.asarray(self._clip_amp(ref), dtype=jnp.float32)
-        clip_index, times = library.sample_times(rng, RESET_POOL)
+    def _reset_pool(self, library: MotionLibrary, rng: np.random.Generator) -> None:
+        """Reference states (and their AMP histories) for reference-state initialisation, drawn once."""
+        history, size = self.card.amp.history, self.card.training.reset_states
+        clip_index, times = library.sample_times(rng, size, earliest=(history - 1) * self.dt)
         states = library.history_at(clip_index, times, history, self.dt)
         self.reset_amp_history = jnp.asarray(
-            self._clip_amp(states).reshape(RESET_POOL, history, -1), dtype=jnp.float32
+            self._clip_amp(states).reshape(size, history, -1), dtype=jnp.float32
         )
         last = _take_last(states)
         self.reset_qpos, self.reset_qvel = self._clip_to_qpos_qvel(last)
         skill_of_clip = [self.skill_names.index(ref.skill) for ref in self.card.mocap.clips]
         self.reset_skill = jnp.asarray(np.asarray(skill_of_clip)[clip_index], dtype=jnp.int32)
+
+    def reference_amp_observations(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n reference AMP observations (n, amp_observation_size) drawn afresh from the clips (host side)."""
+        return self._clip_amp(self.library.sample_history(rng, n, self.card.amp.history, self.dt)).astype(
+            np.float32
+        )
 
     def _clip_amp(self, state: MotionState) -> np.ndarray:
         """AMP features of clip frames through the same function the simulator state uses."""
@@ -245,7 +247,7 @@ class HumanoidAmpEnv:
         if self.termination_geoms.shape[0] == 0:
             return too_low
         lowest = _geom_lowest_points(self.mj_model, data, self.termination_geoms)
-        return too_low | jnp.any(lowest < CONTACT_TOLERANCE)
+        return too_low | jnp.any(lowest < self.card.humanoid.contact_tolerance)
 
     # ---- reset / step ------------------------------------------------------------------------------
 
@@ -283,6 +285,7 @@ class HumanoidAmpEnv:
         zero = jnp.zeros(())
         metrics = {
             "episode_age": zero,
+            "velocity_error": zero,
             "fallen": zero,
             "physics_blowup": zero,
             **{f"reward_{name}": zero for name in rewards.TRACKING_SCALES},
@@ -302,9 +305,9 @@ class HumanoidAmpEnv:
     def _reset_index(self, key: jax.Array, eval_settings: EvalSettings | None) -> jax.Array:
         """A reference state, from the commanded skill's clips when an evaluation fixes the skill."""
         if eval_settings is None:
-            return jax.random.randint(key, (), 0, RESET_POOL)
+            return jax.random.randint(key, (), 0, self.reset_skill.shape[0])
         matching = (self.reset_skill == eval_settings.skill) | (eval_settings.skill < 0)
-        return jax.random.choice(key, RESET_POOL, p=matching / jnp.sum(matching))
+        return jax.random.choice(key, self.reset_skill.shape[0], p=matching / jnp.sum(matching))
 
     def _command(self, key: jax.Array, skill: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Command for a reset: the reset clip's skill, a speed uniform in that skill's band."""
@@ -362,7 +365,7 @@ class HumanoidAmpEnv:
         obs = self._policy_obs_from_parts(parts)
         history = jnp.concatenate([info["amp_history"][1:], self._amp_frame(parts)[None]], axis=0)
         terms = rewards.velocity_tracking_reward(
-            parts["root_linear_velocity"], parts["root_rotation"], speed, TRACKING_SIGMA
+            parts["root_linear_velocity"], parts["root_rotation"], speed, self.card.commands.tracking_sigma
         )
         task_reward = rewards.combine_rewards(terms, rewards.TRACKING_SCALES)
         fallen = self._fallen(data) | ~finite
@@ -378,8 +381,10 @@ class HumanoidAmpEnv:
             "torques": torques,
             **push_updates,
         }
+        forward = rewards.heading_velocity(parts["root_linear_velocity"], parts["root_rotation"])[0]
         metrics = {
             "episode_age": step_count.astype(jnp.float32),
+            "velocity_error": jnp.abs(forward - speed),
             **{f"reward_{name}": value for name, value in terms.items()},
             "fallen": fallen.astype(jnp.float32),
             "physics_blowup": (~finite).astype(jnp.float32),
@@ -465,26 +470,24 @@ class HumanoidAmpEnv:
         return {"push_vector": vector, "push_force": force}, es.body_id
 
     def _physics(self, sys: mjx.Model, data: mjx.Data, action: jax.Array) -> tuple[mjx.Data, jax.Array]:
-        """Substeps of MJX physics; returns the mean applied joint torque over the control step."""
-        pd = self.card.humanoid.action_mode == "pd"
-        target = self.pd_center + action * self.pd_half_range
+        """Substeps of MJX physics; returns the mean joint torque the actuators applied over the step.
+
+        `pd`: ctrl is the target angle and MuJoCo's position servos compute the force (kv integrated
+        implicitly); `torque`: ctrl is the torque. Either way the torque read back is `actuator_force`,
+        what the simulator applied after clamping at the effort limit.
+        """
+        if self.card.humanoid.action_mode == "pd":
+            ctrl = self.pd_center + action * self.pd_scale
+        else:
+            ctrl = action * self.effort_limits
+        data = data.replace(ctrl=ctrl)
 
         def substep(d, _):
-            if pd:
-                q, qd = d.qpos[FREE_QPOS:], d.qvel[6:]
-                torque = self.kp * (target - q) - self.kd * qd
-            else:
-                torque = action * self.effort_limits
-            torque = jnp.clip(torque, -self.effort_limits, self.effort_limits)
-            d = mjx.step(sys, d.replace(ctrl=torque))
-            return d, torque
+            d = mjx.step(sys, d)
+            return d, d.actuator_force
 
         data, torques = jax.lax.scan(substep, data, None, length=self.card.simulator.substeps)
         return data, jnp.mean(torques, axis=0)
-
-    def reference_amp_observations(self, key: jax.Array, n: int) -> jax.Array:
-        index = jax.random.randint(key, (n,), 0, self.reference_amp.shape[0])
-        return self.reference_amp[index]
 
 
 def _kinematics(sys: mjx.Model, data: mjx.Data) -> mjx.Data:

@@ -1,9 +1,10 @@
 """Policy, value and discriminator networks of the MJX trainer, as flax.linen modules built from the card.
 
 The networks are plain MLPs with ELU activations (smooth, so the discriminator's gradient penalty has a
-useful gradient everywhere). The policy is a Gaussian with a state-independent learned log std; its mean
-is unbounded and the trainer clips actions to [-1, 1] before they reach the env, so log-probabilities are
-those of the raw (unclipped) sample. Parameters are plain nested dicts, so they serialise without a
+useful gradient everywhere). The policy is a Gaussian with a state-independent log std, fixed or learned
+as the card says; its mean is unbounded (the PPO loss's bounds term keeps it near [-1, 1]) and the
+trainer clips actions to [-1, 1] before they reach the env, so log-probabilities are those of the raw
+(unclipped) sample. Parameters are plain nested dicts, so they serialise without a
 template and load without this package's trainer.
 """
 
@@ -47,6 +48,7 @@ class GaussianPolicy(nn.Module):
     hidden: tuple[int, ...]
     action_size: int
     init_log_std: float
+    learn_log_std: bool
     activation: str = ACTIVATION
 
     @nn.compact
@@ -54,11 +56,15 @@ class GaussianPolicy(nn.Module):
         # A small output layer starts the mean near zero, so early actions are mostly exploration noise.
         mean = MLP(self.hidden, self.action_size, "mean", self.activation, out_scale=0.01, name="torso")(obs)
         log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (self.action_size,))
+        if not self.learn_log_std:  # kept as a parameter so every policy file has the same layout
+            log_std = jax.lax.stop_gradient(log_std)
         return mean, jnp.broadcast_to(log_std, mean.shape)
 
 
 def policy_network(config: PpoConfig, action_size: int, activation: str = ACTIVATION) -> GaussianPolicy:
-    return GaussianPolicy(tuple(config.hidden), action_size, config.init_log_std, activation)
+    return GaussianPolicy(
+        tuple(config.hidden), action_size, config.init_log_std, config.learn_log_std, activation
+    )
 
 
 def value_network(config: PpoConfig) -> MLP:

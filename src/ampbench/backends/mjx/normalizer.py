@@ -2,7 +2,8 @@
 
 The statistics are a pytree (count, mean, M2) updated with Chan et al.'s parallel formula, which merges a
 whole batch at once and stays exact for any batch split: updating with A then B equals updating with A+B.
-Normalised values are clipped to +-`OBS_CLIP` so a rare outlier cannot dominate a network's input.
+`normalize` clips to +-`clip` (the card's `ppo.observation_clip`) so a rare outlier cannot dominate a
+network's input; value targets are normalised without a clip and read back with `denormalize`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-OBS_CLIP = 5.0
 _VARIANCE_FLOOR = 1e-8
 
 
@@ -57,7 +57,14 @@ def variance(stats: RunningStats) -> jax.Array:
     return jnp.where(stats.count > 0, stats.m2 / jnp.maximum(stats.count, 1.0), 1.0)
 
 
-def normalize(stats: RunningStats, x: jax.Array) -> jax.Array:
+def normalize(stats: RunningStats, x: jax.Array, clip: float | None) -> jax.Array:
+    """z-scored values, clipped to +-clip (None: not clipped)."""
     _check_width(stats, x, "normalize")
     scaled = (x - stats.mean) / jnp.sqrt(variance(stats) + _VARIANCE_FLOOR)
-    return jnp.clip(scaled, -OBS_CLIP, OBS_CLIP)
+    return scaled if clip is None else jnp.clip(scaled, -clip, clip)
+
+
+def denormalize(stats: RunningStats, z: jax.Array) -> jax.Array:
+    """The inverse of an unclipped `normalize`."""
+    _check_width(stats, z, "denormalize")
+    return z * jnp.sqrt(variance(stats) + _VARIANCE_FLOOR) + stats.mean

@@ -21,6 +21,9 @@ from ampbench.backends.mjx.networks import (
 )
 from ampbench.cards import PpoConfig
 
+ACTION_LIMIT = 1.0
+"""Actions reach the env clipped to [-ACTION_LIMIT, ACTION_LIMIT]: the env's contract, not a tunable."""
+
 
 @struct.dataclass
 class PpoBatch:
@@ -65,9 +68,11 @@ def compute_gae(
 
 
 def ppo_loss(params: dict, batch: PpoBatch, config: PpoConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Clipped surrogate + `value_coef` x squared value error - `entropy` x policy entropy.
+    """Clipped surrogate + `value_coef` x squared value error - `entropy` x policy entropy
+    + `bounds_loss` x mean sum(max(|mean| - 1, 0)^2) (keeps the action mean inside the action range).
 
-    `params` is {"policy": ..., "value": ...}. Advantages are used as given (the update normalises them).
+    `params` is {"policy": ..., "value": ...}. Advantages are used as given (the update normalises them);
+    returns are the value network's targets (z-scored already when the card normalises values).
     """
     mean, log_std = policy_distribution(params["policy"], config, batch.obs)
     log_ratio = gaussian_log_prob(mean, log_std, batch.actions) - batch.log_probs
@@ -77,11 +82,16 @@ def ppo_loss(params: dict, batch: PpoBatch, config: PpoConfig) -> tuple[jax.Arra
     policy_loss = -jnp.mean(surrogate)
     value_loss = jnp.mean((state_value(params["value"], config, batch.obs) - batch.returns) ** 2)
     entropy = jnp.mean(gaussian_entropy(log_std))
-    loss = policy_loss + config.value_coef * value_loss - config.entropy * entropy
+    bounds = jnp.mean(jnp.sum(jnp.maximum(jnp.abs(mean) - ACTION_LIMIT, 0.0) ** 2, axis=-1))
+    loss = (
+        policy_loss + config.value_coef * value_loss - config.entropy * entropy + config.bounds_loss * bounds
+    )
     metrics = {
         "ppo/policy_loss": policy_loss,
         "ppo/value_loss": value_loss,
         "ppo/entropy": entropy,
+        "ppo/bounds_loss": bounds,
+        "ppo/action_std": jnp.mean(jnp.exp(log_std)),
         "ppo/approx_kl": jnp.mean(ratio - 1.0 - log_ratio),
         "ppo/clip_fraction": jnp.mean((jnp.abs(ratio - 1.0) > config.clip).astype(jnp.float32)),
         "ppo/loss": loss,

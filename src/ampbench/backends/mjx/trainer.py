@@ -5,18 +5,17 @@ the card as the only configuration. One update:
 
 1. roll the policy out for `ppo.rollout_steps` control steps in every env (`lax.scan` over a vmapped
    env step; the env auto-resets, and reports `final_obs` and `amp_obs` of the transition it ended);
-2. train the discriminator on that rollout's AMP observations (`amp.amp_update`), then compute the style
-   reward with the UPDATED discriminator, after the rollout and before the PPO update, so no reward ever
-   comes from a stale discriminator;
+2. read the style reward of that rollout's AMP observations from the discriminator as it was during the
+   rollout, then train the discriminator on them against reference observations drawn afresh from the
+   clips on the host (`amp.amp_update`);
 3. mix rewards: `amp.task_reward_scale` x task + `amp.style_reward_scale` x style;
-4. GAE and the PPO update (`ppo.ppo_update`); the observation normaliser then absorbs the rollout.
+4. GAE and the PPO update (`ppo.ppo_update`), value targets z-scored when the card says so; the
+   observation normaliser then absorbs the rollout.
 
-Reproducibility: every update's keys derive from (seed, update index), and the env batch is reset with a
-key derived from (seed, update index) at every checkpoint boundary (each update u with
-u % checkpoint_every == 0) and at the first update of a (resumed) run. A checkpoint therefore needs no env
-state, and a run interrupted after a checkpoint and resumed reproduces the uninterrupted run exactly (on
-the same device). Resuming after a checkpoint that was not on a boundary (the final checkpoint of a run
-whose `training.steps` was later raised) continues correctly but not bit-identically.
+Reproducibility: every update's keys and reference draws derive from (seed, update index). A checkpoint
+holds the training state and, beside it, the env batch (physics state, episode clocks, keys), so nothing
+is reset at a checkpoint boundary and a run interrupted after a checkpoint and resumed reproduces the
+uninterrupted run exactly (on the same device).
 """
 
 from __future__ import annotations
@@ -48,12 +47,19 @@ from ampbench.backends.mjx.networks import (
     policy_distribution,
     state_value,
 )
-from ampbench.backends.mjx.ppo import PpoBatch, check_minibatches, compute_gae, ppo_optimizer, ppo_update
+from ampbench.backends.mjx.ppo import (
+    ACTION_LIMIT,
+    PpoBatch,
+    check_minibatches,
+    compute_gae,
+    ppo_optimizer,
+    ppo_update,
+)
 from ampbench.cards import AmpConfig, ExperimentCard, PpoConfig
 from ampbench.runs import RunError, atomic_write_bytes, atomic_write_json, latest_checkpoint
 
-CHECKPOINT_FORMAT = 1
-ACTION_LIMIT = 1.0
+CHECKPOINT_FORMAT = 2
+ENV_STATES_KEPT = 2  # the latest checkpoint's env batch and the one before, to fall back on
 POLICY_CONFIG = "policy_config.json"
 ProgressFn = Callable[[int, dict[str, float]], None]
 
@@ -75,7 +81,9 @@ class AmpEnv(Protocol):
 
     def step(self, state: Any, action: jax.Array) -> Any: ...
 
-    def reference_amp_observations(self, key: jax.Array, n: int) -> jax.Array: ...
+    def reference_amp_observations(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n raw reference AMP observations drawn afresh (host side, numpy)."""
+        ...
 
 
 class TrainingDiverged(RuntimeError):
@@ -87,6 +95,7 @@ class TrainState:
     actor_critic: dict
     ppo_opt_state: optax.OptState
     obs_stats: normalizer.RunningStats
+    value_stats: normalizer.RunningStats  # of value targets; used when ppo.normalize_values
     amp: AmpState
 
 
@@ -147,8 +156,9 @@ def update_keys(seed: int, update: int) -> tuple[jax.Array, jax.Array]:
     return reset_key, update_key
 
 
-def needs_reset(update: int, first_update: int, checkpoint_every: int) -> bool:
-    return update == first_update or update % checkpoint_every == 0
+def reference_rng(seed: int, update: int) -> np.random.Generator:
+    """The host generator of update `update`'s reference draws: a pure function of (seed, update)."""
+    return np.random.default_rng([seed, update])
 
 
 # ---- state ---------------------------------------------------------------------------------------------
@@ -173,6 +183,7 @@ def init_train_state(env: AmpEnv, card: ExperimentCard, seed: int) -> TrainState
         actor_critic=actor_critic,
         ppo_opt_state=ppo_optimizer(card.ppo).init(actor_critic),
         obs_stats=normalizer.init_stats(env.observation_size),
+        value_stats=normalizer.init_stats(1),
         amp=amp_init(disc_key, card.amp, env.amp_observation_size, env.amp_feature_weights),
     )
 
@@ -193,7 +204,7 @@ def rollout(
 
     def env_step(carry: RolloutCarry, step_key: jax.Array) -> tuple[RolloutCarry, Transition]:
         current = carry.env_state
-        obs = normalizer.normalize(state.obs_stats, current.obs)
+        obs = normalizer.normalize(state.obs_stats, current.obs, config.observation_clip)
         mean, log_std = policy_distribution(state.actor_critic["policy"], config, obs)
         action = mean + jnp.exp(log_std) * jax.random.normal(step_key, mean.shape)
         stepped = jax.vmap(env.step)(current, jnp.clip(action, -ACTION_LIMIT, ACTION_LIMIT))
@@ -236,44 +247,60 @@ def _rollout_metrics(tr: Transition, style: jax.Array, reward: jax.Array, return
     }
 
 
+def _values(state: TrainState, ppo: PpoConfig, obs: jax.Array) -> jax.Array:
+    """V(obs) in return units (the network predicts z-scored returns when the card normalises values)."""
+    raw = state_value(state.actor_critic["value"], ppo, obs)
+    if not ppo.normalize_values:
+        return raw
+    return normalizer.denormalize(state.value_stats, raw[..., None])[..., 0]
+
+
 @partial(jax.jit, static_argnums=(0, 1, 2))
 def update_step(
-    env: AmpEnv, ppo: PpoConfig, amp: AmpConfig, state: TrainState, carry: RolloutCarry, key: jax.Array
+    env: AmpEnv,
+    ppo: PpoConfig,
+    amp: AmpConfig,
+    state: TrainState,
+    carry: RolloutCarry,
+    key: jax.Array,
+    reference_amp_obs: jax.Array,
 ) -> tuple[TrainState, RolloutCarry, dict[str, jax.Array], tuple[jax.Array, ...]]:
     """One rollout + discriminator update + PPO update; also finiteness flags in `HEALTH_CHECKS` order.
 
+    `reference_amp_obs` (2 x envs x rollout_steps, A) are this update's fresh reference observations.
     Jitted with the env and the (frozen, hashable) config sections static, so runs that share them share
     one compilation.
     """
     rollout_key, amp_key, ppo_key = jax.random.split(key, 3)
     carry, tr = rollout(env, ppo, state, carry, rollout_key)
     horizon, envs = tr.reward.shape
-    obs = normalizer.normalize(state.obs_stats, tr.obs)
-    values = state_value(state.actor_critic["value"], ppo, obs)
-    final_values = state_value(
-        state.actor_critic["value"], ppo, normalizer.normalize(state.obs_stats, tr.final_obs)
-    )
+    clip = ppo.observation_clip
+    obs = normalizer.normalize(state.obs_stats, tr.obs, clip)
+    values = _values(state, ppo, obs)
+    final_values = _values(state, ppo, normalizer.normalize(state.obs_stats, tr.final_obs, clip))
 
     amp_state, style, disc_metrics = amp_update(
-        state.amp,
-        tr.amp_obs.reshape(horizon * envs, -1),
-        env.reference_amp_observations,
-        amp_key,
-        amp,
-        epochs=ppo.epochs,
-        minibatches=ppo.minibatches,
+        state.amp, tr.amp_obs.reshape(horizon * envs, -1), reference_amp_obs, amp_key, amp, obs_clip=clip
     )
     style = style.reshape(horizon, envs)
     reward = amp.task_reward_scale * tr.reward + amp.style_reward_scale * style
     advantages, returns = compute_gae(
         reward, values, tr.done, tr.truncated, final_values, ppo.gamma, ppo.gae_lambda
     )
+    value_stats = normalizer.update(state.value_stats, returns[..., None])
+    targets = (
+        normalizer.normalize(value_stats, returns[..., None], None)[..., 0]
+        if ppo.normalize_values
+        else returns
+    )
     flat = partial(jax.tree_util.tree_map, lambda x: x.reshape(horizon * envs, *x.shape[2:]))
-    batch = flat(PpoBatch(obs, tr.action, tr.log_prob, advantages, returns))
+    batch = flat(PpoBatch(obs, tr.action, tr.log_prob, advantages, targets))
     actor_critic, ppo_opt_state, ppo_metrics = ppo_update(
         state.actor_critic, state.ppo_opt_state, batch, ppo_key, ppo
     )
-    new_state = TrainState(actor_critic, ppo_opt_state, normalizer.update(state.obs_stats, tr.obs), amp_state)
+    new_state = TrainState(
+        actor_critic, ppo_opt_state, normalizer.update(state.obs_stats, tr.obs), value_stats, amp_state
+    )
     metrics = {**disc_metrics, **ppo_metrics, **_rollout_metrics(tr, style, reward, returns)}
     health = (
         _finite(tr.obs),
@@ -282,7 +309,7 @@ def update_step(
         _finite(jnp.where((tr.done > 0) & (tr.truncated <= 0), 0.0, final_values)),
         _finite(disc_metrics, style),
         _finite(ppo_metrics),
-        _finite(new_state.obs_stats),
+        _finite(new_state.obs_stats, new_state.value_stats),
         _finite(new_state.amp.amp_stats),
         _finite(new_state.actor_critic),
         _finite(new_state.amp.discriminator),
@@ -298,7 +325,7 @@ HEALTH_CHECKS = (
     "env final observations bootstrapped from (final_obs)",
     "discriminator loss or style reward",
     "PPO loss",
-    "observation normaliser",
+    "observation or value normaliser",
     "AMP observation normaliser",
     "policy/value parameters",
     "discriminator parameters",
@@ -333,6 +360,10 @@ def checkpoint_name(update: int) -> str:
     return f"ckpt_{update:06d}.msgpack"
 
 
+def env_state_name(update: int) -> str:
+    return f"envs_{update:06d}.msgpack"
+
+
 def save_checkpoint(checkpoint_dir: Path, state: TrainState, *, update: int, seed: int) -> Path:
     """Write the checkpoint, then point `latest` at it; both atomically, so a crash leaves the old pair."""
     payload = {
@@ -346,6 +377,54 @@ def save_checkpoint(checkpoint_dir: Path, state: TrainState, *, update: int, see
     atomic_write_bytes(path, flax.serialization.msgpack_serialize(payload))
     atomic_write_bytes(checkpoint_dir / "latest", (path.name + "\n").encode())
     return path
+
+
+def _leaves_to_host(tree: Any) -> dict[str, np.ndarray]:
+    """Leaves as numpy arrays keyed by position; typed PRNG keys as their raw key data."""
+    leaves = jax.tree_util.tree_leaves(jax.device_get(tree))
+    out = {}
+    for i, leaf in enumerate(leaves):
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        out[f"{i:05d}"] = np.asarray(leaf)
+    return out
+
+
+def save_env_state(checkpoint_dir: Path, carry: RolloutCarry, *, update: int) -> Path:
+    """The env batch at a checkpoint: the state the next update starts from. Written before the
+    checkpoint it belongs to, so `latest` never names a checkpoint without one."""
+    path = checkpoint_dir / env_state_name(update)
+    atomic_write_bytes(path, flax.serialization.msgpack_serialize(_leaves_to_host(carry)))
+    return path
+
+
+def prune_env_states(checkpoint_dir: Path, keep: int = ENV_STATES_KEPT) -> None:
+    """Remove all but the newest `keep` env batches (each is the whole physics state of every env);
+    called after `latest` points at the newest checkpoint, so the one it names always stays."""
+    for old in sorted(checkpoint_dir.glob("envs_*.msgpack"))[:-keep]:
+        old.unlink()
+
+
+def restore_env_state(path: Path, template: RolloutCarry) -> RolloutCarry:
+    """The saved env batch, checked leaf by leaf against a freshly reset batch of this card."""
+    try:
+        saved = flax.serialization.msgpack_restore(Path(path).read_bytes())
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path}: unreadable env state ({error})") from None
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    if not isinstance(saved, dict) or len(saved) != len(leaves):
+        found = len(saved) if isinstance(saved, dict) else type(saved).__name__
+        raise RunError(f"{path}: env state has {found} arrays, this card's env batch has {len(leaves)}")
+    restored = []
+    for (name, value), want in zip(sorted(saved.items()), leaves, strict=True):
+        if jnp.issubdtype(want.dtype, jax.dtypes.prng_key):
+            got = jax.random.wrap_key_data(jnp.asarray(value), impl=jax.random.key_impl(want))
+        else:
+            got = jnp.asarray(value, dtype=want.dtype)
+        if got.shape != want.shape:
+            raise RunError(f"{path}: env array {name} has shape {got.shape}, this card expects {want.shape}")
+        restored.append(got)
+    return jax.tree_util.tree_unflatten(treedef, restored)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -389,7 +468,7 @@ def policy_config(env: AmpEnv, card: ExperimentCard) -> dict[str, Any]:
         "amp_observation_size": env.amp_observation_size,
         "activation": ACTIVATION,
         "action_limit": ACTION_LIMIT,
-        "observation_clip": normalizer.OBS_CLIP,
+        "observation_clip": card.ppo.observation_clip,
         "ppo": card.ppo.model_dump(mode="json"),
         "amp": card.amp.model_dump(mode="json"),
     }
@@ -423,9 +502,10 @@ def export_policy(checkpoint_path: str | Path) -> tuple[PolicyApply, dict, norma
             f"{config_path}: activation {config['activation']!r} is not one of {list(ACTIVATIONS)}"
         )
     limit, activation = float(config["action_limit"]), config["activation"]
+    clip = float(config["observation_clip"])
 
     def apply_fn(params: dict, stats: normalizer.RunningStats, obs: jax.Array) -> jax.Array:
-        mean, _ = policy_distribution(params, ppo, normalizer.normalize(stats, obs), activation)
+        mean, _ = policy_distribution(params, ppo, normalizer.normalize(stats, obs, clip), activation)
         return jnp.clip(mean, -limit, limit)
 
     return apply_fn, params, stats
@@ -442,13 +522,24 @@ def load_policy(checkpoint_path: str | Path) -> Callable[[jax.Array], jax.Array]
 
 def _start(
     env: AmpEnv, card: ExperimentCard, seed: int, checkpoint_dir: Path, resume: bool
-) -> tuple[TrainState, int]:
+) -> tuple[TrainState, RolloutCarry, int]:
+    """(train state, env batch, first update): fresh, or from checkpoints/latest and its env batch."""
     state = init_train_state(env, card, seed)
-    if resume:
-        return restore_checkpoint(latest_checkpoint(checkpoint_dir.parent), state, seed)
-    if (checkpoint_dir / "latest").exists():
-        raise RunError(f"{checkpoint_dir}: holds checkpoints already; resume it or choose a new run folder")
-    return state, 0
+    fresh_envs = reset_envs(env, card.training.envs, update_keys(seed, 0)[0])
+    if not resume:
+        if (checkpoint_dir / "latest").exists():
+            raise RunError(
+                f"{checkpoint_dir}: holds checkpoints already; resume it or choose a new run folder"
+            )
+        return state, fresh_envs, 0
+    state, first = restore_checkpoint(latest_checkpoint(checkpoint_dir.parent), state, seed)
+    env_path = checkpoint_dir / env_state_name(first)
+    if not env_path.is_file():
+        raise RunError(
+            f"{env_path}: the env batch of the latest checkpoint is missing; without it the run cannot "
+            "continue where it stopped"
+        )
+    return state, restore_env_state(env_path, fresh_envs), first
 
 
 def _run_update(
@@ -456,12 +547,13 @@ def _run_update(
 ) -> tuple[TrainState, RolloutCarry, dict[str, float]]:
     """One update with its finiteness check; raises before anything of the diverged update is kept."""
     started = time.perf_counter()
+    per_update = card.training.envs * card.ppo.rollout_steps
+    reference = env.reference_amp_observations(reference_rng(seed, update), 2 * per_update)
     new_state, carry, metrics, health = update_step(
-        env, card.ppo, card.amp, state, carry, update_keys(seed, update)[1]
+        env, card.ppo, card.amp, state, carry, update_keys(seed, update)[1], jnp.asarray(reference)
     )
     metrics, health = jax.device_get((metrics, health))
     raise_if_diverged(update, health)
-    per_update = card.training.envs * card.ppo.rollout_steps
     return new_state, carry, host_scalars(metrics, per_update / (time.perf_counter() - started))
 
 
@@ -475,9 +567,11 @@ def _report(
     for name, value in scalars.items():
         writer.add_scalar(name, value, global_step=env_steps)
     bar.update(env_steps - bar.n)
-    bar.set_postfix(
-        steps_per_s=f"{scalars['perf/steps_per_second']:.0f}", reward=f"{scalars['reward/total']:.3f}"
-    )
+    postfix = {"steps_per_s": f"{scalars['perf/steps_per_second']:.0f}"}
+    if "episode/length" in scalars:
+        postfix["ep_len"] = f"{scalars['episode/length']:.0f}"
+    postfix["reward"] = f"{scalars['reward/total']:.3f}"
+    bar.set_postfix(postfix)
     if progress_fn is not None:
         progress_fn(env_steps, scalars)
 
@@ -490,28 +584,35 @@ def train(
     run_dir: str | Path,
     resume: bool,
     progress_fn: ProgressFn | None = None,
+    minutes: float | None = None,
 ) -> TrainResult:
     """Train one seed into `run_dir` (checkpoints/, tb/); `resume` continues from checkpoints/latest.
 
     `progress_fn(env_steps, scalars)` is called after every update (after its checkpoint, if one was due).
+    With `minutes`, the first update that ends past that wall-clock budget writes a checkpoint and stops.
     """
+    deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
     check_env_and_card(env, card, seed)
     checkpoint_dir = Path(run_dir) / "checkpoints"
     per_update, updates = schedule(card)
-    state, first = _start(env, card, seed, checkpoint_dir, resume)
+    state, carry, first = _start(env, card, seed, checkpoint_dir, resume)
     atomic_write_json(checkpoint_dir / POLICY_CONFIG, policy_config(env, card))
     history: list[dict[str, float]] = []
-    carry = None
     with (
         SummaryWriter(str(Path(run_dir) / "tb")) as writer,
         tqdm(total=updates * per_update, initial=first * per_update, unit="step", unit_scale=True) as bar,
     ):
+        done = first
         for update in range(first, updates):
-            if needs_reset(update, first, card.training.checkpoint_every):
-                carry = reset_envs(env, card.training.envs, update_keys(seed, update)[0])
             state, carry, scalars = _run_update(env, card, seed, update, state, carry)
-            if (update + 1) % card.training.checkpoint_every == 0 or update + 1 == updates:
-                save_checkpoint(checkpoint_dir, state, update=update + 1, seed=seed)
+            done = update + 1
+            out_of_time = deadline is not None and time.monotonic() >= deadline
+            if done % card.training.checkpoint_every == 0 or done == updates or out_of_time:
+                save_env_state(checkpoint_dir, carry, update=done)
+                save_checkpoint(checkpoint_dir, state, update=done, seed=seed)
+                prune_env_states(checkpoint_dir)
             history.append(scalars)
-            _report(writer, bar, progress_fn, scalars, (update + 1) * per_update)
-    return TrainResult(state, latest_checkpoint(Path(run_dir)), updates, updates * per_update, history)
+            _report(writer, bar, progress_fn, scalars, done * per_update)
+            if out_of_time:
+                break
+    return TrainResult(state, latest_checkpoint(Path(run_dir)), done, done * per_update, history)
