@@ -230,7 +230,19 @@ class AmpConfig(_Frozen):
 
 
 class PpoConfig(_Frozen):
-    learning_rate: float = Field(3e-4, gt=0, description="Policy/value Adam learning rate.")
+    learning_rate: float = Field(
+        3e-4, gt=0, description="Policy/value Adam learning rate (the starting one under `adaptive_kl`)."
+    )
+    learning_rate_schedule: Literal["fixed", "adaptive_kl"] = Field(
+        "fixed",
+        description="`adaptive_kl` (rsl_rl's rule): after each minibatch's KL estimate, divide the rate by "
+        "1.5 when KL > 2 x desired_kl, multiply it by 1.5 when KL < desired_kl / 2, within "
+        "learning_rate_range. With a small fixed std a fixed rate easily moves the policy too far.",
+    )
+    desired_kl: float = Field(0.01, gt=0, description="Target KL per minibatch step for `adaptive_kl`.")
+    learning_rate_range: Range = Field(
+        (1e-5, 1e-2), description="Bounds of the learning rate under `adaptive_kl`."
+    )
     rollout_steps: int = Field(32, ge=1, description="Control steps per env between updates.")
     epochs: int = Field(4, ge=1, description="Passes over each rollout.")
     minibatches: int = Field(4, ge=1, description="Minibatches per epoch.")

@@ -137,6 +137,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
         csv=args.csv,
         seed=args.seed,
         force=args.force,
+        action_noise=args.action_noise == "policy",
+        skip_seconds=args.skip_seconds,
     ):
         print(f"wrote {path}")
     return 0
@@ -232,12 +234,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     collect = sub.add_parser("collect", help="play a trained policy and record a torque-motion clip")
     collect.add_argument("run", help="run folder (its latest checkpoint is played)")
-    collect.add_argument("--name", required=True, help="clip name in the cache, e.g. recorded/phase1_walk")
-    collect.add_argument("--envs", type=int, default=16)
+    collect.add_argument(
+        "--name",
+        required=True,
+        help="clip folder in the cache, e.g. recorded/phase1_walk (one clip per episode)",
+    )
+    collect.add_argument("--envs", type=int, default=16, help="episodes recorded in parallel")
     collect.add_argument("--seconds", type=float, default=10.0, help="longest episode to record")
     collect.add_argument("--distance", type=float, help="stop an episode after this travelled distance (m)")
     collect.add_argument(
         "--skill", help="command this skill (default: each episode the skill of its start clip)"
+    )
+    collect.add_argument(
+        "--action-noise",
+        choices=["policy", "none"],
+        default="policy",
+        help="play with the policy's training noise (default; what torque cards expect, see "
+        "amp.reference_torques) or its deterministic mean",
+    )
+    collect.add_argument(
+        "--skip-seconds", type=float, default=1.0, help="leave out this much of each episode after reset"
     )
     collect.add_argument("--csv", action="store_true", help="also write CSV")
     collect.add_argument("--force", action="store_true", help="replace an existing clip of that name")

@@ -1,8 +1,11 @@
 """The torque recorder (note A, stage 1): play a trained policy and keep what it did as torque-motion clips.
 
-Each env's episode, cut at a fall or at a travelled distance, becomes one clip in the project's clip
-format with `joint_torques`, so a torque-feature card can train on it. Backend-neutral: it asks the run's
-backend for an evaluation `Rollout` like the scorer does.
+Each env's episode, its first second after the reset left out and cut at a fall or at a travelled
+distance, becomes one clip in the project's clip format with `joint_torques`; the episodes together are
+one folder clip in the cache, so a torque-feature card trains on several episodes. The policy plays with
+its training action noise by default, so the discriminator cannot tell reference torques from a
+training policy's by noise alone. Backend-neutral: it asks the run's backend for an evaluation `Rollout`
+like the scorer does.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from ampbench.report import plot_torque_profile
 from ampbench.runs import latest_checkpoint, load_run
 
 MIN_FRAMES = 10
+ACTION_NOISE = {True: "noisy_policy", False: "deterministic_policy"}
 
 
-def episode_end(rollout: Rollout, env: int, distance: float | None) -> int:
-    """Frames to keep for one env: up to its fall, or until it has travelled `distance` metres."""
+def episode_span(rollout: Rollout, env: int, distance: float | None, skip_seconds: float) -> tuple[int, int]:
+    """(first, end) frames to keep for one env: from `skip_seconds` after the reset (its transient left
+    out) up to its fall, or until it has travelled `distance` metres."""
+    first = round(skip_seconds / rollout.dt)
     end = rollout.fall_step[env] if rollout.fall_step[env] >= 0 else rollout.steps
     if distance is not None:
         travelled = np.linalg.norm(
@@ -33,11 +39,10 @@ def episode_end(rollout: Rollout, env: int, distance: float | None) -> int:
         reached = np.flatnonzero(travelled >= distance)
         if reached.size:
             end = min(end, int(reached[0]) + 1)
-    return int(end)
+    return first, int(end)
 
 
-def rollout_clip(rollout: Rollout, env: int, end: int, source: str) -> MotionClip:
-    frames = slice(0, end)
+def rollout_clip(rollout: Rollout, env: int, frames: slice, source: str, action_noise: str) -> MotionClip:
     return MotionClip(
         fps=1.0 / rollout.dt,
         dof_names=rollout.dof_names,
@@ -49,6 +54,7 @@ def rollout_clip(rollout: Rollout, env: int, end: int, source: str) -> MotionCli
         body_linear_velocities=rollout.body_linear_velocities[env, frames],
         body_angular_velocities=rollout.body_angular_velocities[env, frames],
         joint_torques=rollout.joint_torques[env, frames],
+        action_noise=action_noise,
         source=source,
     )
 
@@ -65,37 +71,52 @@ def collect(
     seed: int = 0,
     data_dir: Path | None = None,
     force: bool = False,
+    action_noise: bool = True,
+    skip_seconds: float = 1.0,
 ) -> list[Path]:
-    """Record `envs` episodes into `run_dir/recordings/<name>/`; the longest also becomes clip `name`
-    in the clip cache, and its torque profile is plotted beside the recordings."""
-    cache_path = clip_path(name, data_dir)
-    if cache_path.exists() and not force:
-        raise FileExistsError(f"{cache_path} exists (clip '{name}'); choose another --name or pass --force")
+    """Record `envs` episodes into `run_dir/recordings/<name>/` and into the clip cache as the folder clip
+    `name` (one clip per episode that lasts MIN_FRAMES past `skip_seconds`); plot the longest one's
+    torque profile. `action_noise` plays the policy as it trained (mean + its std x noise), so that the
+    recorded torques carry the same noise as a training policy's (`AmpConfig.reference_torques`)."""
+    cache_dir = clip_path(name, data_dir).with_suffix("")
+    if (cache_dir.exists() or cache_dir.with_suffix(".npz").exists()) and not force:
+        raise FileExistsError(f"{cache_dir} exists (clip '{name}'); choose another --name or pass --force")
     card, provenance = load_run(run_dir)
     checkpoint = latest_checkpoint(run_dir)
     scenario = EvalScenario(
-        name=f"collect/{name}", seed=seed, envs=envs, episode_seconds=seconds, skill=skill
+        name=f"collect/{name}",
+        seed=seed,
+        envs=envs,
+        episode_seconds=seconds,
+        skill=skill,
+        action_noise=action_noise,
     )
     rollout = get_backend(provenance["backend"]).rollout(with_overlays(card, ("eval",)), checkpoint, scenario)
     out_dir = Path(run_dir) / "recordings" / name
-    written, longest = [], None
+    clips = {}
     for env in range(rollout.envs):
-        end = episode_end(rollout, env, distance)
-        if end < MIN_FRAMES:
-            continue
-        clip = rollout_clip(rollout, env, end, source=f"{checkpoint} env {env}")
-        path = out_dir / f"env{env:03d}.npz"
-        save_clip(clip, path)
-        written.append(path)
-        if csv:
-            clip_to_csv(clip, path.with_suffix(".csv"))
-            written.append(path.with_suffix(".csv"))
-        if longest is None or clip.num_frames > longest.num_frames:
-            longest = clip
-    if longest is None:
+        first, end = episode_span(rollout, env, distance, skip_seconds)
+        if end - first >= MIN_FRAMES:
+            source = f"{checkpoint} env {env} frames {first}-{end}"
+            clips[f"env{env:03d}.npz"] = rollout_clip(
+                rollout, env, slice(first, end), source, ACTION_NOISE[action_noise]
+            )
+    if not clips:
         raise RuntimeError(
-            f"{run_dir}: every recorded episode fell within {MIN_FRAMES} frames; no clip worth keeping"
+            f"{run_dir}: no recorded episode lasted {MIN_FRAMES} frames past the first {skip_seconds} s; "
+            "no clip worth keeping"
         )
-    save_clip(longest, cache_path)
-    plot = plot_torque_profile(cache_path, out_dir / "torques.png")
-    return [*written, cache_path, plot]
+    if force:
+        for old in (*cache_dir.glob("*.npz"), cache_dir.with_suffix(".npz")):
+            old.unlink(missing_ok=True)
+    written = []
+    for file_name, clip in clips.items():
+        for folder in (out_dir, cache_dir):
+            save_clip(clip, folder / file_name)
+            written.append(folder / file_name)
+        if csv:
+            clip_to_csv(clip, (out_dir / file_name).with_suffix(".csv"))
+            written.append((out_dir / file_name).with_suffix(".csv"))
+    longest = max(clips, key=lambda file_name: clips[file_name].num_frames)
+    plot = plot_torque_profile(out_dir / longest, out_dir / "torques.png")
+    return [*written, plot]

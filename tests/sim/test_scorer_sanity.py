@@ -43,7 +43,7 @@ CARD = card_from_dict(
 @pytest.fixture(scope="module")
 def backend():
     clip = synthetic_clip(num_frames=61, fps=30.0, loop=True)
-    return MjxBackend(library_loader=lambda mocap: MotionLibrary([clip]))
+    return MjxBackend(library_loader=lambda mocap: MotionLibrary([clip], skills=[mocap.clips[0].skill]))
 
 
 def _score(backend, *, weld_root: bool) -> dict:

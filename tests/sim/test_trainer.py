@@ -5,21 +5,17 @@ fast and is truncated at a time limit, so both episode ends occur. Its AMP obser
 velocities; reference samples are smooth velocity pairs.
 """
 
-import struct as binary
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import struct
-from tensorboardX.proto import event_pb2
 
 from ampbench.backends.mjx.networks import policy_distribution
 from ampbench.backends.mjx.normalizer import normalize
 from ampbench.backends.mjx.trainer import TrainingDiverged, export_policy, load_policy, schedule, train
 from ampbench.cards import card_from_dict
-from ampbench.runs import RunError, latest_checkpoint
+from ampbench.runs import RunError, latest_checkpoint, read_scalars
 
 pytestmark = pytest.mark.sim
 
@@ -84,10 +80,9 @@ class PointMassEnv:
             info=jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), fresh.info, stepped),
         )
 
-    def reference_amp_observations(self, key, n):
-        v_key, noise_key = jax.random.split(key)
-        v = jax.random.uniform(v_key, (n,), minval=-1.0, maxval=1.0)
-        return jnp.stack([v, 0.9 * v + 0.02 * jax.random.normal(noise_key, (n,))], axis=1)
+    def reference_amp_observations(self, rng, n):
+        v = rng.uniform(-1.0, 1.0, n)
+        return np.stack([v, 0.9 * v + 0.02 * rng.normal(size=n)], axis=1).astype(np.float32)
 
 
 def make_card(*overrides: str):
@@ -107,6 +102,8 @@ def make_card(*overrides: str):
         "amp.style_reward_scale=0.2",
         "amp.learning_rate=0.0003",
         "ppo.learning_rate=0.001",
+        "ppo.init_log_std=-1.0",
+        "ppo.learn_log_std=true",
     )
     return card_from_dict(data, overrides=small + overrides)
 
@@ -141,29 +138,19 @@ def test_checkpoints_every_n_updates_and_at_the_end(learned):
     assert result.checkpoint == latest_checkpoint(run_dir) == run_dir / "checkpoints" / "ckpt_000040.msgpack"
 
 
-def read_scalar_tags(event_file: Path) -> set[str]:
-    """Tags in a TensorBoard event file (TFRecord: length, crc, Event proto, crc)."""
-    tags, data = set(), event_file.read_bytes()
-    offset = 0
-    while offset < len(data):
-        (length,) = binary.unpack("<Q", data[offset : offset + 8])
-        event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
-        tags.update(value.tag for value in event.summary.value)
-        offset += 12 + length + 4
-    return tags
-
-
 def test_tensorboard_event_file_holds_the_logged_scalars(learned):
-    run_dir, _ = learned
-    files = list((run_dir / "tb").glob("events.out.tfevents.*"))
-    assert len(files) == 1
-    tags = read_scalar_tags(files[0])
+    run_dir, result = learned
+    assert len(list((run_dir / "tb").glob("events.out.tfevents.*"))) == 1
+    scalars = read_scalars(run_dir)
     expected = {
         "reward/task", "reward/style", "episode/task_return", "episode/length", "disc/accuracy_reference",
-        "disc/accuracy_policy", "disc/loss", "disc/grad_penalty", "ppo/policy_loss", "ppo/value_loss",
-        "ppo/approx_kl", "perf/steps_per_second", "env/tracking",
+        "disc/accuracy_policy", "disc/logit_reference", "disc/logit_policy", "disc/loss", "disc/grad_penalty",
+        "ppo/policy_loss", "ppo/value_loss", "ppo/approx_kl", "ppo/action_std", "ppo/bounds_loss",
+        "perf/steps_per_second", "env/tracking",
     }  # fmt: skip
-    assert expected <= tags
+    assert expected <= set(scalars)
+    steps, values = scalars["reward/task"]
+    assert steps[-1] == result.env_steps and len(values) == result.updates
 
 
 def test_exported_policy_is_the_trained_mean_action(learned):
@@ -172,7 +159,7 @@ def test_exported_policy_is_the_trained_mean_action(learned):
     act = load_policy(result.checkpoint)(obs)
     config = make_card(*LEARN).ppo
     mean, _ = policy_distribution(
-        result.state.actor_critic["policy"], config, normalize(result.state.obs_stats, obs)
+        result.state.actor_critic["policy"], config, normalize(result.state.obs_stats, obs, 5.0)
     )
     np.testing.assert_allclose(act, jnp.clip(mean, -1, 1), rtol=1e-6, atol=1e-7)
     _, params, stats = export_policy(result.checkpoint)
@@ -210,6 +197,27 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
     ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert resumed.checkpoint.read_bytes() == whole.checkpoint.read_bytes()
+
+
+def test_checkpoints_keep_the_env_batch_so_episodes_run_across_them(tmp_path):
+    """8 steps per update, checkpoints every 2 updates, 32-step episodes: a reset at each checkpoint would
+    cap every episode at 16 steps."""
+    card = short_card(updates=8)
+    result = train(PointMassEnv(), card, seed=0, run_dir=tmp_path, resume=False)
+    saved = sorted(p.name for p in (tmp_path / "checkpoints").glob("envs_*.msgpack"))
+    assert saved == ["envs_000006.msgpack", "envs_000008.msgpack"]  # the newest two are kept
+    lengths = [h["episode/length"] for h in result.history if "episode/length" in h]
+    assert max(lengths) > 16
+
+
+def test_a_wall_clock_budget_stops_with_a_checkpoint_that_resumes(tmp_path):
+    card = short_card(updates=50)
+    stopped = train(PointMassEnv(), card, seed=0, run_dir=tmp_path, resume=False, minutes=0.0)
+    assert stopped.updates == 1
+    assert latest_checkpoint(tmp_path).name == "ckpt_000001.msgpack"
+    assert (tmp_path / "checkpoints" / "envs_000001.msgpack").is_file()
+    resumed = train(PointMassEnv(), card, seed=0, run_dir=tmp_path, resume=True, minutes=0.0)
+    assert resumed.updates == 2 and latest_checkpoint(tmp_path).name == "ckpt_000002.msgpack"
 
 
 def test_nan_from_the_env_stops_training_and_keeps_the_checkpoint(tmp_path):

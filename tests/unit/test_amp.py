@@ -1,4 +1,5 @@
-"""AMP discriminator: label convention vs. style reward, hand-checked penalties, fresh rewards, replay."""
+"""AMP discriminator: label convention vs. style reward, hand-checked penalties, reward before the update,
+the normaliser on both classes, replay."""
 
 import math
 
@@ -10,7 +11,6 @@ import pytest
 
 from ampbench.backends.mjx import normalizer
 from ampbench.backends.mjx.amp import (
-    REPLAY_UPDATES,
     AmpState,
     amp_init,
     amp_update,
@@ -43,9 +43,9 @@ def test_trained_discriminator_gives_reference_the_higher_style_reward(loss, rew
     config = AmpConfig(loss=loss, style_reward=reward, hidden=(16,), learning_rate=1e-2, replay_size=8)
     state = amp_init(jax.random.key(0), config, amp_observation_size=2)
     ref, policy = two_clouds(jax.random.key(1))
-    step = jax.jit(discriminator_step, static_argnums=3)
+    step = jax.jit(discriminator_step, static_argnums=(3, 4))
     for _ in range(30):
-        state, metrics = step(state, ref, policy, config)
+        state, metrics = step(state, ref, policy, config, 5.0)
     assert float(metrics["disc/accuracy_reference"]) == 1.0
     assert float(metrics["disc/accuracy_policy"]) == 1.0
     ref_reward = style_rewards(state.discriminator, config, ref)
@@ -87,35 +87,44 @@ def test_classification_loss_by_hand(loss, reward, expected):
     np.testing.assert_allclose(metrics["disc/logit_reference"], 2.0, rtol=1e-6)
 
 
-def test_style_reward_comes_from_the_updated_discriminator():
-    config = AmpConfig(hidden=(16,), learning_rate=1e-2, replay_size=256)
+def test_style_reward_comes_from_the_discriminator_before_its_update():
+    """As in IsaacGymEnvs, MimicKit and skrl: the reward of a rollout is read before the discriminator
+    trains on that rollout; then it takes epochs x minibatches steps and its normaliser sees both classes."""
+    config = AmpConfig(hidden=(16,), learning_rate=1e-2, replay_size=256, epochs=2, minibatches=4)
     state: AmpState = amp_init(jax.random.key(0), config, amp_observation_size=2)
+    state = state.replace(amp_stats=normalizer.update(state.amp_stats, jnp.ones((4, 2))))
     ref, policy = two_clouds(jax.random.key(1), n=32)
-
-    def sample_reference(key, n):
-        return ref[jax.random.randint(key, (n,), 0, ref.shape[0])]
-
+    reference = jnp.concatenate([ref, ref + 0.01])
     new_state, rewards, metrics = amp_update(
-        state, policy, sample_reference, jax.random.key(2), config, epochs=2, minibatches=4
+        state, policy, reference, jax.random.key(2), config, obs_clip=5.0
     )
     assert int(optax.tree_utils.tree_get(new_state.opt_state, "count")) == 8
-    normalised = normalizer.normalize(new_state.amp_stats, policy)
-    np.testing.assert_allclose(rewards, style_rewards(new_state.discriminator, config, normalised), rtol=1e-6)
-    stale = style_rewards(state.discriminator, config, normalised)
-    assert float(jnp.max(jnp.abs(rewards - stale))) > 1e-3
-    assert float(new_state.amp_stats.count) == 32.0
+    before = style_rewards(state.discriminator, config, discriminator_input(state, policy, 5.0))
+    np.testing.assert_allclose(rewards, before, rtol=1e-6)
+    after = style_rewards(new_state.discriminator, config, discriminator_input(new_state, policy, 5.0))
+    assert float(jnp.max(jnp.abs(rewards - after))) > 1e-3
+    assert float(new_state.amp_stats.count) == 4.0 + 32.0 + 64.0
+    everything = jnp.concatenate([jnp.ones((4, 2)), policy, reference])
+    np.testing.assert_allclose(new_state.amp_stats.mean, everything.mean(axis=0), rtol=1e-5)
     assert int(new_state.replay.filled) == 32
     assert "disc/grad_penalty" in metrics
 
 
-def test_replay_keeps_a_share_of_each_rollout_so_it_spans_several_policies():
+def test_amp_update_wants_two_reference_samples_per_policy_sample():
     config = AmpConfig(hidden=(8,), replay_size=16)
     state = amp_init(jax.random.key(0), config, amp_observation_size=2)
     ref, policy = two_clouds(jax.random.key(1), n=32)
-    new_state, _, _ = amp_update(
-        state, policy, lambda key, n: ref[:n], jax.random.key(2), config, epochs=1, minibatches=2
-    )
-    assert int(new_state.replay.filled) == 16 // REPLAY_UPDATES
+    with pytest.raises(ValueError, match=r"reference_amp_obs must have shape \(64, 2\)"):
+        amp_update(state, policy, ref, jax.random.key(2), config, obs_clip=5.0)
+
+
+def test_replay_keeps_a_share_of_each_rollout_so_it_spans_several_policies():
+    config = AmpConfig(hidden=(8,), replay_size=16, replay_updates=8, epochs=1, minibatches=2)
+    state = amp_init(jax.random.key(0), config, amp_observation_size=2)
+    ref, policy = two_clouds(jax.random.key(1), n=32)
+    reference = jnp.concatenate([ref, ref])
+    new_state, _, _ = amp_update(state, policy, reference, jax.random.key(2), config, obs_clip=5.0)
+    assert int(new_state.replay.filled) == 16 // 8
 
 
 def test_feature_weights_scale_normalised_inputs_per_column():
@@ -124,7 +133,8 @@ def test_feature_weights_scale_normalised_inputs_per_column():
     state = state.replace(amp_stats=normalizer.update(state.amp_stats, jnp.array([[0.0, 0.0], [2.0, 4.0]])))
     x = jnp.array([[2.0, 4.0]])
     np.testing.assert_allclose(
-        discriminator_input(state, x), normalizer.normalize(state.amp_stats, x) * jnp.array([1.0, 3.0])
+        discriminator_input(state, x, 5.0),
+        normalizer.normalize(state.amp_stats, x, 5.0) * jnp.array([1.0, 3.0]),
     )
     with pytest.raises(ValueError, match=r"feature_weights must have shape \(2,\)"):
         amp_init(jax.random.key(0), config, amp_observation_size=2, feature_weights=jnp.ones(3))

@@ -145,17 +145,19 @@ def test_sample_with_torques_returns_torques():
     assert state.joint_torques.shape == (8, 28)
 
 
-def test_history_frames_are_dt_apart_oldest_first():
+def test_history_frames_are_dt_apart_oldest_first_and_inside_a_non_loop_clip():
+    """No frame of a history clamps at time 0 (zero displacement beside a non-zero velocity)."""
     clip = synthetic_clip(num_frames=301, fps=30.0)
-    library, dt, k = MotionLibrary([clip]), 1.0 / 30.0, 4
-    history = library.sample_history(np.random.default_rng(5), 100, k, dt)
-    clip_index, end_time = library.sample_times(np.random.default_rng(5), 100)
-    assert history.body_positions.shape == (100, k, 15, 3)
+    assert not clip.loop
+    library, dt, k = MotionLibrary([clip]), 0.02, 4
+    history = library.sample_history(np.random.default_rng(5), 2000, k, dt)
+    clip_index, end_time = library.sample_times(np.random.default_rng(5), 2000, earliest=(k - 1) * dt)
+    assert end_time.min() >= (k - 1) * dt
+    assert history.body_positions.shape == (2000, k, 15, 3)
     for j in range(k):
-        expected = library.state_at(clip_index, np.maximum(end_time - (k - 1 - j) * dt, 0.0))
+        expected = library.state_at(clip_index, end_time - (k - 1 - j) * dt)
         np.testing.assert_array_equal(history.body_positions[:, j], expected.body_positions)
-    unclamped = end_time >= (k - 1) * dt
-    steps = np.diff(history.body_positions[unclamped, :, 0], axis=1)
+    steps = np.diff(history.body_positions[:, :, 0], axis=1)
     np.testing.assert_allclose(
         steps, np.broadcast_to(clip.body_linear_velocities[0, 0] * dt, steps.shape), atol=1e-12
     )
@@ -206,7 +208,39 @@ def test_load_library_reads_the_cards_clips_and_weights(tmp_path):
     assert library.clips[1] == synthetic_clip(seed=1)
 
 
+def test_a_clip_folder_is_its_episodes_sharing_the_reference_weight(tmp_path):
+    """`ampbench collect` writes a recording of several episodes as a folder of clips."""
+    for seed in range(3):
+        save_clip(synthetic_clip(seed=seed), tmp_path / "recorded" / "walk" / f"env{seed:03d}.npz")
+    save_clip(synthetic_clip(seed=7), tmp_path / "deepmimic" / "run.npz")
+    mocap = cards.MocapConfig(
+        clips=(
+            cards.ClipRef(name="recorded/walk", skill="walk", weight=3.0),
+            cards.ClipRef(name="deepmimic/run", skill="run", weight=1.0),
+        )
+    )
+    library = load_library(mocap, tmp_path)
+    assert library.skills == ("walk", "walk", "walk", "run")
+    np.testing.assert_allclose(library.weights, [0.25, 0.25, 0.25, 0.25])
+    assert library.clips[2] == synthetic_clip(seed=2)
+
+
 def test_load_library_tells_how_to_get_missing_clips(tmp_path):
     mocap = cards.MocapConfig(clips=(cards.ClipRef(name="deepmimic/jog", skill="run"),))
     with pytest.raises(ClipError, match=r"jog\.npz.*run `ampbench data fetch`"):
         load_library(mocap, tmp_path)
+
+
+def test_clips_at_the_control_rate_are_sampled_on_their_frames():
+    """A recording at the control rate is never blended between frames (that would shrink its noise)."""
+    clip = synthetic_clip(num_frames=101, fps=50.0)
+    library = MotionLibrary([clip])
+    history = library.sample_history(np.random.default_rng(0), 500, 2, 0.02)
+    frames = {tuple(row) for row in clip.joint_torques}
+    assert all(tuple(row) in frames for row in history.joint_torques.reshape(-1, clip.joint_torques.shape[1]))
+    blended = MotionLibrary([synthetic_clip(num_frames=101, fps=30.0)]).sample_history(
+        np.random.default_rng(0), 50, 2, 0.02
+    )
+    assert not np.isin(
+        blended.joint_torques[:, 0, 0], synthetic_clip(num_frames=101, fps=30.0).joint_torques[:, 0]
+    ).all()

@@ -55,8 +55,8 @@ def reference():
     return gears, joints
 
 
-def _model(**simulator) -> mujoco.MjModel:
-    return build_mj_model(cards.SimulatorConfig(**simulator), cards.HumanoidConfig())
+def _model(action_mode: str = "pd", **simulator) -> mujoco.MjModel:
+    return build_mj_model(cards.SimulatorConfig(**simulator), cards.HumanoidConfig(action_mode=action_mode))
 
 
 def test_model_path_points_at_the_checkout_file():
@@ -94,12 +94,30 @@ def test_effort_limits_are_the_reference_gears(spec, reference):
 
 
 def test_motors_are_gear_one_and_clamp_at_the_effort_limit(spec):
-    model = _model()
+    model = _model("torque")
     np.testing.assert_array_equal(model.actuator_gear[:, 0], 1.0)
     joints = [model.joint(model.actuator_trnid[i, 0]).name for i in range(model.nu)]
     limits = spec.effort_limits[spec.dof_index(joints)]
     np.testing.assert_array_equal(model.actuator_ctrlrange, np.stack([-limits, limits], axis=1))
     np.testing.assert_array_equal(model.actuator_forcerange, np.stack([-limits, limits], axis=1))
+
+
+def test_pd_mode_makes_position_servos_with_the_model_gains(spec):
+    """force = kp (ctrl - q) - kv q̇, clamped at the effort limit, ctrl within the joint range."""
+    model = _model("pd")
+    np.testing.assert_array_equal(model.actuator_ctrlrange, spec.joint_ranges)
+    limits = spec.effort_limits
+    np.testing.assert_array_equal(model.actuator_forcerange, np.stack([-limits, limits], axis=1))
+    data = mujoco.MjData(model)
+    data.qpos[7:] = 0.01
+    data.qvel[6:] = 0.2
+    for ctrl in (0.03, 2.0):  # 2 rad is beyond every range: the target clamps to the range
+        data.ctrl[:] = ctrl
+        mujoco.mj_forward(model, data)
+        target = np.clip(ctrl, spec.joint_ranges[:, 0], spec.joint_ranges[:, 1])
+        expected = np.clip(spec.pd_stiffness * (target - 0.01) - spec.pd_damping * 0.2, -limits, limits)
+        np.testing.assert_allclose(data.actuator_force, expected, rtol=1e-9, atol=1e-9)
+    assert np.any(np.abs(data.actuator_force) == limits)  # and the force to the effort limit
 
 
 def test_pd_gains_and_ranges_are_the_reference_values(spec, reference):

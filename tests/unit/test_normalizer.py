@@ -28,14 +28,21 @@ def test_batched_leading_axes_match_numpy():
 
 
 def test_empty_normaliser_only_clips():
-    out = normalizer.normalize(normalizer.init_stats(3), jnp.array([1.0, -2.0, 10.0]))
+    out = normalizer.normalize(normalizer.init_stats(3), jnp.array([1.0, -2.0, 10.0]), 5.0)
     np.testing.assert_allclose(out, [1.0, -2.0, 5.0], rtol=1e-6)
 
 
 def test_normalised_values_are_standardised_and_clipped():
     stats = normalizer.update(normalizer.init_stats(1), jnp.array([[-1.0], [1.0]]))  # mean 0, std 1
-    out = normalizer.normalize(stats, jnp.array([[0.5], [100.0], [-100.0]]))
-    np.testing.assert_allclose(out[:, 0], [0.5, normalizer.OBS_CLIP, -normalizer.OBS_CLIP], rtol=1e-6)
+    out = normalizer.normalize(stats, jnp.array([[0.5], [100.0], [-100.0]]), 3.0)
+    np.testing.assert_allclose(out[:, 0], [0.5, 3.0, -3.0], rtol=1e-6)
+
+
+def test_value_targets_round_trip_unclipped():
+    stats = normalizer.update(normalizer.init_stats(1), jnp.array([[10.0], [30.0]]))  # mean 20, std 10
+    z = normalizer.normalize(stats, jnp.array([[100.0]]), None)
+    np.testing.assert_allclose(z, [[8.0]], rtol=1e-5)
+    np.testing.assert_allclose(normalizer.denormalize(stats, z), [[100.0]], rtol=1e-5)
 
 
 def test_wrong_width_names_expected_and_found_shape():

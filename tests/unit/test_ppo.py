@@ -11,6 +11,7 @@ import pytest
 from ampbench.backends.mjx.networks import gaussian_log_prob, init_actor_critic
 from ampbench.backends.mjx.ppo import (
     PpoBatch,
+    adapted_learning_rate,
     compute_gae,
     ppo_loss,
     ppo_optimizer,
@@ -50,7 +51,9 @@ def test_gae_ignores_a_nan_value_after_a_fall():
     np.testing.assert_allclose(advantages[:, 0], [2.12, 1.0, 3.3], rtol=1e-6)
 
 
-CONFIG = PpoConfig(clip=0.2, value_coef=0.5, entropy=0.01, hidden=(4,), init_log_std=0.0)
+CONFIG = PpoConfig(
+    clip=0.2, value_coef=0.5, entropy=0.01, hidden=(4,), init_log_std=0.0, learn_log_std=True, bounds_loss=0.0
+)
 
 
 def constant_params(value: float) -> dict:
@@ -105,6 +108,25 @@ def test_clipped_samples_give_no_policy_gradient():
     np.testing.assert_allclose(log_std_grad, -0.01, rtol=1e-6)  # only the entropy bonus pulls
 
 
+def test_a_fixed_log_std_gets_no_gradient():
+    fixed = CONFIG.model_copy(update={"learn_log_std": False})
+    batch = batch_with_ratios(ratios=[1.1], advantages=[2.0], returns=[1.0])
+    grads, _ = jax.grad(ppo_loss, has_aux=True)(constant_params(1.0), batch, fixed)
+    assert float(grads["policy"]["params"]["log_std"][0]) == 0.0
+
+
+def test_bounds_loss_penalises_only_a_mean_outside_the_action_range():
+    bounded = CONFIG.model_copy(update={"bounds_loss": 10.0})
+    batch = batch_with_ratios(ratios=[1.0], advantages=[0.0], returns=[1.0])
+    for bias, expected in ((0.9, 0.0), (-1.5, 0.25), (2.0, 1.0)):
+        params = constant_params(1.0)
+        params["policy"]["params"]["torso"]["mean"]["bias"] = jnp.array([bias])
+        _, plain = ppo_loss(params, batch, CONFIG)
+        loss, metrics = ppo_loss(params, batch, bounded)
+        np.testing.assert_allclose(metrics["ppo/bounds_loss"], expected, rtol=1e-6)
+        np.testing.assert_allclose(loss - plain["ppo/loss"], 10.0 * expected, rtol=1e-5, atol=1e-6)
+
+
 def test_unclipped_sample_gradient_by_hand():
     # d/dm of -(ratio * A) with d log pi / dm = (a - m) / sigma^2 = 0.5: -(1.1 * 2 * 0.5) = -1.1
     mean_grad, _ = mean_and_log_std_grads(ratios=[1.1], advantages=[2.0])
@@ -128,7 +150,7 @@ def test_update_takes_epochs_times_minibatches_steps_and_lowers_the_loss():
     batch = random_batch(32, jax.random.key(2))
     opt_state = ppo_optimizer(config).init(params)
     new_params, opt_state, metrics = ppo_update(params, opt_state, batch, jax.random.key(3), config)
-    assert int(optax.tree_utils.tree_get(opt_state, "count")) == 12
+    assert int(opt_state[1].count) == 12
     normalised = batch.replace(
         advantages=(batch.advantages - batch.advantages.mean()) / batch.advantages.std()
     )
@@ -148,3 +170,34 @@ def test_minibatches_are_a_permutation_of_the_batch():
 def test_uneven_minibatches_name_the_card_fields():
     with pytest.raises(ValueError, match=r"10 samples .* ppo.minibatches = 4"):
         shuffled_minibatches(jax.random.key(0), jnp.zeros(10), 4)
+
+
+def test_adaptive_learning_rate_follows_the_kl_rule():
+    adaptive = CONFIG.model_copy(
+        update={
+            "learning_rate_schedule": "adaptive_kl",
+            "desired_kl": 0.01,
+            "learning_rate_range": (1e-5, 1e-3),
+        }
+    )
+    rate = jnp.asarray(3e-4)
+    np.testing.assert_allclose(adapted_learning_rate(rate, jnp.asarray(0.05), adaptive), 2e-4, rtol=1e-6)
+    np.testing.assert_allclose(adapted_learning_rate(rate, jnp.asarray(0.001), adaptive), 4.5e-4, rtol=1e-6)
+    np.testing.assert_allclose(adapted_learning_rate(rate, jnp.asarray(0.01), adaptive), 3e-4, rtol=1e-6)
+    np.testing.assert_allclose(adapted_learning_rate(jnp.asarray(9e-4), jnp.asarray(0.0), adaptive), 1e-3)
+    np.testing.assert_allclose(adapted_learning_rate(jnp.asarray(1.2e-5), jnp.asarray(1.0), adaptive), 1e-5)
+    assert float(adapted_learning_rate(rate, jnp.asarray(1.0), CONFIG)) == pytest.approx(3e-4)
+
+
+def test_the_adapted_rate_is_the_one_the_optimizer_uses():
+    adaptive = CONFIG.model_copy(update={"learning_rate_schedule": "adaptive_kl", "desired_kl": 1e-9})
+    params = constant_params(1.0)
+    optimizer = ppo_optimizer(adaptive)
+    batch = batch_with_ratios(
+        ratios=[1.1, 0.9, 1.05, 0.95], advantages=[2.0, -1.0, 1.0, 0.5], returns=[1.0] * 4
+    )
+    _, opt_state, metrics = ppo_update(params, optimizer.init(params), batch, jax.random.key(0), adaptive)
+    steps = adaptive.epochs * adaptive.minibatches
+    expected = adaptive.learning_rate / 1.5**steps  # every step's KL is above 2 x 1e-9
+    assert float(opt_state[1].hyperparams["learning_rate"]) == pytest.approx(max(expected, 1e-5), rel=1e-5)
+    assert float(metrics["ppo/learning_rate"]) > float(opt_state[1].hyperparams["learning_rate"])

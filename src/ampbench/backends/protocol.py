@@ -38,7 +38,9 @@ class EvalScenario:
     `start_jitter_seconds` draws each env's push start uniformly in [start, start + jitter], so pushes
     land at random gait phases. `weld_root` fixes the pelvis to the world (scorer sanity check).
     `skill` fixes the commanded skill (the recorder); by default each episode commands the skill of
-    the clip it starts from.
+    the clip it starts from. `action_noise` plays the policy's Gaussian (mean + its std x noise, as in
+    training) instead of its mean: the recorder's default, so recorded torques carry the same noise as
+    a training policy's.
     """
 
     name: str
@@ -49,6 +51,7 @@ class EvalScenario:
     start_jitter_seconds: float = 0.0
     weld_root: bool = False
     skill: str | None = None
+    action_noise: bool = False
 
 
 PolicySource = Path | Literal["zeros"]

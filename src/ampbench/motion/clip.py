@@ -31,6 +31,8 @@ import numpy as np
 from ampbench.task import quat
 
 DOF_CONVENTION = "hinge_xyz"
+ACTION_NOISE_KINDS = ("", "noisy_policy", "deterministic_policy")
+"""How a clip recorded from a policy was played ("" for motion capture): `AmpConfig.reference_torques`."""
 QUAT_NORM_TOLERANCE = 1e-3
 MIN_FRAMES = 2
 
@@ -74,6 +76,7 @@ class MotionClip:
     joint_torques: np.ndarray | None = None
     filled_fields: tuple[str, ...] = ()
     loop: bool = False
+    action_noise: str = ""
     source: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +89,7 @@ class MotionClip:
         for key in ("dof_names", "body_names", "filled_fields"):
             object.__setattr__(self, key, tuple(str(name) for name in getattr(self, key)))
         object.__setattr__(self, "loop", bool(self.loop))
+        object.__setattr__(self, "action_noise", str(self.action_noise))
 
     def __eq__(self, other: object) -> bool:
         """Equal content (arrays element-wise exact); `source` is ignored."""
@@ -129,6 +133,11 @@ def validate_clip(clip: MotionClip) -> None:
     _check_shapes(clip)
     _check_finite(clip)
     _check_unit_quaternions(clip)
+    if clip.action_noise not in ACTION_NOISE_KINDS:
+        raise ClipError(
+            f"{_where(clip)}: 'action_noise' expected one of {list(ACTION_NOISE_KINDS)}, found "
+            f"{clip.action_noise!r}"
+        )
     unknown = sorted(set(clip.filled_fields) - set(KINEMATIC_ARRAYS))
     if unknown:
         raise ClipError(
@@ -255,6 +264,7 @@ def clip_from_fields(fields: Mapping[str, Any], *, source: str, fill_missing: bo
         **{key: arrays.get(key) for key in ARRAY_KEYS},
         filled_fields=filled,
         loop=bool(np.asarray(fields.get("loop", False))),
+        action_noise=str(np.asarray(fields.get("action_noise", ""))),
         source=source,
     )
     validate_clip(clip)
@@ -369,7 +379,8 @@ def load_clip(path: str | Path, *, fill_missing: bool = False) -> MotionClip:
 
 
 def save_clip(clip: MotionClip, path: str | Path) -> None:
-    """Validate, then write every key (plus `dof_convention`, `filled_fields`, `loop`) to an NPZ file."""
+    """Validate, then write every key (plus `dof_convention`, `filled_fields`, `loop`, `action_noise`) to
+    an NPZ file."""
     validate_clip(clip)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -383,5 +394,6 @@ def save_clip(clip: MotionClip, path: str | Path) -> None:
             dof_convention=np.array(DOF_CONVENTION),
             filled_fields=np.array(clip.filled_fields, dtype=str),
             loop=np.array(clip.loop),
+            action_noise=np.array(clip.action_noise),
             **arrays,
         )

@@ -52,13 +52,21 @@ class MotionState:
 class MotionLibrary:
     """Several clips sharing DOF and body names, sampled with per-clip weights."""
 
-    def __init__(self, clips: Sequence[MotionClip], weights: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        clips: Sequence[MotionClip],
+        weights: Sequence[float] | None = None,
+        skills: Sequence[str] | None = None,
+    ) -> None:
         if not clips:
             raise ClipError("motion library: expected at least one clip, found none")
         for clip in clips:
             validate_clip(clip)
         _check_same_names(clips)
         self.clips = tuple(clips)
+        self.skills = tuple(skills) if skills is not None else ("",) * len(clips)
+        if len(self.skills) != len(self.clips):
+            raise ClipError(f"motion library: {len(self.clips)} clips but {len(self.skills)} skills")
         self.dof_names = clips[0].dof_names
         self.body_names = clips[0].body_names
         self.weights = _normalised_weights(weights, len(clips))
@@ -98,6 +106,22 @@ class MotionLibrary:
         shaped.setdefault("joint_torques", None)
         return MotionState(**shaped)
 
+    def check_torque_recording(self, expected: str) -> None:
+        """Every clip's torques were recorded the way the card says (`AmpConfig.reference_torques`):
+        torques of a noisy training policy against those of a deterministic recording differ by white
+        noise, which a discriminator tells apart without learning anything about the motion."""
+        wrong = [
+            f"{clip.source or f'clip {i}'} ({clip.action_noise or 'not recorded from a policy'})"
+            for i, clip in enumerate(self.clips)
+            if clip.action_noise != expected
+        ]
+        if wrong:
+            raise ClipError(
+                f"amp.reference_torques is {expected!r}, but these clips' 'action_noise' differs: "
+                f"{', '.join(wrong)}; record them with `ampbench collect --action-noise "
+                f"{'policy' if expected == 'noisy_policy' else 'none'}` or change the card"
+            )
+
     def sample(self, rng: np.random.Generator, n: int) -> MotionState:
         return self.state_at(*self.sample_times(rng, n))
 
@@ -112,8 +136,15 @@ class MotionLibrary:
 
     def sample_history(self, rng: np.random.Generator, n: int, k: int, dt: float) -> MotionState:
         """n histories of k frames at t-(k-1)dt ... t, oldest first: arrays (n, k, ...); on non-loop clips
-        t >= (k-1)dt, so every frame of a history lies inside the clip."""
+        t >= (k-1)dt, so every frame of a history lies inside the clip.
+
+        On a clip stored at 1/dt frames per second (a recording at the control rate), t is snapped to its
+        frames, so no sample blends two frames: blending two frames of a noisy policy's torques shrinks
+        their noise, which a discriminator would tell from a training policy's.
+        """
         clip_index, end_time = self.sample_times(rng, n, earliest=(k - 1) * dt)
+        at_control_rate = np.abs(self._fps[clip_index] * dt - 1.0) < _SNAP_FRAMES
+        end_time = np.where(at_control_rate, np.floor(end_time / dt + _SNAP_FRAMES) * dt, end_time)
         return self.history_at(clip_index, end_time, k, dt)
 
     def history_at(self, clip_index: np.ndarray, end_time: np.ndarray, k: int, dt: float) -> MotionState:
@@ -175,13 +206,30 @@ def clip_path(name: str, data_dir: Path | None = None) -> Path:
     return Path(root) / f"{name}.npz"
 
 
+def clip_files(name: str, data_dir: Path | None = None) -> list[Path]:
+    """The files of a clip name: `<name>.npz`, or every `*.npz` in the folder `<name>/` (a recording of
+    several episodes, as `ampbench collect` writes it); empty when neither exists."""
+    path = clip_path(name, data_dir)
+    if path.is_file():
+        return [path]
+    folder = path.with_suffix("")
+    return sorted(folder.glob("*.npz")) if folder.is_dir() else []
+
+
 def load_library(mocap: cards.MocapConfig, data_dir: Path | None = None) -> MotionLibrary:
-    """The card's clips with their weights; missing files are listed together with how to get them."""
-    paths = [clip_path(ref.name, data_dir) for ref in mocap.clips]
-    missing = [str(path) for path in paths if not path.is_file()]
+    """The card's clips with their weights and skills; a folder name's episodes share its weight equally.
+    Missing files are listed together with how to get them."""
+    files = {ref.name: clip_files(ref.name, data_dir) for ref in mocap.clips}
+    missing = [str(clip_path(name, data_dir)) for name, paths in files.items() if not paths]
     if missing:
         raise ClipError(
             f"clip file(s) not found: {missing}; run `ampbench data fetch` to download them "
             f"(data dir: argument, ${DATA_DIR_ENV}, or ./{DEFAULT_DATA_DIR})"
         )
-    return MotionLibrary([load_clip(path) for path in paths], [ref.weight for ref in mocap.clips])
+    clips, weights, skills = [], [], []
+    for ref in mocap.clips:
+        paths = files[ref.name]
+        clips += [load_clip(path) for path in paths]
+        weights += [ref.weight / len(paths)] * len(paths)
+        skills += [ref.skill] * len(paths)
+    return MotionLibrary(clips, weights, skills)

@@ -37,10 +37,10 @@ def imitation_references(card: ExperimentCard) -> dict[str, tuple[np.ndarray, fl
         return {}
     dof_names = humanoid_spec(card.humanoid.model).dof_names
     references = {}
-    for ref, clip in zip(card.mocap.clips, library.clips, strict=True):
-        if ref.skill not in references:
+    for skill, clip in zip(library.skills, library.clips, strict=True):
+        if skill not in references:
             order = [clip.dof_names.index(name) for name in dof_names]
-            references[ref.skill] = (clip.dof_positions[:, order], 1.0 / clip.fps)
+            references[skill] = (clip.dof_positions[:, order], 1.0 / clip.fps)
     return references
 
 

@@ -48,8 +48,13 @@ class MjxBackend:
         key = (card.content_hash(), str(policy), weld_root)
         if key not in self._evaluators:
             env = self.make_env(card, training=False, weld_root=weld_root)
-            play = rollout.zero_policy(env.action_size) if policy == "zeros" else trainer.load_policy(policy)
-            self._evaluators = {key: rollout.Evaluator(env, play)}
+            if policy == "zeros":
+                evaluator = rollout.Evaluator(env, rollout.zero_policy(env.action_size))
+            else:
+                evaluator = rollout.Evaluator(
+                    env, trainer.load_policy(policy), trainer.load_noisy_policy(policy)
+                )
+            self._evaluators = {key: evaluator}
         return self._evaluators[key]
 
     def versions(self) -> dict[str, str]:

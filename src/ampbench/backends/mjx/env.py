@@ -103,6 +103,8 @@ class HumanoidAmpEnv:
         self._limits()
         self._skills(card)
         self._contact_geoms(card)
+        if card.amp.feature_set != "kinematic":
+            library.check_torque_recording(card.amp.reference_torques)
         self.library = library
         self._reset_pool(library, np.random.default_rng(seed))
         self.observation_size = int(self._policy_obs_from_parts(self._dummy_parts()).shape[-1])
@@ -163,7 +165,7 @@ class HumanoidAmpEnv:
         )
         last = _take_last(states)
         self.reset_qpos, self.reset_qvel = self._clip_to_qpos_qvel(last)
-        skill_of_clip = [self.skill_names.index(ref.skill) for ref in self.card.mocap.clips]
+        skill_of_clip = [self.skill_names.index(skill) for skill in library.skills]
         self.reset_skill = jnp.asarray(np.asarray(skill_of_clip)[clip_index], dtype=jnp.int32)
 
     def reference_amp_observations(self, rng: np.random.Generator, n: int) -> np.ndarray:

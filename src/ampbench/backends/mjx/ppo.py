@@ -100,7 +100,21 @@ def ppo_loss(params: dict, batch: PpoBatch, config: PpoConfig) -> tuple[jax.Arra
 
 
 def ppo_optimizer(config: PpoConfig) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate))
+    """Global-norm clip, then Adam whose learning rate lives in the optimizer state (so `adaptive_kl`
+    can change it, and a checkpoint keeps it)."""
+    adam = optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate)
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
+
+
+def adapted_learning_rate(learning_rate: jax.Array, kl: jax.Array, config: PpoConfig) -> jax.Array:
+    """rsl_rl's KL rule: /1.5 above 2 x desired_kl, x1.5 below half of it, within the card's range."""
+    if config.learning_rate_schedule == "fixed":
+        return learning_rate
+    low, high = config.learning_rate_range
+    lowered = jnp.maximum(learning_rate / 1.5, low)
+    raised = jnp.minimum(learning_rate * 1.5, high)
+    target = config.desired_kl
+    return jnp.where(kl > 2.0 * target, lowered, jnp.where(kl < 0.5 * target, raised, learning_rate))
 
 
 def check_minibatches(samples: int, minibatches: int) -> int:
@@ -142,8 +156,15 @@ def ppo_update(
     def minibatch_step(carry, minibatch):
         params, opt_state = carry
         grads, metrics = grad_fn(params, minibatch, config)
+        adam_state = opt_state[1]
+        rate = adapted_learning_rate(
+            adam_state.hyperparams["learning_rate"], metrics["ppo/approx_kl"], config
+        )
+        adam_state = adam_state._replace(hyperparams={**adam_state.hyperparams, "learning_rate": rate})
+        opt_state = (opt_state[0], adam_state)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         metrics["ppo/grad_norm"] = optax.tree.norm(grads)
+        metrics["ppo/learning_rate"] = rate
         return (optax.apply_updates(params, updates), opt_state), metrics
 
     def epoch(carry, epoch_key):

@@ -14,6 +14,7 @@ from ampbench.backends.protocol import EvalScenario, PushRecord, Rollout
 from ampbench.task import pushes
 
 PolicyFn = Callable[[jax.Array], jax.Array]
+NoisyPolicyFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 _RECORDED = (
     "root_position",
@@ -53,28 +54,43 @@ def _skill_index(env: HumanoidAmpEnv, skill: str) -> int:
 
 
 class Evaluator:
-    """A policy on one env, compiled once per episode length: push scenarios differ only in traced inputs."""
+    """A policy on one env, compiled once per episode length: push scenarios differ only in traced inputs.
 
-    def __init__(self, env: HumanoidAmpEnv, policy: PolicyFn):
+    `noisy_policy` (obs, key) -> action plays scenarios that ask for action noise.
+    """
+
+    def __init__(self, env: HumanoidAmpEnv, policy: PolicyFn, noisy_policy: NoisyPolicyFn | None = None):
         self.env = env
         self.policy = policy
-        self._compiled: dict[tuple[int, int], Callable] = {}
+        self.noisy_policy = noisy_policy
+        self._compiled: dict[tuple[int, int, bool], Callable] = {}
 
     def run(self, scenario: EvalScenario) -> Rollout:
         steps = round(scenario.episode_seconds / self.env.dt)
-        key = (steps, scenario.envs)
+        if scenario.action_noise and self.noisy_policy is None:
+            raise ValueError(f"scenario {scenario.name}: action noise asked for a policy that has none")
+        key = (steps, scenario.envs, scenario.action_noise)
         if key not in self._compiled:
-            self._compiled[key] = jax.jit(functools.partial(self._play, steps=steps))
+            self._compiled[key] = jax.jit(
+                functools.partial(self._play, steps=steps, noisy=scenario.action_noise)
+            )
         keys = jax.random.split(jax.random.PRNGKey(scenario.seed), scenario.envs)
         record = self._compiled[key](keys, eval_settings(self.env, scenario))
         return to_rollout(self.env, scenario, jax.tree.map(np.asarray, record))
 
-    def _play(self, keys: jax.Array, settings: EvalSettings, *, steps: int) -> dict[str, jax.Array]:
+    def _act(self, obs: jax.Array, key: jax.Array, noisy: bool) -> jax.Array:
+        return self.noisy_policy(obs, key) if noisy else self.policy(obs)
+
+    def _play(
+        self, keys: jax.Array, settings: EvalSettings, *, steps: int, noisy: bool
+    ) -> dict[str, jax.Array]:
         env = self.env
         state = jax.vmap(env.reset, in_axes=(0, None))(keys, settings)
+        action_keys = jax.random.split(jax.random.fold_in(keys[0], 1), steps)
 
-        def body(state, _):
-            state = jax.vmap(env.step, in_axes=(0, 0, None))(state, self.policy(state.obs), settings)
+        def body(state, action_key):
+            action = self._act(state.obs, action_key, noisy)
+            state = jax.vmap(env.step, in_axes=(0, 0, None))(state, action, settings)
             record = jax.vmap(env.observe)(state)
             record["fallen"] = state.metrics["fallen"] > 0
             record["push_force"] = state.info["push_force"]
@@ -82,7 +98,7 @@ class Evaluator:
             record["push_start"] = state.info["push_start"]
             return state, record
 
-        return jax.lax.scan(body, state, None, length=steps)[1]
+        return jax.lax.scan(body, state, action_keys)[1]
 
 
 def to_rollout(env: HumanoidAmpEnv, scenario: EvalScenario, steps: dict[str, np.ndarray]) -> Rollout:

@@ -476,13 +476,16 @@ def policy_config(env: AmpEnv, card: ExperimentCard) -> dict[str, Any]:
 
 # ---- policy export -------------------------------------------------------------------------------------
 
-PolicyApply = Callable[[dict, normalizer.RunningStats, jax.Array], jax.Array]
+PolicyApply = Callable[..., jax.Array]
 
 
-def export_policy(checkpoint_path: str | Path) -> tuple[PolicyApply, dict, normalizer.RunningStats]:
+def export_policy(
+    checkpoint_path: str | Path, *, noisy: bool = False
+) -> tuple[PolicyApply, dict, normalizer.RunningStats]:
     """(apply_fn, params, normaliser) of a checkpoint; apply_fn(params, normaliser, obs) is the
-    deterministic action (the Gaussian's mean, clipped to the env's range). Needs `policy_config.json`
-    beside the checkpoint, nothing of the trainer's state."""
+    deterministic action (the Gaussian's mean, clipped to the env's range); with `noisy`,
+    apply_fn(params, normaliser, obs, key) samples the Gaussian as training does, then clips. Needs
+    `policy_config.json` beside the checkpoint, nothing of the trainer's state."""
     path = Path(checkpoint_path)
     config_path = path.parent / POLICY_CONFIG
     if not config_path.is_file():
@@ -504,8 +507,12 @@ def export_policy(checkpoint_path: str | Path) -> tuple[PolicyApply, dict, norma
     limit, activation = float(config["action_limit"]), config["activation"]
     clip = float(config["observation_clip"])
 
-    def apply_fn(params: dict, stats: normalizer.RunningStats, obs: jax.Array) -> jax.Array:
-        mean, _ = policy_distribution(params, ppo, normalizer.normalize(stats, obs, clip), activation)
+    def apply_fn(
+        params: dict, stats: normalizer.RunningStats, obs: jax.Array, key: jax.Array | None = None
+    ) -> jax.Array:
+        mean, log_std = policy_distribution(params, ppo, normalizer.normalize(stats, obs, clip), activation)
+        if noisy:
+            mean = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
         return jnp.clip(mean, -limit, limit)
 
     return apply_fn, params, stats
@@ -514,6 +521,13 @@ def export_policy(checkpoint_path: str | Path) -> tuple[PolicyApply, dict, norma
 def load_policy(checkpoint_path: str | Path) -> Callable[[jax.Array], jax.Array]:
     """A jitted `obs -> action` function (deterministic) from a checkpoint file."""
     apply_fn, params, stats = export_policy(checkpoint_path)
+    return jax.jit(partial(apply_fn, params, stats))
+
+
+def load_noisy_policy(checkpoint_path: str | Path) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """A jitted `(obs, key) -> action` function: mean + std x Gaussian noise, clipped to the action range,
+    exactly as the trainer's rollouts act (what the recorder plays by default)."""
+    apply_fn, params, stats = export_policy(checkpoint_path, noisy=True)
     return jax.jit(partial(apply_fn, params, stats))
 
 
