@@ -1,4 +1,5 @@
-"""Options of the scoring harness (`pytest tests/harness --run-dir RUN`), registered at the tests root."""
+"""Options of the scoring harness (`pytest tests/harness --run-dir RUN`) and of the learning test
+(`--learn-set key=value`, to show that it fails when learning is broken), registered at the tests root."""
 
 from __future__ import annotations
 
@@ -10,3 +11,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--run-dir", action="append", default=[], help="run folder to score (repeatable)")
     group.addoption("--results", default="results", help="where scores.json files go")
     group.addoption("--smoke-protocol", action="store_true", help="first eval seed and azimuth only")
+    learn = parser.getgroup("ampbench learning test")
+    learn.addoption(
+        "--learn-set",
+        action="append",
+        default=[],
+        help="card override for tests/sim/test_learning.py, e.g. ppo.learning_rate=0 (repeatable)",
+    )

@@ -231,7 +231,10 @@ class AmpConfig(_Frozen):
 
 class PpoConfig(_Frozen):
     learning_rate: float = Field(
-        3e-4, gt=0, description="Policy/value Adam learning rate (the starting one under `adaptive_kl`)."
+        3e-4,
+        ge=0,
+        description="Policy/value Adam learning rate (the starting one under `adaptive_kl`); 0 with "
+        "`fixed` freezes the networks (a control run).",
     )
     learning_rate_schedule: Literal["fixed", "adaptive_kl"] = Field(
         "fixed",

@@ -9,6 +9,7 @@ canvas), so no global pyplot state or display is involved.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from matplotlib.figure import Figure
 
 from ampbench.motion.clip import load_clip
 from ampbench.scoring import stats
-from ampbench.scoring.score import load_scores
+from ampbench.scoring.score import LEARNING_CURVES, load_scores
 
 PHASE_ORDER = ("baseline", "phase1", "phase2", "phase3", "torque")
 DASH = "—"
@@ -264,7 +265,7 @@ def plot_survival(group: RunGroup, out_png: Path) -> Path:
     return _save(figure, out_png)
 
 
-def _plot_links(groups: Sequence[RunGroup], plots_dir: Path) -> list[str]:
+def _plot_links(groups: Sequence[RunGroup], plots_dir: Path, results_root: Path) -> list[str]:
     links = []
     for g in groups:
         stem = g.stem
@@ -273,8 +274,42 @@ def _plot_links(groups: Sequence[RunGroup], plots_dir: Path) -> list[str]:
         push = plot_push_success(g, plots_dir / f"{stem}__push_success.png")
         if push is not None:
             parts.append(f"[push success vs impulse](plots/{push.name})")
+        for doc in g.docs:
+            curves = results_root / g.card / g.backend / doc["run_id"] / LEARNING_CURVES
+            if curves.is_file():
+                png = plot_learning_curves(curves, plots_dir / f"{stem}__{doc['run_id']}__learning.png")
+                parts.append(f"[learning curves {doc['run_id']}](plots/{png.name})")
         links.append(f"- {g.label} / {g.backend}: " + ", ".join(parts))
     return links
+
+
+_CURVE_PANELS = (
+    ("episode length (s)", (("episode/length", "ended episodes"),), "seconds"),
+    ("reward per step", (("reward/style", "style"), ("reward/task", "task")), None),
+    ("discriminator logit", (("disc/logit_reference", "reference"), ("disc/logit_policy", "policy")), None),
+    ("velocity error (m/s)", (("env/velocity_error", "|v_forward - command|"),), None),
+    ("action std", (("ppo/action_std", "std"),), None),
+    ("env steps / s", (("perf/steps_per_second", "update only"),), None),
+)
+
+
+def plot_learning_curves(curves_json: Path, out_png: Path) -> Path:
+    """Learning curves of one run from the `learning_curves.json` the harness writes beside its scores."""
+    data = json.loads(Path(curves_json).read_text())
+    curves, dt = data["curves"], float(data["control_dt"])
+    figure = Figure(figsize=(12, 6.5))
+    for panel, (title, series, unit) in enumerate(_CURVE_PANELS, start=1):
+        axes = figure.add_subplot(2, 3, panel)
+        for tag, label in series:
+            if tag in curves:
+                steps = np.asarray(curves[tag]["env_steps"], dtype=float)
+                values = np.asarray(curves[tag]["values"], dtype=float)
+                axes.plot(steps, values * dt if unit == "seconds" else values, label=label, linewidth=0.8)
+        axes.set_title(title, fontsize="small")
+        axes.set_xlabel("env steps", fontsize="x-small")
+        axes.legend(fontsize="xx-small")
+    figure.suptitle(f"{data['run']}: training curves", fontsize="small")
+    return _save(figure, Path(out_png))
 
 
 _HEADLINE = (
@@ -310,7 +345,7 @@ def _readme(groups: Sequence[RunGroup], plots_dir: Path) -> str:
         "\n## Push success (pooled over bodies and directions)\n",
         *_table(_PUSH, _push_rows(groups)),
         "\n## Plots\n",
-        *_plot_links(groups, plots_dir),
+        *_plot_links(groups, plots_dir, plots_dir.parent),
     ]
     return "\n".join(sections) + "\n"
 

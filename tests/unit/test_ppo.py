@@ -5,7 +5,6 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from ampbench.backends.mjx.networks import gaussian_log_prob, init_actor_critic

@@ -18,15 +18,17 @@ from ampbench.motion.clip import ClipError
 from ampbench.motion.loader import load_library
 from ampbench.runs import (
     CORE_PACKAGES,
+    atomic_write_json,
     file_sha256,
     git_commit,
     hardware,
     latest_checkpoint,
     load_run,
     package_versions,
+    read_scalars,
 )
 from ampbench.scoring.scenarios import evaluation_scenarios
-from ampbench.scoring.score import score_rollouts, write_scores
+from ampbench.scoring.score import LEARNING_CURVES, score_rollouts, write_scores
 
 
 def imitation_references(card: ExperimentCard) -> dict[str, tuple[np.ndarray, float]]:
@@ -69,4 +71,33 @@ def score_run(run_dir: Path, *, results_root: Path, smoke: bool = False) -> tupl
     path = write_scores(
         document, results_root, card, run_provenance["backend"], Path(run_dir).name, provenance
     )
+    write_learning_curves(run_dir, path.parent / LEARNING_CURVES, card.simulator.control_dt)
     return document, path
+
+
+CURVE_TAGS = (
+    "episode/length",
+    "reward/style",
+    "reward/task",
+    "disc/logit_reference",
+    "disc/logit_policy",
+    "disc/accuracy_reference",
+    "disc/accuracy_policy",
+    "env/velocity_error",
+    "ppo/action_std",
+    "ppo/learning_rate",
+    "perf/steps_per_second",
+)
+"""The training scalars kept beside a score file, so the report draws learning curves from results/."""
+
+
+def write_learning_curves(run_dir: Path, path: Path, control_dt: float) -> Path:
+    """The run's CURVE_TAGS against env steps, from its TensorBoard files, as JSON beside its scores."""
+    scalars = read_scalars(run_dir)
+    curves = {
+        tag: {"env_steps": steps.tolist(), "values": values.tolist()}
+        for tag, (steps, values) in scalars.items()
+        if tag in CURVE_TAGS
+    }
+    atomic_write_json(path, {"run": Path(run_dir).name, "control_dt": control_dt, "curves": curves})
+    return path

@@ -331,6 +331,10 @@ def _check_provenance(provenance: dict[str, Any], where: str) -> None:
         raise ScoreError(f"{where}: provenance is missing {missing} (required: {list(PROVENANCE_KEYS)})")
 
 
+LEARNING_CURVES = "learning_curves.json"
+"""Beside a run's scores.json: its training curves (written by the harness, drawn by the report)."""
+
+
 def write_scores(
     doc: dict[str, Any],
     results_root: Path,

@@ -1,0 +1,1 @@
+"""pytest plugins that break learning on purpose, to show that the learning test can fail (`-p ...`)."""
