@@ -134,6 +134,18 @@ class CommandConfig(_Frozen):
         gt=0,
         description="Width of the velocity-tracking reward exp(-(v - v_cmd)^2 / sigma), in (m/s)^2.",
     )
+    lateral_weight: float = Field(
+        0.25,
+        ge=0,
+        description="Weight of the sideways-drift penalty exp(-v_left^2 / sigma) - 1 in the task reward "
+        "(the forward-speed term has weight 1).",
+    )
+    alive_bonus: float = Field(
+        0.0,
+        ge=0,
+        description="Task reward for every step the episode goes on (0 in the AMP references, where only "
+        "the style reward, always >= 0, pays for staying up; Brax's humanoid pays 5).",
+    )
 
 
 class PushConfig(_Frozen):

@@ -51,9 +51,10 @@ def test_backwards_is_not_forwards():
 
 def test_combine_rewards_weights_every_term():
     terms = {"tracking": np.array([0.8, 1.0]), "lateral": np.array([-0.4, 0.0])}
-    total = rewards.combine_rewards(terms, rewards.TRACKING_SCALES)
-    np.testing.assert_allclose(total, [0.8 - 0.25 * 0.4, 1.0])
-    with pytest.raises(ValueError, match=r"terms \['lateral', 'tracking'\] and scales \['tracking'\]"):
+    terms["alive"] = np.ones(2)
+    total = rewards.combine_rewards(terms, rewards.task_scales(0.25, 0.5))
+    np.testing.assert_allclose(total, [0.8 - 0.25 * 0.4 + 0.5, 1.0 + 0.5])
+    with pytest.raises(ValueError, match=r"terms \['alive', 'lateral', 'tracking'\] and scales \['tracking'\]"):
         rewards.combine_rewards(terms, {"tracking": 1.0})
 
 
@@ -110,3 +111,11 @@ def test_tracking_reward_same_in_numpy_and_jax():
     )
     for name in expected:
         np.testing.assert_allclose(np.asarray(got[name]), expected[name], atol=1e-6)
+
+
+def test_task_terms_add_an_alive_term_to_velocity_tracking():
+    velocity, rotation = facing(0.3, forward=1.5, left=0.0)
+    terms = rewards.task_reward_terms(velocity, rotation, np.array([1.5]), sigma=0.25)
+    assert set(terms) == set(rewards.TASK_TERMS)
+    np.testing.assert_allclose(terms["alive"], [1.0])
+    np.testing.assert_allclose(terms["tracking"], [1.0])

@@ -1,8 +1,8 @@
 """Task and style rewards shared by both backends, as named terms so every term can be logged apart.
 
 Task reward: tracking of the commanded forward speed in the robot's heading frame, plus a small bounded
-penalty on sideways drift (`TRACKING_SCALES` gives the weights). Style reward: read from discriminator
-logits exactly as the card's AMP variant trained them (`AmpConfig.style_reward`).
+penalty on sideways drift (`tracking_scales` gives the weights, from the card). Style reward: read from
+discriminator logits exactly as the card's AMP variant trained them (`AmpConfig.style_reward`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,21 @@ from array_api_compat import array_namespace, device
 
 from ampbench.task import quat
 
-TRACKING_SCALES: Mapping[str, float] = {"tracking": 1.0, "lateral": 0.25}
-"""Weights of `velocity_tracking_reward`'s terms for `combine_rewards`: lateral drift matters less."""
+TASK_TERMS = ("tracking", "lateral", "alive")
+"""The terms of `task_reward_terms`, in the order they are logged."""
+
+
+def task_scales(lateral_weight: float, alive_bonus: float) -> dict[str, float]:
+    """Weights of `task_reward_terms` for `combine_rewards` (`commands.lateral_weight`, `.alive_bonus`)."""
+    return {"tracking": 1.0, "lateral": lateral_weight, "alive": alive_bonus}
+
+
+def task_reward_terms(root_linear_velocity, root_rotation, command_speed, sigma: float):
+    """`velocity_tracking_reward`'s terms plus `alive`: 1 for every step the episode goes on."""
+    xp = array_namespace(root_linear_velocity)
+    terms = velocity_tracking_reward(root_linear_velocity, root_rotation, command_speed, sigma)
+    return {**terms, "alive": xp.ones_like(terms["tracking"])}
+
 
 STYLE_REWARD_KINDS = ("neg_log_one_minus_d", "least_squares")
 _MIN_ONE_MINUS_D = 1e-4

@@ -149,6 +149,7 @@ class HumanoidAmpEnv:
         self.band_low, self.band_high = jnp.asarray(lows), jnp.asarray(highs)
         self.band_weights = jnp.asarray(weights)
         self.command_steps = max(1, round(card.commands.resample_seconds / self.dt))
+        self.reward_scales = rewards.task_scales(card.commands.lateral_weight, card.commands.alive_bonus)
 
     def _contact_geoms(self, card: ExperimentCard) -> None:
         bodies = self.spec.body_index(card.humanoid.contact_termination_bodies) + 1
@@ -290,7 +291,7 @@ class HumanoidAmpEnv:
             "velocity_error": zero,
             "fallen": zero,
             "physics_blowup": zero,
-            **{f"reward_{name}": zero for name in rewards.TRACKING_SCALES},
+            **{f"reward_{name}": zero for name in rewards.TASK_TERMS},
         }
         return EnvState(
             data=data,
@@ -366,10 +367,10 @@ class HumanoidAmpEnv:
         parts["command"] = commands.command_vector(skill, speed, len(self.skill_names))
         obs = self._policy_obs_from_parts(parts)
         history = jnp.concatenate([info["amp_history"][1:], self._amp_frame(parts)[None]], axis=0)
-        terms = rewards.velocity_tracking_reward(
+        terms = rewards.task_reward_terms(
             parts["root_linear_velocity"], parts["root_rotation"], speed, self.card.commands.tracking_sigma
         )
-        task_reward = rewards.combine_rewards(terms, rewards.TRACKING_SCALES)
+        task_reward = rewards.combine_rewards(terms, self.reward_scales)
         fallen = self._fallen(data) | ~finite
         truncated = (step_count >= self.episode_steps) & ~fallen
         done = fallen | truncated
