@@ -54,7 +54,7 @@ def test_combine_rewards_weights_every_term():
     terms["alive"] = np.ones(2)
     total = rewards.combine_rewards(terms, rewards.task_scales(0.25, 0.5))
     np.testing.assert_allclose(total, [0.8 - 0.25 * 0.4 + 0.5, 1.0 + 0.5])
-    with pytest.raises(ValueError, match=r"terms \['alive', 'lateral', 'tracking'\] and scales \['tracking'\]"):
+    with pytest.raises(ValueError, match=r"\['alive', 'lateral', 'tracking'\] and scales \['tracking'\]"):
         rewards.combine_rewards(terms, {"tracking": 1.0})
 
 

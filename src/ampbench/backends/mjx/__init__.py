@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import jax
@@ -12,6 +14,11 @@ from ampbench.motion.loader import MotionLibrary, load_library
 from ampbench.runs import package_versions
 
 VERSIONED = ("mujoco", "mujoco-mjx", "jax", "jaxlib", "flax", "optax")
+
+# mujoco.mjx prints "Failed to import warp" on import when warp-lang is absent (its JAX implementation
+# needs none): import it here once, quietly, before the env does.
+with contextlib.redirect_stdout(io.StringIO()):
+    from mujoco import mjx  # noqa: F401
 
 
 class MjxBackend:
