@@ -5,6 +5,7 @@ Uses the DeepMimic clips from ../shared/mocap (skipped with a reason where that 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -69,8 +70,12 @@ def test_the_harness_scores_the_run_with_provenance(smoke_run, workspace):
     subprocess.run(command, check=True, timeout=900, env=os.environ | {"PYTHONPATH": str(ROOT)})
     (score_file,) = results.glob("phase2/mjx/*/scores.json")
     assert load_scores(score_file)["provenance"]["checkpoint_sha256"]
+    curves = json.loads((score_file.parent / "learning_curves.json").read_text())["curves"]
+    assert len(curves["episode/length"]["values"]) > 0 and "disc/logit_reference" in curves
     assert main(["report", "--results", str(results)]) == 0
-    assert "phase2" in (results / "README.md").read_text()
+    readme = (results / "README.md").read_text()
+    assert "phase2" in readme and "learning curves" in readme
+    assert list((results / "plots").glob("phase2__mjx__smoke__*__learning.png"))
 
 
 def test_collected_torque_clips_train_a_torque_card(smoke_run, workspace):
