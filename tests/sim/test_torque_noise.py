@@ -28,7 +28,7 @@ from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.sim
 ENVS, SKIP_STEPS, KEPT_STEPS = 16, 50, 150  # 1 s left out after reset, 3 s kept, at 50 Hz
-CHANCE_LIMIT = 0.6
+CHANCE_LIMIT = 0.6  # measured 0.54 for the same policy recorded with its training noise
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +158,8 @@ def test_clips_recorded_with_the_training_noise_look_like_training_rollouts(accu
 
 
 def test_a_deterministic_recording_is_told_apart_by_its_missing_noise(accuracies):
-    assert accuracies["same_deterministic"] > 0.9, accuracies
+    assert accuracies["same_deterministic"] > 0.8, accuracies  # measured 0.91
 
 
 def test_clips_of_a_different_policy_are_told_apart(accuracies):
-    assert accuracies["other"] > 0.9, accuracies
+    assert accuracies["other"] > 0.9, accuracies  # measured 1.00
