@@ -134,8 +134,6 @@ class HumanoidAmpEnv:
     def _limits(self) -> None:
         spec = self.spec
         self.effort_limits = jnp.asarray(spec.effort_limits, dtype=jnp.float32)
-        self.kp = jnp.asarray(spec.pd_stiffness, dtype=jnp.float32)
-        self.kd = jnp.asarray(spec.pd_damping, dtype=jnp.float32)
         low, high = spec.joint_ranges[:, 0], spec.joint_ranges[:, 1]
         humanoid = self.card.humanoid
         center = (low + high) / 2 if humanoid.pd_target_center == "range_middle" else np.zeros_like(low)
