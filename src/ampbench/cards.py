@@ -149,7 +149,7 @@ class CommandConfig(_Frozen):
 
 
 class PushConfig(_Frozen):
-    """One push definition: force held for a duration on a named body, as CONTEXT.md asks."""
+    """One push definition: a force held for a duration on a named body, reported as an impulse."""
 
     enabled: bool = Field(False, description="Apply random pushes.")
     force: Range = Field((0.0, 0.0), description="Force magnitude range (N), sampled uniformly.")

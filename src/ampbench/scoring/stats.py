@@ -1,6 +1,6 @@
 """Robust aggregates and bootstrap confidence intervals, in numpy, so every score comes with its uncertainty.
 
-Written here rather than taken from `rliable` (which fails to import with pandas 3, see STACK.md). All
+Written here rather than taken from `rliable` (rliable 1.2.0 fails to import with pandas 3). All
 randomness comes from the `numpy.random.Generator` the caller passes, so a score file is reproducible.
 Intervals are percentile bootstrap intervals.
 """

@@ -1,6 +1,7 @@
 """One definition of a push, shared by both backends: a force held on a body for a duration.
 
-CONTEXT.md lists what a benchmark must not copy from the design note's push wrapper; here:
+A push given as a force applied after the physics step, for one control step, with one random draw for
+"whether" and "which way", would act late, be nearly no impulse and push every env alike; here:
 - the force for a control step is known BEFORE physics runs (`applied_force`, `scheduled_push_force`)
   and the backend holds it on every physics substep of that control step;
 - every push has a duration, and is reported as impulse (N·s) and the centre-of-mass velocity change
