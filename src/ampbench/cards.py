@@ -332,7 +332,9 @@ class ExperimentCard(_Frozen):
     name: str = Field(description="Card identifier; results are filed under it.")
     phase: Literal["baseline", "phase1", "phase2", "phase3", "torque"] = Field(description="Benchmark phase.")
     description: str = Field(description="What the card measures, in a sentence or two.")
-    backend: Literal["mjx", "isaaclab"] = Field("mjx", description="Default backend.")
+    backend: Literal["mjx", "mujoco", "isaaclab"] = Field(
+        "mjx", description="Default backend: mjx (JAX; GPU), mujoco (MuJoCo C on CPU threads), isaaclab."
+    )
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig, description="Physics settings.")
     humanoid: HumanoidConfig = Field(default_factory=HumanoidConfig, description="Robot and termination.")
     mocap: MocapConfig = Field(description="Reference motion set.")

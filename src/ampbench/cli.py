@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a card's seeds into run folders")
     train.add_argument("card", nargs="?")
     train.add_argument("--smoke", action="store_true", help="apply the smoke overlay (CPU budget)")
-    train.add_argument("--backend", choices=["mjx", "isaaclab"])
+    train.add_argument("--backend", choices=["mjx", "mujoco", "isaaclab"])
     train.add_argument("--seed", type=int, help="train this seed only")
     train.add_argument("--runs", default="runs", help="root of run folders")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")

@@ -151,17 +151,41 @@ def _gains(model: mujoco.MjModel, prefix: str, dof_names: tuple[str, ...], path:
     return np.array(values)
 
 
+SENSOR_SETS = ("actuator_force", "body_frames")
+
+
 def build_mj_model(
-    simulator: cards.SimulatorConfig, humanoid: cards.HumanoidConfig, *, weld_root: bool = False
+    simulator: cards.SimulatorConfig,
+    humanoid: cards.HumanoidConfig,
+    *,
+    weld_root: bool = False,
+    sensors: tuple[str, ...] = (),
 ) -> mujoco.MjModel:
     """The card's model: solver options and contact set applied, optionally the pelvis welded in place.
 
     The weld holds the pelvis at its pose in the model's reference configuration (qpos0); the free
-    joint stays, so qpos/qvel layouts are the same with and without it.
+    joint stays, so qpos/qvel layouts are the same with and without it. `sensors` adds read-outs for
+    batched MuJoCo C rollouts, in this order: "actuator_force" (nu values), "body_frames" (for every
+    body but the world, in body order: position (3B), wxyz rotation (4B), linear velocity of the body
+    origin (3B) and angular velocity (3B), world frame).
     """
     spec = mujoco.MjSpec.from_file(str(model_path(humanoid.model)))
     if weld_root:
         _add_root_weld(spec)
+    unknown = set(sensors) - set(SENSOR_SETS)
+    if unknown:
+        raise ValueError(
+            f"build_mj_model: sensors must be among {list(SENSOR_SETS)}, found {sorted(unknown)}"
+        )
+    if "actuator_force" in sensors:
+        for actuator in spec.actuators:
+            spec.add_sensor(
+                type=mujoco.mjtSensor.mjSENS_ACTUATORFRC,
+                objtype=mujoco.mjtObj.mjOBJ_ACTUATOR,
+                objname=actuator.name,
+            )
+    if "body_frames" in sensors:
+        _add_body_frame_sensors(spec)
     model = spec.compile()
     _apply_solver(model, simulator)
     _apply_contact_set(model, simulator.contacts)
@@ -191,6 +215,18 @@ def _use_position_actuators(model: mujoco.MjModel, spec: HumanoidSpec) -> None:
     model.actuator_forcerange[:, 1] = spec.effort_limits
     model.actuator_forcelimited[:] = 1
     model.actuator_ctrllimited[:] = 1
+
+
+def _add_body_frame_sensors(spec: mujoco.MjSpec) -> None:
+    bodies = [body.name for body in spec.bodies[1:]]
+    for kind in (
+        mujoco.mjtSensor.mjSENS_FRAMEPOS,
+        mujoco.mjtSensor.mjSENS_FRAMEQUAT,
+        mujoco.mjtSensor.mjSENS_FRAMELINVEL,
+        mujoco.mjtSensor.mjSENS_FRAMEANGVEL,
+    ):
+        for name in bodies:
+            spec.add_sensor(type=kind, objtype=mujoco.mjtObj.mjOBJ_XBODY, objname=name)
 
 
 def _add_root_weld(spec: mujoco.MjSpec) -> None:

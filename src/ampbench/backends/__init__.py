@@ -6,7 +6,11 @@ import importlib
 
 from ampbench.backends.protocol import Backend
 
-_MODULES = {"mjx": "ampbench.backends.mjx", "isaaclab": "ampbench.backends.isaaclab"}
+_MODULES = {
+    "mjx": "ampbench.backends.mjx",
+    "mujoco": "ampbench.backends.mujoco",
+    "isaaclab": "ampbench.backends.isaaclab",
+}
 
 
 def get_backend(name: str) -> Backend:

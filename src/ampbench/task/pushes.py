@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 
 from array_api_compat import array_namespace, device
 
+from ampbench.task import quat
+
 PUSH_UNIFORM_COLUMNS = 5
 """Columns of `push_step`'s uniforms: start?, body slot, magnitude, duration, azimuth."""
 _TIME_EPS = 1e-6
@@ -231,3 +233,17 @@ def scheduled_push_force(step_time, start_time, duration, force_world, control_d
     """(..., 3) force to hold during the control step starting at `step_time` (s) of an evaluation push."""
     fraction = scheduled_push_fraction(step_time, start_time, duration, control_dt)
     return fraction[..., None] * force_world
+
+
+def scheduled_push_step(step_time, start_time, duration, force, azimuth_deg, root_rotation, push_vector, dt):
+    """(push_vector, force) (..., 3) of an evaluation push for the control step starting at `step_time`.
+
+    The world direction is fixed from the robot's heading at the step the push starts (`push_vector` is
+    all zero until then) and held for the rest of the push.
+    """
+    xp = array_namespace(root_rotation)
+    pushing = scheduled_push_fraction(step_time, start_time, duration, dt) > 0
+    starting = pushing & xp.all(push_vector == 0, axis=-1)
+    heading = heading_push_vector(force, azimuth_deg, quat.heading_yaw(root_rotation))
+    vector = xp.where(starting[..., None], heading, push_vector)
+    return vector, scheduled_push_force(step_time, start_time, duration, vector, dt)

@@ -37,7 +37,7 @@ class MjxBackend:
     def train(
         self, card: ExperimentCard, run_dir: Path, *, seed: int, resume: bool, minutes: float | None = None
     ) -> Path:
-        from ampbench.backends.mjx import trainer
+        from ampbench.learning import trainer
 
         env = self.make_env(card, training=True, seed=seed)
         result = trainer.train(env, card, seed=seed, run_dir=run_dir, resume=resume, minutes=minutes)
@@ -50,7 +50,8 @@ class MjxBackend:
 
     def _evaluator(self, card: ExperimentCard, policy: PolicySource, weld_root: bool):
         """One env and compiled player per (card, policy, weld), reused across a card's scenarios."""
-        from ampbench.backends.mjx import rollout, trainer
+        from ampbench.backends.mjx import rollout
+        from ampbench.learning import trainer
 
         key = (card.content_hash(), str(policy), weld_root)
         if key not in self._evaluators:

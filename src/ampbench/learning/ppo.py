@@ -13,13 +13,13 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from ampbench.backends.mjx.networks import (
+from ampbench.cards import PpoConfig
+from ampbench.learning.networks import (
     gaussian_entropy,
     gaussian_log_prob,
     policy_distribution,
     state_value,
 )
-from ampbench.cards import PpoConfig
 
 ACTION_LIMIT = 1.0
 """Actions reach the env clipped to [-ACTION_LIMIT, ACTION_LIMIT]: the env's contract, not a tunable."""

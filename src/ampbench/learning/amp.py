@@ -20,10 +20,10 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from ampbench.backends.mjx import normalizer
-from ampbench.backends.mjx.networks import discriminator_logits, init_discriminator
-from ampbench.backends.mjx.ppo import shuffled_minibatches
 from ampbench.cards import AmpConfig
+from ampbench.learning import normalizer
+from ampbench.learning.networks import discriminator_logits, init_discriminator
+from ampbench.learning.ppo import shuffled_minibatches
 from ampbench.task.rewards import style_reward
 
 

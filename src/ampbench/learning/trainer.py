@@ -1,10 +1,13 @@
-"""PPO + AMP training loop of the MJX backend: one card in, checkpoints, TensorBoard scalars and a policy out.
+"""PPO + AMP training loop: one card in, checkpoints, TensorBoard scalars and a policy out, on any simulator.
 
 Shape of Brax's PPO trainer (a jitted update built from `lax.scan`s, `progress_fn(step, metrics)`), with
-the card as the only configuration. One update:
+the card as the only configuration. Two kinds of env drive the same update: a `JaxEnv` (MJX: single-env
+pure functions, rolled out with `lax.scan` inside the one compiled update) and a `BatchedEnv` (MuJoCo C,
+Isaac Lab: numpy batches stepped on the host, the policy jitted, the learning step compiled apart).
+One update:
 
-1. roll the policy out for `ppo.rollout_steps` control steps in every env (`lax.scan` over a vmapped
-   env step; the env auto-resets, and reports `final_obs` and `amp_obs` of the transition it ended);
+1. roll the policy out for `ppo.rollout_steps` control steps in every env (the env auto-resets, and
+   reports `final_obs` and `amp_obs` of the transition it ended);
 2. read the style reward of that rollout's AMP observations from the discriminator as it was during the
    rollout, then train the discriminator on them against reference observations drawn afresh from the
    clips on the host (`amp.amp_update`);
@@ -37,9 +40,10 @@ from flax import struct
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
-from ampbench.backends.mjx import normalizer
-from ampbench.backends.mjx.amp import AmpState, amp_init, amp_update
-from ampbench.backends.mjx.networks import (
+from ampbench.cards import AmpConfig, ExperimentCard, PpoConfig
+from ampbench.learning import normalizer
+from ampbench.learning.amp import AmpState, amp_init, amp_update
+from ampbench.learning.networks import (
     ACTIVATION,
     ACTIVATIONS,
     gaussian_log_prob,
@@ -47,7 +51,7 @@ from ampbench.backends.mjx.networks import (
     policy_distribution,
     state_value,
 )
-from ampbench.backends.mjx.ppo import (
+from ampbench.learning.ppo import (
     ACTION_LIMIT,
     PpoBatch,
     check_minibatches,
@@ -55,7 +59,6 @@ from ampbench.backends.mjx.ppo import (
     ppo_optimizer,
     ppo_update,
 )
-from ampbench.cards import AmpConfig, ExperimentCard, PpoConfig
 from ampbench.runs import RunError, atomic_write_bytes, atomic_write_json, latest_checkpoint
 
 CHECKPOINT_FORMAT = 2
@@ -64,8 +67,9 @@ POLICY_CONFIG = "policy_config.json"
 ProgressFn = Callable[[int, dict[str, float]], None]
 
 
-class AmpEnv(Protocol):
-    """What the trainer needs from an env: single-env pure functions (the trainer vmaps them).
+class JaxEnv(Protocol):
+    """An env of single-env pure JAX functions (the trainer vmaps them and fuses the rollout into the
+    compiled update).
 
     `step` auto-resets on `done`; its state carries obs, reward (raw task reward), done, truncated,
     amp_obs (of the transition just taken), final_obs (before auto-reset) and metrics (name -> scalar).
@@ -84,6 +88,50 @@ class AmpEnv(Protocol):
     def reference_amp_observations(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n raw reference AMP observations drawn afresh (host side, numpy)."""
         ...
+
+
+class BatchStepResult(Protocol):
+    """What `BatchedEnv.step` returns: numpy arrays (envs, ...), named as a `JaxEnv` state's fields."""
+
+    obs: np.ndarray
+    reward: np.ndarray
+    done: np.ndarray
+    truncated: np.ndarray
+    amp_obs: np.ndarray
+    final_obs: np.ndarray
+    metrics: dict[str, np.ndarray]
+
+
+class BatchedEnv(Protocol):
+    """A batch of envs stepped on the host: reset/step on numpy arrays of shape (envs, ...).
+
+    `step` auto-resets where `done` (its `obs` are the new episodes' first observations; `final_obs` and
+    `amp_obs` those of the transition that ended). `state_dict` / `load_state_dict` hold the whole batch
+    as numpy arrays, so a checkpoint continues it exactly.
+    """
+
+    num_envs: int
+    observation_size: int
+    action_size: int
+    amp_observation_size: int
+    amp_feature_weights: np.ndarray
+
+    def reset(self, seed: int) -> np.ndarray: ...
+
+    def step(self, actions: np.ndarray) -> BatchStepResult: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None: ...
+
+    def reference_amp_observations(self, rng: np.random.Generator, n: int) -> np.ndarray: ...
+
+
+AmpEnv = JaxEnv | BatchedEnv
+
+
+def is_batched(env: AmpEnv) -> bool:
+    return hasattr(env, "load_state_dict")
 
 
 class TrainingDiverged(RuntimeError):
@@ -106,6 +154,16 @@ class RolloutCarry:
     env_state: Any
     episode_return: jax.Array
     episode_length: jax.Array
+
+
+@struct.dataclass
+class HostCarry:
+    """A `BatchedEnv`'s current observations and running episode sums, numpy (envs, ...); the env keeps
+    the rest of its batch itself."""
+
+    obs: np.ndarray
+    episode_return: np.ndarray
+    episode_length: np.ndarray
 
 
 @struct.dataclass
@@ -189,7 +247,7 @@ def init_train_state(env: AmpEnv, card: ExperimentCard, seed: int) -> TrainState
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def reset_envs(env: AmpEnv, envs: int, key: jax.Array) -> RolloutCarry:
+def reset_envs(env: JaxEnv, envs: int, key: jax.Array) -> RolloutCarry:
     zeros = jnp.zeros((envs,))
     return RolloutCarry(jax.vmap(env.reset)(jax.random.split(key, envs)), zeros, zeros)
 
@@ -197,36 +255,75 @@ def reset_envs(env: AmpEnv, envs: int, key: jax.Array) -> RolloutCarry:
 # ---- one update (jitted) -------------------------------------------------------------------------------
 
 
+def sample_actions(
+    config: PpoConfig, state: TrainState, obs: jax.Array, key: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """(Gaussian actions, their log-probabilities) of the policy on raw observations (envs, O)."""
+    normalized = normalizer.normalize(state.obs_stats, obs, config.observation_clip)
+    mean, log_std = policy_distribution(state.actor_critic["policy"], config, normalized)
+    action = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+    return action, gaussian_log_prob(mean, log_std, action)
+
+
+def _transition(
+    obs, action, log_prob, stepped, episode_return, episode_length
+) -> tuple[Transition, Any, Any]:
+    """A step's transition and the running (return, length) after it; numpy or JAX arrays alike."""
+    done = stepped.done.astype(np.float32)
+    episode_return = episode_return + stepped.reward
+    episode_length = episode_length + 1.0
+    transition = Transition(
+        obs=obs,
+        action=action,
+        log_prob=log_prob,
+        reward=stepped.reward,
+        done=done,
+        truncated=stepped.truncated.astype(np.float32),
+        amp_obs=stepped.amp_obs,
+        final_obs=stepped.final_obs,
+        metrics=stepped.metrics,
+        ended_return=episode_return * done,
+        ended_length=episode_length * done,
+    )
+    return transition, episode_return * (1 - done), episode_length * (1 - done)
+
+
 def rollout(
-    env: AmpEnv, config: PpoConfig, state: TrainState, carry: RolloutCarry, key: jax.Array
+    env: JaxEnv, config: PpoConfig, state: TrainState, carry: RolloutCarry, key: jax.Array
 ) -> tuple[RolloutCarry, Transition]:
     """`config.rollout_steps` steps of every env with Gaussian actions (clipped to +-1 for the env)."""
 
     def env_step(carry: RolloutCarry, step_key: jax.Array) -> tuple[RolloutCarry, Transition]:
         current = carry.env_state
-        obs = normalizer.normalize(state.obs_stats, current.obs, config.observation_clip)
-        mean, log_std = policy_distribution(state.actor_critic["policy"], config, obs)
-        action = mean + jnp.exp(log_std) * jax.random.normal(step_key, mean.shape)
+        action, log_prob = sample_actions(config, state, current.obs, step_key)
         stepped = jax.vmap(env.step)(current, jnp.clip(action, -ACTION_LIMIT, ACTION_LIMIT))
-        done = stepped.done.astype(jnp.float32)
-        episode_return = carry.episode_return + stepped.reward
-        episode_length = carry.episode_length + 1.0
-        transition = Transition(
-            obs=current.obs,
-            action=action,
-            log_prob=gaussian_log_prob(mean, log_std, action),
-            reward=stepped.reward,
-            done=done,
-            truncated=stepped.truncated.astype(jnp.float32),
-            amp_obs=stepped.amp_obs,
-            final_obs=stepped.final_obs,
-            metrics=stepped.metrics,
-            ended_return=episode_return * done,
-            ended_length=episode_length * done,
+        transition, episode_return, episode_length = _transition(
+            current.obs, action, log_prob, stepped, carry.episode_return, carry.episode_length
         )
-        return RolloutCarry(stepped, episode_return * (1 - done), episode_length * (1 - done)), transition
+        return RolloutCarry(stepped, episode_return, episode_length), transition
 
     return jax.lax.scan(env_step, carry, jax.random.split(key, config.rollout_steps))
+
+
+_sample_actions = jax.jit(sample_actions, static_argnums=0)
+
+
+def host_rollout(
+    env: BatchedEnv, config: PpoConfig, state: TrainState, carry: HostCarry, key: jax.Array
+) -> tuple[HostCarry, Transition]:
+    """`rollout` for a `BatchedEnv`: the same actions from the same keys, the env stepped on the host."""
+    steps, obs = [], carry.obs
+    episode_return, episode_length = carry.episode_return, carry.episode_length
+    for step_key in jax.random.split(key, config.rollout_steps):
+        action, log_prob = jax.device_get(_sample_actions(config, state, obs, step_key))
+        stepped = env.step(np.clip(action, -ACTION_LIMIT, ACTION_LIMIT))
+        transition, episode_return, episode_length = _transition(
+            obs, action, log_prob, stepped, episode_return, episode_length
+        )
+        steps.append(transition)
+        obs = stepped.obs
+    stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *steps)
+    return HostCarry(obs, episode_return, episode_length), stacked
 
 
 def _finite(*trees: Any) -> jax.Array:
@@ -257,7 +354,7 @@ def _values(state: TrainState, ppo: PpoConfig, obs: jax.Array) -> jax.Array:
 
 @partial(jax.jit, static_argnums=(0, 1, 2))
 def update_step(
-    env: AmpEnv,
+    env: JaxEnv,
     ppo: PpoConfig,
     amp: AmpConfig,
     state: TrainState,
@@ -273,6 +370,35 @@ def update_step(
     """
     rollout_key, amp_key, ppo_key = jax.random.split(key, 3)
     carry, tr = rollout(env, ppo, state, carry, rollout_key)
+    new_state, metrics, health = learn(ppo, amp, state, tr, amp_key, ppo_key, reference_amp_obs)
+    return new_state, carry, metrics, health
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def learn_step(
+    ppo: PpoConfig,
+    amp: AmpConfig,
+    state: TrainState,
+    tr: Transition,
+    key: jax.Array,
+    reference_amp_obs: jax.Array,
+) -> tuple[TrainState, dict[str, jax.Array], tuple[jax.Array, ...]]:
+    """`update_step` after its rollout, for transitions a `BatchedEnv` produced on the host (the same
+    keys: `key` is the update key, split as `update_step` splits it)."""
+    _, amp_key, ppo_key = jax.random.split(key, 3)
+    return learn(ppo, amp, state, tr, amp_key, ppo_key, reference_amp_obs)
+
+
+def learn(
+    ppo: PpoConfig,
+    amp: AmpConfig,
+    state: TrainState,
+    tr: Transition,
+    amp_key: jax.Array,
+    ppo_key: jax.Array,
+    reference_amp_obs: jax.Array,
+) -> tuple[TrainState, dict[str, jax.Array], tuple[jax.Array, ...]]:
+    """Style reward, discriminator update, GAE and PPO update from one rollout's transitions."""
     horizon, envs = tr.reward.shape
     clip = ppo.observation_clip
     obs = normalizer.normalize(state.obs_stats, tr.obs, clip)
@@ -315,7 +441,7 @@ def update_step(
         _finite(new_state.amp.discriminator),
         _finite(new_state.ppo_opt_state, new_state.amp.opt_state),
     )
-    return new_state, carry, metrics, health
+    return new_state, metrics, health
 
 
 HEALTH_CHECKS = (
@@ -390,11 +516,11 @@ def _leaves_to_host(tree: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def save_env_state(checkpoint_dir: Path, carry: RolloutCarry, *, update: int) -> Path:
+def save_env_state(checkpoint_dir: Path, batch: Any, *, update: int) -> Path:
     """The env batch at a checkpoint: the state the next update starts from. Written before the
     checkpoint it belongs to, so `latest` never names a checkpoint without one."""
     path = checkpoint_dir / env_state_name(update)
-    atomic_write_bytes(path, flax.serialization.msgpack_serialize(_leaves_to_host(carry)))
+    atomic_write_bytes(path, flax.serialization.msgpack_serialize(_leaves_to_host(batch)))
     return path
 
 
@@ -405,8 +531,9 @@ def prune_env_states(checkpoint_dir: Path, keep: int = ENV_STATES_KEPT) -> None:
         old.unlink()
 
 
-def restore_env_state(path: Path, template: RolloutCarry) -> RolloutCarry:
-    """The saved env batch, checked leaf by leaf against a freshly reset batch of this card."""
+def restore_env_state(path: Path, template: Any) -> Any:
+    """The saved env batch, checked leaf by leaf against a freshly reset batch of this card; numpy
+    leaves stay numpy at their saved precision (a host env's float64 physics), JAX leaves become JAX."""
     try:
         saved = flax.serialization.msgpack_restore(Path(path).read_bytes())
     except (OSError, ValueError) as error:
@@ -417,12 +544,16 @@ def restore_env_state(path: Path, template: RolloutCarry) -> RolloutCarry:
         raise RunError(f"{path}: env state has {found} arrays, this card's env batch has {len(leaves)}")
     restored = []
     for (name, value), want in zip(sorted(saved.items()), leaves, strict=True):
-        if jnp.issubdtype(want.dtype, jax.dtypes.prng_key):
+        if isinstance(want, np.ndarray | np.generic):
+            got = np.asarray(value, dtype=want.dtype)
+        elif jnp.issubdtype(want.dtype, jax.dtypes.prng_key):
             got = jax.random.wrap_key_data(jnp.asarray(value), impl=jax.random.key_impl(want))
         else:
             got = jnp.asarray(value, dtype=want.dtype)
-        if got.shape != want.shape:
-            raise RunError(f"{path}: env array {name} has shape {got.shape}, this card expects {want.shape}")
+        if got.shape != np.shape(want):
+            raise RunError(
+                f"{path}: env array {name} has shape {got.shape}, this card expects {np.shape(want)}"
+            )
         restored.append(got)
     return jax.tree_util.tree_unflatten(treedef, restored)
 
@@ -534,18 +665,63 @@ def load_noisy_policy(checkpoint_path: str | Path) -> Callable[[jax.Array, jax.A
 # ---- the loop ------------------------------------------------------------------------------------------
 
 
+class _FusedRollouts:
+    """A `JaxEnv`'s batch and updates: rollout and learning in one compiled call."""
+
+    def __init__(self, env: JaxEnv, card: ExperimentCard, seed: int):
+        self.env, self.card = env, card
+        self.carry = reset_envs(env, card.training.envs, update_keys(seed, 0)[0])
+
+    def snapshot(self) -> RolloutCarry:
+        return self.carry
+
+    def restore(self, saved: RolloutCarry) -> None:
+        self.carry = saved
+
+    def update(self, state: TrainState, key: jax.Array, reference: jax.Array):
+        new_state, self.carry, metrics, health = update_step(
+            self.env, self.card.ppo, self.card.amp, state, self.carry, key, reference
+        )
+        return new_state, metrics, health
+
+
+class _HostRollouts:
+    """A `BatchedEnv`'s batch and updates: rollout on the host, then the compiled learning step."""
+
+    def __init__(self, env: BatchedEnv, card: ExperimentCard, seed: int):
+        if env.num_envs != card.training.envs:
+            raise ValueError(
+                f"card {card.name}: env has {env.num_envs} envs, training.envs is {card.training.envs}"
+            )
+        self.env, self.card = env, card
+        zeros = np.zeros(env.num_envs, np.float32)
+        self.carry = HostCarry(env.reset(seed), zeros, zeros.copy())
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"env": self.env.state_dict(), "carry": self.carry}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        self.env.load_state_dict(saved["env"])
+        self.carry = saved["carry"]
+
+    def update(self, state: TrainState, key: jax.Array, reference: jax.Array):
+        rollout_key = jax.random.split(key, 3)[0]
+        self.carry, tr = host_rollout(self.env, self.card.ppo, state, self.carry, rollout_key)
+        return learn_step(self.card.ppo, self.card.amp, state, tr, key, reference)
+
+
 def _start(
     env: AmpEnv, card: ExperimentCard, seed: int, checkpoint_dir: Path, resume: bool
-) -> tuple[TrainState, RolloutCarry, int]:
+) -> tuple[TrainState, _FusedRollouts | _HostRollouts, int]:
     """(train state, env batch, first update): fresh, or from checkpoints/latest and its env batch."""
     state = init_train_state(env, card, seed)
-    fresh_envs = reset_envs(env, card.training.envs, update_keys(seed, 0)[0])
+    batch = _HostRollouts(env, card, seed) if is_batched(env) else _FusedRollouts(env, card, seed)
     if not resume:
         if (checkpoint_dir / "latest").exists():
             raise RunError(
                 f"{checkpoint_dir}: holds checkpoints already; resume it or choose a new run folder"
             )
-        return state, fresh_envs, 0
+        return state, batch, 0
     state, first = restore_checkpoint(latest_checkpoint(checkpoint_dir.parent), state, seed)
     env_path = checkpoint_dir / env_state_name(first)
     if not env_path.is_file():
@@ -553,22 +729,26 @@ def _start(
             f"{env_path}: the env batch of the latest checkpoint is missing; without it the run cannot "
             "continue where it stopped"
         )
-    return state, restore_env_state(env_path, fresh_envs), first
+    batch.restore(restore_env_state(env_path, batch.snapshot()))
+    return state, batch, first
 
 
 def _run_update(
-    env: AmpEnv, card: ExperimentCard, seed: int, update: int, state: TrainState, carry: RolloutCarry
-) -> tuple[TrainState, RolloutCarry, dict[str, float]]:
+    env: AmpEnv,
+    card: ExperimentCard,
+    seed: int,
+    update: int,
+    state: TrainState,
+    batch: _FusedRollouts | _HostRollouts,
+) -> tuple[TrainState, dict[str, float]]:
     """One update with its finiteness check; raises before anything of the diverged update is kept."""
     started = time.perf_counter()
     per_update = card.training.envs * card.ppo.rollout_steps
     reference = env.reference_amp_observations(reference_rng(seed, update), 2 * per_update)
-    new_state, carry, metrics, health = update_step(
-        env, card.ppo, card.amp, state, carry, update_keys(seed, update)[1], jnp.asarray(reference)
-    )
+    new_state, metrics, health = batch.update(state, update_keys(seed, update)[1], jnp.asarray(reference))
     metrics, health = jax.device_get((metrics, health))
     raise_if_diverged(update, health)
-    return new_state, carry, host_scalars(metrics, per_update / (time.perf_counter() - started))
+    return new_state, host_scalars(metrics, per_update / (time.perf_counter() - started))
 
 
 def _report(
@@ -609,7 +789,7 @@ def train(
     check_env_and_card(env, card, seed)
     checkpoint_dir = Path(run_dir) / "checkpoints"
     per_update, updates = schedule(card)
-    state, carry, first = _start(env, card, seed, checkpoint_dir, resume)
+    state, batch, first = _start(env, card, seed, checkpoint_dir, resume)
     atomic_write_json(checkpoint_dir / POLICY_CONFIG, policy_config(env, card))
     history: list[dict[str, float]] = []
     with (
@@ -618,11 +798,11 @@ def train(
     ):
         done = first
         for update in range(first, updates):
-            state, carry, scalars = _run_update(env, card, seed, update, state, carry)
+            state, scalars = _run_update(env, card, seed, update, state, batch)
             done = update + 1
             out_of_time = deadline is not None and time.monotonic() >= deadline
             if done % card.training.checkpoint_every == 0 or done == updates or out_of_time:
-                save_env_state(checkpoint_dir, carry, update=done)
+                save_env_state(checkpoint_dir, batch.snapshot(), update=done)
                 save_checkpoint(checkpoint_dir, state, update=done, seed=seed)
                 prune_env_states(checkpoint_dir)
             history.append(scalars)

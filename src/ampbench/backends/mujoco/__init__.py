@@ -1,0 +1,65 @@
+"""The MuJoCo C backend: a batch of humanoids on CPU threads (`mujoco.rollout`), trained by the same
+PPO + AMP trainer as MJX through its host loop; the fast CPU path and MJX's reference simulator."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ampbench.backends.protocol import EvalScenario, PolicySource, Rollout
+from ampbench.cards import ExperimentCard
+from ampbench.motion.loader import load_library
+from ampbench.runs import package_versions
+
+VERSIONED = ("mujoco", "jax", "jaxlib", "flax", "optax")
+
+
+class MujocoBackend:
+    name = "mujoco"
+
+    def __init__(self, library_loader=load_library):
+        self._load_library = library_loader
+        self._evaluators: dict[tuple[str, str, bool], object] = {}
+
+    def make_env(
+        self, card: ExperimentCard, *, envs: int, training: bool, weld_root: bool = False, seed: int = 0
+    ):
+        from ampbench.backends.mujoco.env import MujocoHumanoidEnv
+
+        library = self._load_library(card.mocap)
+        return MujocoHumanoidEnv(card, library, envs=envs, training=training, weld_root=weld_root, seed=seed)
+
+    def train(
+        self, card: ExperimentCard, run_dir: Path, *, seed: int, resume: bool, minutes: float | None = None
+    ) -> Path:
+        from ampbench.learning import trainer
+
+        env = self.make_env(card, envs=card.training.envs, training=True, seed=seed)
+        try:
+            result = trainer.train(env, card, seed=seed, run_dir=run_dir, resume=resume, minutes=minutes)
+        finally:
+            env.close()
+        return result.checkpoint
+
+    def rollout(self, card: ExperimentCard, policy: PolicySource, scenario: EvalScenario) -> Rollout:
+        record = self._evaluator(card, policy, scenario.weld_root).run(scenario)
+        record.check()
+        return record
+
+    def _evaluator(self, card: ExperimentCard, policy: PolicySource, weld_root: bool):
+        """One player per (card, policy, weld), reused across a card's scenarios."""
+        from ampbench.backends.mujoco.evaluation import Evaluator
+
+        key = (card.content_hash(), str(policy), weld_root)
+        if key not in self._evaluators:
+            self._evaluators = {key: Evaluator(self, card, policy, weld_root=weld_root)}
+        return self._evaluators[key]
+
+    def versions(self) -> dict[str, str]:
+        return package_versions(VERSIONED)
+
+    def device(self) -> str:
+        return f"cpu:{os.cpu_count()} threads"
+
+
+BACKEND = MujocoBackend()

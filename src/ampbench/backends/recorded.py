@@ -1,0 +1,69 @@
+"""Evaluation steps recorded by any backend -> the plain-numpy `Rollout` record the scorer reads.
+
+A backend plays a scenario and hands over time-major arrays (steps, envs, ...) named as in `RECORDED`,
+plus "fallen" and the push bookkeeping ("push_force", "push_vector", "push_start"); this module turns
+them into fall steps, alive masks and the push as applied, the same way for every simulator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ampbench.backends.humanoid_task import HumanoidTask
+from ampbench.backends.protocol import EvalScenario, PushRecord, Rollout
+from ampbench.task import pushes
+
+RECORDED = (
+    "root_position",
+    "root_rotation",
+    "root_linear_velocity",
+    "dof_positions",
+    "dof_velocities",
+    "joint_torques",
+    "body_positions",
+    "body_rotations",
+    "body_linear_velocities",
+    "body_angular_velocities",
+    "command",
+)
+
+
+def to_rollout(task: HumanoidTask, scenario: EvalScenario, steps: dict[str, np.ndarray]) -> Rollout:
+    """Time-major arrays -> the Rollout record (envs first), fall steps and the push actually applied."""
+    per_env = {name: np.swapaxes(np.asarray(value), 0, 1) for name, value in steps.items()}
+    fallen = per_env["fallen"]
+    fell = fallen.any(axis=1)
+    fall_step = np.where(fell, fallen.argmax(axis=1), -1)
+    alive = np.arange(fallen.shape[1])[None, :] <= np.where(fell, fall_step, fallen.shape[1])[:, None]
+    return Rollout(
+        scenario=scenario,
+        dt=task.dt,
+        dof_names=task.spec.dof_names,
+        body_names=task.spec.body_names,
+        **{name: per_env[name] for name in RECORDED},
+        alive=alive,
+        fall_step=fall_step,
+        push=_push_record(task, scenario, per_env, fall_step),
+    )
+
+
+def _push_record(
+    task: HumanoidTask, scenario: EvalScenario, per_env: dict[str, np.ndarray], fall_step: np.ndarray
+) -> PushRecord | None:
+    """The push as applied: force summed over steps up to the fall (a fallen robot gets no more credit)."""
+    if scenario.push is None:
+        return None
+    force = per_env["push_force"]
+    last_counted = np.where(fall_step >= 0, fall_step, force.shape[1])
+    counted = np.arange(force.shape[1])[None, :] <= last_counted[:, None]
+    impulse = np.linalg.norm((force * counted[..., None]).sum(axis=1) * task.dt, axis=-1)
+    start_step = np.floor(per_env["push_start"][:, 0] / task.dt + 1e-6).astype(int)  # the jittered schedule
+    applied_seconds = impulse / scenario.push.force if scenario.push.force > 0 else np.zeros_like(impulse)
+    return PushRecord(
+        body=scenario.push.body,
+        start_step=start_step,
+        force_world=per_env["push_vector"][:, -1],
+        applied_seconds=applied_seconds,
+        impulse=impulse,
+        delta_v=np.asarray(pushes.push_delta_v(impulse, task.total_mass)),
+    )
