@@ -2,7 +2,7 @@
 flipped, so the trainer is paid for looking unlike the clips (and for falling early). The learning test
 must fail under it."""
 
-from ampbench.backends.mjx import amp
+from ampbench.learning import amp
 from ampbench.task.rewards import style_reward
 
 

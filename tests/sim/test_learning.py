@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from ampbench.backends import get_backend
-from ampbench.backends.mjx import trainer
 from ampbench.backends.protocol import EvalScenario
 from ampbench.cards import load_card, with_overlays
+from ampbench.learning import trainer
 from ampbench.runs import atomic_write_json, latest_checkpoint
 
 pytestmark = [pytest.mark.sim, pytest.mark.learn]

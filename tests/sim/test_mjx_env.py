@@ -9,7 +9,6 @@ import pytest
 
 from ampbench.backends.mjx import MjxBackend
 from ampbench.backends.mjx.env import HumanoidAmpEnv, _kinematics
-from ampbench.backends.mjx.rollout import eval_settings
 from ampbench.backends.protocol import EvalScenario, ScheduledPush
 from ampbench.cards import load_card
 from ampbench.model import build_mj_model, forward_kinematics
@@ -135,7 +134,7 @@ def test_evaluation_push_changes_momentum_by_force_times_duration(card, library)
     env.reset_qpos = env.reset_qpos.at[:, 2].add(5.0)
     env.reset_qvel = env.reset_qvel * 0.0
     push = ScheduledPush(body="torso", force=300.0, duration=0.13, azimuth_deg=90.0, start_seconds=0.1)
-    settings = eval_settings(env, EvalScenario(name="p", seed=0, envs=1, episode_seconds=0.5, push=push))
+    settings = env.task.eval_settings(EvalScenario(name="p", seed=0, envs=1, episode_seconds=0.5, push=push))
     state = env.reset(jax.random.PRNGKey(4), settings)
     step = jax.jit(lambda s: env.step(s, jnp.zeros(env.action_size), settings))
     com = [np.asarray(state.data.subtree_com[1])]

@@ -15,13 +15,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ampbench.backends.mjx import normalizer, trainer
-from ampbench.backends.mjx.amp import amp_init, discriminator_input, discriminator_step
 from ampbench.backends.mjx.env import HumanoidAmpEnv
-from ampbench.backends.mjx.networks import discriminator_logits, policy_distribution
 from ampbench.backends.mjx.rollout import Evaluator
 from ampbench.backends.protocol import EvalScenario
 from ampbench.cards import load_card
+from ampbench.learning import normalizer, trainer
+from ampbench.learning.amp import amp_init, discriminator_input, discriminator_step
+from ampbench.learning.networks import discriminator_logits, policy_distribution
 from ampbench.motion.loader import MotionLibrary
 from ampbench.recording import ACTION_NOISE, rollout_clip
 from tests.clipfactory import synthetic_clip

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from flax import struct
 
-from ampbench.backends.mjx.networks import policy_distribution
-from ampbench.backends.mjx.normalizer import normalize
-from ampbench.backends.mjx.trainer import TrainingDiverged, export_policy, load_policy, schedule, train
 from ampbench.cards import card_from_dict
+from ampbench.learning.networks import policy_distribution
+from ampbench.learning.normalizer import normalize
+from ampbench.learning.trainer import TrainingDiverged, export_policy, load_policy, schedule, train
 from ampbench.runs import RunError, latest_checkpoint, read_scalars
 
 pytestmark = pytest.mark.sim

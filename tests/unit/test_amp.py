@@ -9,8 +9,9 @@ import numpy as np
 import optax
 import pytest
 
-from ampbench.backends.mjx import normalizer
-from ampbench.backends.mjx.amp import (
+from ampbench.cards import AmpConfig
+from ampbench.learning import normalizer
+from ampbench.learning.amp import (
     AmpState,
     amp_init,
     amp_update,
@@ -23,7 +24,6 @@ from ampbench.backends.mjx.amp import (
     replay_sample,
     style_rewards,
 )
-from ampbench.cards import AmpConfig
 
 pytestmark = pytest.mark.unit
 

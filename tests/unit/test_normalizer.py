@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ampbench.backends.mjx import normalizer
+from ampbench.learning import normalizer
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ampbench.backends.mjx.networks import gaussian_log_prob, init_actor_critic
-from ampbench.backends.mjx.ppo import (
+from ampbench.cards import PpoConfig
+from ampbench.learning.networks import gaussian_log_prob, init_actor_critic
+from ampbench.learning.ppo import (
     PpoBatch,
     adapted_learning_rate,
     compute_gae,
@@ -17,7 +18,6 @@ from ampbench.backends.mjx.ppo import (
     ppo_update,
     shuffled_minibatches,
 )
-from ampbench.cards import PpoConfig
 
 pytestmark = pytest.mark.unit
 
