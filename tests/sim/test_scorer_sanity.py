@@ -1,4 +1,5 @@
-"""Sanity of the scorer itself on MJX: a limp robot falls, a welded one survives everything, seeds repeat."""
+"""Sanity of the scorer itself on MJX and MuJoCo C: a limp robot falls, a welded one survives everything,
+seeds repeat."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from ampbench.backends.mjx import MjxBackend
+from ampbench.backends.mujoco import MujocoBackend
 from ampbench.cards import card_from_dict
 from ampbench.motion.loader import MotionLibrary
 from ampbench.scoring.scenarios import evaluation_scenarios
@@ -40,10 +42,10 @@ CARD = card_from_dict(
 )
 
 
-@pytest.fixture(scope="module")
-def backend():
+@pytest.fixture(scope="module", params=[MjxBackend, MujocoBackend], ids=["mjx", "mujoco"])
+def backend(request):
     clip = synthetic_clip(num_frames=61, fps=30.0, loop=True)
-    return MjxBackend(library_loader=lambda mocap: MotionLibrary([clip], skills=[mocap.clips[0].skill]))
+    return request.param(library_loader=lambda mocap: MotionLibrary([clip], skills=[mocap.clips[0].skill]))
 
 
 def _score(backend, *, weld_root: bool) -> dict:

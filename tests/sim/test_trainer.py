@@ -14,7 +14,15 @@ from flax import struct
 from ampbench.cards import card_from_dict
 from ampbench.learning.networks import policy_distribution
 from ampbench.learning.normalizer import normalize
-from ampbench.learning.trainer import TrainingDiverged, export_policy, load_policy, schedule, train
+from ampbench.learning.trainer import (
+    TrainingDiverged,
+    export_policy,
+    load_policy,
+    reset_envs,
+    schedule,
+    train,
+    update_keys,
+)
 from ampbench.runs import RunError, latest_checkpoint, read_scalars
 
 pytestmark = pytest.mark.sim
@@ -83,6 +91,34 @@ class PointMassEnv:
     def reference_amp_observations(self, rng, n):
         v = rng.uniform(-1.0, 1.0, n)
         return np.stack([v, 0.9 * v + 0.02 * rng.normal(size=n)], axis=1).astype(np.float32)
+
+
+class HostPointMass:
+    """The point mass behind the `BatchedEnv` seam: the same env, stepped one batch at a time from the host
+    (as MuJoCo C and Isaac Lab are), so its training must equal the fused path's update for update."""
+
+    def __init__(self, envs: int):
+        self.env = PointMassEnv()
+        self.num_envs = envs
+        self.observation_size, self.action_size = self.env.observation_size, self.env.action_size
+        self.amp_observation_size = self.env.amp_observation_size
+        self.amp_feature_weights = np.asarray(self.env.amp_feature_weights)
+        self._step = jax.jit(jax.vmap(self.env.step))
+        self.reference_amp_observations = self.env.reference_amp_observations
+
+    def reset(self, seed: int) -> np.ndarray:
+        self.state = reset_envs(self.env, self.num_envs, update_keys(seed, 0)[0]).env_state
+        return np.asarray(self.state.obs)
+
+    def step(self, actions: np.ndarray):
+        self.state = self._step(self.state, jnp.asarray(actions))
+        return jax.device_get(self.state.replace(info={}))
+
+    def state_dict(self):
+        return self.state
+
+    def load_state_dict(self, saved) -> None:
+        self.state = saved
 
 
 def make_card(*overrides: str):
@@ -241,3 +277,36 @@ def test_a_fresh_run_refuses_a_folder_with_checkpoints_and_resume_checks_the_see
         train(PointMassEnv(), make_card(*LEARN), seed=1, run_dir=run_dir, resume=True)
     with pytest.raises(ValueError, match=r"seed 7 is not one of training.seeds \[0, 1\]"):
         train(PointMassEnv(), make_card(*LEARN), seed=7, run_dir=run_dir, resume=True)
+
+
+def _assert_same_leaves(a, b, **tolerance) -> None:
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), **tolerance)
+
+
+def test_the_host_loop_gives_the_fused_update_from_the_same_transitions(tmp_path):
+    """Same seed, same env: the host loop (policy jitted, env stepped per batch, learning step compiled
+    apart) reaches the fused path's parameters after 4 updates, to float rounding of separate compiles."""
+    card = short_card(updates=4)
+    fused = train(PointMassEnv(), card, seed=0, run_dir=tmp_path / "fused", resume=False)
+    host = train(HostPointMass(16), card, seed=0, run_dir=tmp_path / "host", resume=False)
+    _assert_same_leaves(fused.state, host.state, rtol=2e-4, atol=2e-6)
+    for f, h in zip(fused.history, host.history, strict=True):
+        assert f["reward/task"] == pytest.approx(h["reward/task"], rel=1e-5)
+
+
+def test_a_host_loop_run_resumed_from_its_checkpoint_equals_the_uninterrupted_run(tmp_path):
+    card = short_card(updates=5)
+    per_update, _ = schedule(card)
+    whole = train(HostPointMass(16), card, seed=1, run_dir=tmp_path / "whole", resume=False)
+    with pytest.raises(Interrupt):
+        train(
+            HostPointMass(16),
+            card,
+            seed=1,
+            run_dir=tmp_path / "cut",
+            resume=False,
+            progress_fn=stop_after(3 * per_update),
+        )
+    resumed = train(HostPointMass(16), card, seed=1, run_dir=tmp_path / "cut", resume=True)
+    _assert_same_leaves(whole.state, resumed.state, rtol=0, atol=0)

@@ -262,6 +262,9 @@ class MujocoHumanoidEnv:
         ctrl = task.ctrl(np.clip(np.asarray(actions, np.float32), -1.0, 1.0))
         control = np.concatenate([ctrl, xfrc.reshape(envs, -1)], axis=1)[:, None, :]
         models = self._models if self._randomized else self.mj_model
+        # Each call starts the constraint solver cold (`rollout` does not hand back MuJoCo's warm start);
+        # where the card's solver iterations converge this changes nothing (10 Newton iterations: 3e-16 rad
+        # over 0.5 s of stance), with 4 the contact solution moves by up to ~1e-2 rad in that time.
         trajectory, sensordata = self._pool.rollout(
             models,
             self._physics_data,
