@@ -149,7 +149,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     failed = 0
     for run in args.runs:
-        document, path = score_run(Path(run), results_root=Path(args.results), smoke=args.smoke)
+        document, path = score_run(Path(run), results_root=Path(args.results), smoke=args.smoke, on=args.on)
         print(f"wrote {path}")
         for item in document["expectations"]:
             what = (
@@ -264,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("runs", nargs="+", metavar="RUN_DIR")
     score.add_argument("--results", default="results")
     score.add_argument("--smoke", action="store_true", help="score with the smoke evaluation grid")
+    score.add_argument(
+        "--on",
+        choices=["mjx", "mujoco", "isaaclab"],
+        help="score on this backend instead of the one the run trained on (the sim-to-sim check)",
+    )
     score.set_defaults(func=cmd_score)
 
     report = sub.add_parser("report", help="render results/README.md and plots from score files")

@@ -346,6 +346,8 @@ def _readme(groups: Sequence[RunGroup], plots_dir: Path) -> str:
         *_table(_PUSH, _push_rows(groups)),
         "\n## Plots\n",
         *_plot_links(groups, plots_dir, plots_dir.parent),
+        "\n## Trained on x scored on\n",
+        transfer_matrix(plots_dir.parent),
     ]
     return "\n".join(sections) + "\n"
 
@@ -396,7 +398,42 @@ def compare(results_root: Path, backends: tuple[str, str] = ("mjx", "isaaclab"))
             a, b = (combined_interval(sides[n].docs, pick) if n in sides else None for n in backends)
             rows.append(_compare_row(card, label, a, b, digits))
     header = ("card", "metric", first, second, f"difference ({second} - {first})", "95% CIs overlap")
-    return "\n".join(_table(header, rows)) + "\n"
+    return "\n".join(_table(header, rows)) + "\n\n" + transfer_matrix(results_root)
+
+
+def _scores_by_train_and_score_backend(results_root: Path) -> dict[tuple[str, str, str], list[dict]]:
+    """(card label, trained on, scored on) -> score documents: own scores and `on-<backend>/` ones."""
+    found: dict[tuple[str, str, str], list[dict]] = {}
+    root = Path(results_root)
+    for path in sorted([*root.glob("*/*/*/scores.json"), *root.glob("*/*/*/on-*/scores.json")]):
+        doc = load_scores(path)
+        budget = run_budget(doc)
+        label = doc["card"] if budget == FULL_BUDGET else f"{doc['card']} ({budget})"
+        found.setdefault((label, doc["backend"], doc.get("scored_on", doc["backend"])), []).append(doc)
+    return found
+
+
+def transfer_matrix(results_root: Path) -> str:
+    """Markdown: per card, rows = trained on, columns = scored on, mean episode seconds [95% CI] (n runs).
+
+    The diagonal is each simulator's own score; off the diagonal, what a policy keeps when moved to
+    another simulator under the same protocol and fall rule.
+    """
+    found = _scores_by_train_and_score_backend(results_root)
+    if not found:
+        return f"No score files under {results_root}.\n"
+    scored_on = sorted({key[2] for key in found})
+    rows = []
+    for card, trained in sorted({(key[0], key[1]) for key in found}):
+        cells = []
+        for target in scored_on:
+            docs = found.get((card, trained, target), [])
+            interval = combined_interval(docs, _episode_mean) if docs else None
+            cells.append(DASH if interval is None else f"{_format(interval, 2)} (n={len(docs)})")
+        rows.append([card, trained, *cells])
+    header = ("card", "trained on", *(f"scored on {name}" for name in scored_on))
+    title = "Mean episode seconds, trained on (rows) x scored on (columns):\n\n"
+    return title + "\n".join(_table(header, rows)) + "\n"
 
 
 def _joint_of(dof_name: str) -> str:

@@ -21,7 +21,7 @@ from tests.clipfactory import synthetic_clip
 pytestmark = pytest.mark.sim
 ENVS = 6
 TRAJECTORY_STEPS = 13  # 0.26 s at 50 Hz: contacts on pelvis, thigh, foot and hand come and go
-TRAJECTORY_TOLERANCE = 1e-4  # rad; measured 1.2e-7 (float32 MJX against float64 MuJoCo C)
+TRAJECTORY_TOLERANCE = 1e-4  # rad; measured 2e-7 (float32 MJX against float64 MuJoCo C)
 
 
 @pytest.fixture(scope="module")

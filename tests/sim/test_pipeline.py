@@ -95,3 +95,22 @@ def test_collected_torque_clips_train_a_torque_card(smoke_run, workspace):
     assert main(args) == 0
     (run_dir,) = (workspace / "runs" / "torque_full" / "mjx").iterdir()
     assert latest_checkpoint(run_dir).is_file()
+
+
+def test_mujoco_c_trains_and_scores_and_plays_the_mjx_policy(smoke_run, workspace):
+    """The same card on `--backend mujoco`, then the MJX-trained policy scored on MuJoCo C: the
+    off-diagonal of the trained-on x scored-on matrix."""
+    from ampbench.report import transfer_matrix
+
+    card, results = str(ROOT / "benchmarks/phase2.yaml"), workspace / "matrix"
+    assert main(["train", card, "--smoke", "--backend", "mujoco", "--runs", str(workspace / "runs")]) == 0
+    (mujoco_run,) = (workspace / "runs" / "phase2" / "mujoco").iterdir()
+    assert latest_checkpoint(mujoco_run).name == "ckpt_000032.msgpack"
+    assert main(["score", str(mujoco_run), "--smoke", "--results", str(results)]) == 0
+    assert main(["score", str(smoke_run), "--smoke", "--on", "mujoco", "--results", str(results)]) == 0
+    transferred = load_scores(results / "phase2" / "mjx" / smoke_run.name / "on-mujoco" / "scores.json")
+    assert (transferred["backend"], transferred["scored_on"]) == ("mjx", "mujoco")
+    assert transferred["provenance"]["device"].startswith("cpu:")
+    rows = {line.split("|")[2].strip(): line for line in transfer_matrix(results).splitlines()[4:]}
+    assert set(rows) == {"mjx", "mujoco"}
+    assert rows["mjx"].count("(n=1)") == 1 and rows["mujoco"].count("(n=1)") == 1

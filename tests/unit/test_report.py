@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from ampbench.report import collect_scores, compare, plot_torque_profile, render_results
+from ampbench.report import collect_scores, compare, plot_torque_profile, render_results, transfer_matrix
 from ampbench.scoring.score import ScoreError, score_rollouts, write_scores
 from tests.rolloutfactory import protocol_rollouts, small_card
 
@@ -186,3 +186,26 @@ def test_plot_torque_profile_needs_torques(tmp_path):
     np.savez(path, **fields)
     with pytest.raises(ValueError, match="'joint_torques' is missing"):
         plot_torque_profile(path, tmp_path / "torques.png")
+
+
+def test_transfer_matrix_puts_scores_on_another_backend_off_the_diagonal(tmp_path):
+    mini = small_card("mini", "phase2")
+    write_fixture(tmp_path, mini, "mjx", "run-0", failure_impulse=8.0)
+    write_fixture(tmp_path, mini, "mujoco", "run-0", failure_impulse=8.0)
+    rollouts = protocol_rollouts(mini, failure_impulse=8.0, rng=np.random.default_rng(0))
+    path = write_scores(
+        score_rollouts(mini, rollouts),
+        tmp_path,
+        mini,
+        "mjx",
+        "run-0",
+        provenance("1" * 40),
+        scored_on="mujoco",
+    )
+    assert path == tmp_path / "mini" / "mjx" / "run-0" / "on-mujoco" / "scores.json"
+    assert [g.backend for g in collect_scores(tmp_path)] == ["mjx", "mujoco"]  # own scores only
+    lines = transfer_matrix(tmp_path).splitlines()
+    assert lines[2] == "| card | trained on | scored on mjx | scored on mujoco |"
+    cells = {row.split("|")[2].strip(): [c.strip() for c in row.split("|")[3:5]] for row in lines[4:]}
+    assert cells["mjx"][0].endswith("(n=1)") and cells["mjx"][1].endswith("(n=1)")
+    assert cells["mujoco"] == ["—", cells["mujoco"][1]] and cells["mujoco"][1].endswith("(n=1)")

@@ -665,7 +665,7 @@ def load_noisy_policy(checkpoint_path: str | Path) -> Callable[[jax.Array, jax.A
 # ---- the loop ------------------------------------------------------------------------------------------
 
 
-class _FusedRollouts:
+class FusedRollouts:
     """A `JaxEnv`'s batch and updates: rollout and learning in one compiled call."""
 
     def __init__(self, env: JaxEnv, card: ExperimentCard, seed: int):
@@ -685,7 +685,7 @@ class _FusedRollouts:
         return new_state, metrics, health
 
 
-class _HostRollouts:
+class HostRollouts:
     """A `BatchedEnv`'s batch and updates: rollout on the host, then the compiled learning step."""
 
     def __init__(self, env: BatchedEnv, card: ExperimentCard, seed: int):
@@ -710,12 +710,17 @@ class _HostRollouts:
         return learn_step(self.card.ppo, self.card.amp, state, tr, key, reference)
 
 
+def rollouts_for(env: AmpEnv, card: ExperimentCard, seed: int) -> FusedRollouts | HostRollouts:
+    """The env's batch, freshly reset, with the update that suits it."""
+    return HostRollouts(env, card, seed) if is_batched(env) else FusedRollouts(env, card, seed)
+
+
 def _start(
     env: AmpEnv, card: ExperimentCard, seed: int, checkpoint_dir: Path, resume: bool
-) -> tuple[TrainState, _FusedRollouts | _HostRollouts, int]:
+) -> tuple[TrainState, FusedRollouts | HostRollouts, int]:
     """(train state, env batch, first update): fresh, or from checkpoints/latest and its env batch."""
     state = init_train_state(env, card, seed)
-    batch = _HostRollouts(env, card, seed) if is_batched(env) else _FusedRollouts(env, card, seed)
+    batch = rollouts_for(env, card, seed)
     if not resume:
         if (checkpoint_dir / "latest").exists():
             raise RunError(
@@ -733,22 +738,31 @@ def _start(
     return state, batch, first
 
 
-def _run_update(
+def draw_references(env: AmpEnv, card: ExperimentCard, seed: int, update: int) -> np.ndarray:
+    """Update `update`'s fresh reference AMP observations (2 x its transitions), drawn on the host."""
+    return env.reference_amp_observations(
+        reference_rng(seed, update), 2 * card.training.envs * card.ppo.rollout_steps
+    )
+
+
+def run_update(
     env: AmpEnv,
     card: ExperimentCard,
     seed: int,
     update: int,
     state: TrainState,
-    batch: _FusedRollouts | _HostRollouts,
-) -> tuple[TrainState, dict[str, float]]:
-    """One update with its finiteness check; raises before anything of the diverged update is kept."""
+    batch: FusedRollouts | HostRollouts,
+    reference: np.ndarray,
+) -> tuple[TrainState, dict[str, float], np.ndarray]:
+    """One update with its finiteness check; raises before anything of the diverged update is kept.
+    Returns the next update's reference draw too, made on the host while the compiled update runs."""
     started = time.perf_counter()
     per_update = card.training.envs * card.ppo.rollout_steps
-    reference = env.reference_amp_observations(reference_rng(seed, update), 2 * per_update)
     new_state, metrics, health = batch.update(state, update_keys(seed, update)[1], jnp.asarray(reference))
+    upcoming = draw_references(env, card, seed, update + 1)
     metrics, health = jax.device_get((metrics, health))
     raise_if_diverged(update, health)
-    return new_state, host_scalars(metrics, per_update / (time.perf_counter() - started))
+    return new_state, host_scalars(metrics, per_update / (time.perf_counter() - started)), upcoming
 
 
 def _report(
@@ -797,8 +811,9 @@ def train(
         tqdm(total=updates * per_update, initial=first * per_update, unit="step", unit_scale=True) as bar,
     ):
         done = first
+        reference = draw_references(env, card, seed, first)
         for update in range(first, updates):
-            state, scalars = _run_update(env, card, seed, update, state, batch)
+            state, scalars, reference = run_update(env, card, seed, update, state, batch, reference)
             done = update + 1
             out_of_time = deadline is not None and time.monotonic() >= deadline
             if done % card.training.checkpoint_every == 0 or done == updates or out_of_time:

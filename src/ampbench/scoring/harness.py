@@ -1,7 +1,7 @@
-"""Score a run folder: the evaluation protocol asks the run's backend for rollouts, then writes scores.json.
+"""Score a run folder: the evaluation protocol asks a backend for rollouts, then writes scores.json.
 
-No backend-specific code here: the backend is looked up by the name in the run's provenance and speaks
-only `EvalScenario` in, `Rollout` out.
+No backend-specific code here: the backend is the run's own (named in its provenance) or the one asked
+for, and speaks only `EvalScenario` in, `Rollout` out, so any backend scores any backend's policy.
 """
 
 from __future__ import annotations
@@ -46,11 +46,16 @@ def imitation_references(card: ExperimentCard) -> dict[str, tuple[np.ndarray, fl
     return references
 
 
-def score_run(run_dir: Path, *, results_root: Path, smoke: bool = False) -> tuple[dict[str, Any], Path]:
-    """Evaluate the run's latest checkpoint under the `eval` overlay and write its score file."""
+def score_run(
+    run_dir: Path, *, results_root: Path, smoke: bool = False, on: str | None = None
+) -> tuple[dict[str, Any], Path]:
+    """Evaluate the run's latest checkpoint under the `eval` overlay and write its score file; `on`
+    scores it on another backend than it trained on (same protocol, same policy file)."""
     card, run_provenance = load_run(run_dir)
     checkpoint = latest_checkpoint(run_dir)
-    backend = get_backend(run_provenance["backend"])
+    trained_on = run_provenance["backend"]
+    scored_on = on or trained_on
+    backend = get_backend(scored_on)
     eval_card = with_overlays(card, ("eval",))
     rollouts = [
         backend.rollout(eval_card, checkpoint, s) for s in evaluation_scenarios(eval_card, smoke=smoke)
@@ -69,9 +74,10 @@ def score_run(run_dir: Path, *, results_root: Path, smoke: bool = False) -> tupl
         "smoke_protocol": smoke,
     }
     path = write_scores(
-        document, results_root, card, run_provenance["backend"], Path(run_dir).name, provenance
+        document, results_root, card, trained_on, Path(run_dir).name, provenance, scored_on=scored_on
     )
-    write_learning_curves(run_dir, path.parent / LEARNING_CURVES, card.simulator.control_dt)
+    if scored_on == trained_on:
+        write_learning_curves(run_dir, path.parent / LEARNING_CURVES, card.simulator.control_dt)
     return document, path
 
 

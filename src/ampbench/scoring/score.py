@@ -342,19 +342,28 @@ def write_scores(
     backend: str,
     run_id: str,
     provenance: dict[str, Any],
+    *,
+    scored_on: str | None = None,
 ) -> Path:
-    """Write `results_root/<card>/<backend>/<run_id>/scores.json` atomically; return its path."""
+    """Write `results_root/<card>/<backend>/<run_id>/scores.json` atomically; return its path.
+
+    `backend` is the one the policy trained on. Scored on another (`scored_on`), the file goes to
+    `.../<run_id>/on-<scored_on>/scores.json`: the train-on x score-on matrix's off-diagonal, kept out of
+    the backend's own tables."""
+    scored_on = scored_on or backend
     _check_provenance(provenance, f"scores for {card.name}/{backend}/{run_id}")
     if doc.get("card") != card.name:
         raise ScoreError(f"score document is for card {doc.get('card')!r}, not {card.name!r}")
-    path = (
+    folder = (
         Path(results_root)
         / _path_component(card.name, "card name")
         / _path_component(backend, "backend")
         / _path_component(run_id, "run id")
-        / "scores.json"
     )
-    full = {**doc, "backend": backend, "run_id": run_id, "provenance": provenance}
+    if scored_on != backend:
+        folder = folder / f"on-{_path_component(scored_on, 'backend')}"
+    path = folder / "scores.json"
+    full = {**doc, "backend": backend, "scored_on": scored_on, "run_id": run_id, "provenance": provenance}
     atomic_write_bytes(path, (json.dumps(full, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
     return path
 

@@ -1,0 +1,75 @@
+"""Training speed of the one trainer on MJX (fused update) and on MuJoCo C (host loop), pytest-benchmark.
+
+Run: `pytest tests/bench/test_trainer_speed.py --benchmark-enable -m bench` (not part of CI: MJX compiles
+for minutes at each size on 2 cores). Each benchmark times one whole training update of a
+card (rollout of every env, discriminator and PPO updates, reference draws) at 64, 256 and 1024 envs and
+records `env_steps_per_s` in extra_info; compare backends within one run, since this machine is shared.
+Two cards: phase2 (every body against the floor, [512, 256] networks) and learn_walk (foot contacts
+only, [256, 128] networks), whose learning step is a smaller share of an update.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ampbench.backends.mjx.env import HumanoidAmpEnv
+from ampbench.backends.mujoco.env import MujocoHumanoidEnv
+from ampbench.cards import load_card
+from ampbench.learning import trainer
+from ampbench.motion.loader import MotionLibrary
+from tests.clipfactory import synthetic_clip
+
+pytestmark = pytest.mark.bench
+SIZES = (64, 256, 1024)
+
+
+CARDS = ("phase2", "learn_walk")  # every body vs the floor, [512, 256] nets / feet only, [256, 128]
+
+
+def _card(name: str, envs: int):
+    return load_card(f"benchmarks/{name}.yaml", overrides=(f"training.envs={envs}",))
+
+
+def _env(backend: str, card):
+    skills = [band.skill for band in card.commands.bands]
+    library = MotionLibrary([synthetic_clip(num_frames=61, fps=30.0, loop=True)] * len(skills), skills=skills)
+    if backend == "mjx":
+        return HumanoidAmpEnv(card, library)
+    return MujocoHumanoidEnv(card, library, envs=card.training.envs)
+
+
+@pytest.mark.parametrize("envs", SIZES)
+@pytest.mark.parametrize("backend", ["mjx", "mujoco"])
+@pytest.mark.parametrize("card_name", CARDS)
+def test_training_update(benchmark, card_name, backend, envs):
+    card = _card(card_name, envs)
+    env = _env(backend, card)
+    state = trainer.init_train_state(env, card, seed=0)
+    rollouts = trainer.rollouts_for(env, card, seed=0)
+    per_update = envs * card.ppo.rollout_steps
+    update = iter(range(10**6))
+    reference = trainer.draw_references(env, card, 0, 0)
+
+    def one_update():
+        nonlocal state, reference
+        state, _, reference = trainer.run_update(env, card, 0, next(update), state, rollouts, reference)
+
+    started = time.perf_counter()
+    one_update()  # compiles
+    compile_seconds = time.perf_counter() - started
+    benchmark.pedantic(one_update, rounds=3, iterations=1, warmup_rounds=1)
+    seconds = benchmark.stats.stats.mean
+    benchmark.extra_info.update(
+        {
+            "card": card_name,
+            "backend": backend,
+            "envs": envs,
+            "env_steps_per_s": per_update / seconds,
+            "simulated_s_per_wall_s": per_update * card.simulator.control_dt / seconds,
+            "first_update_s": compile_seconds,
+            "contacts": card.simulator.contacts,
+            "substeps": card.simulator.substeps,
+        }
+    )
