@@ -432,7 +432,10 @@ def transfer_matrix(results_root: Path) -> str:
             cells.append(DASH if interval is None else f"{_format(interval, 2)} (n={len(docs)})")
         rows.append([card, trained, *cells])
     header = ("card", "trained on", *(f"scored on {name}" for name in scored_on))
-    title = "Mean episode seconds, trained on (rows) x scored on (columns):\n\n"
+    title = (
+        "Mean episode seconds [95% CI], trained on (rows) x scored on (columns); n = training runs (for one\n"
+        "run the interval is over its evaluation episodes):\n\n"
+    )
     return title + "\n".join(_table(header, rows)) + "\n"
 
 

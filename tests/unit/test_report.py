@@ -204,7 +204,7 @@ def test_transfer_matrix_puts_scores_on_another_backend_off_the_diagonal(tmp_pat
     )
     assert path == tmp_path / "mini" / "mjx" / "run-0" / "on-mujoco" / "scores.json"
     assert [g.backend for g in collect_scores(tmp_path)] == ["mjx", "mujoco"]  # own scores only
-    lines = transfer_matrix(tmp_path).splitlines()
+    lines = transfer_matrix(tmp_path).splitlines()[1:]
     assert lines[2] == "| card | trained on | scored on mjx | scored on mujoco |"
     cells = {row.split("|")[2].strip(): [c.strip() for c in row.split("|")[3:5]] for row in lines[4:]}
     assert cells["mjx"][0].endswith("(n=1)") and cells["mjx"][1].endswith("(n=1)")
