@@ -280,7 +280,7 @@ def _plot_links(groups: Sequence[RunGroup], plots_dir: Path, results_root: Path)
                 png = plot_learning_curves(curves, plots_dir / f"{stem}__{doc['run_id']}__learning.png")
                 parts.append(f"[learning curves {doc['run_id']}](plots/{png.name})")
         links.append(f"- {g.label} / {g.backend}: " + ", ".join(parts))
-    return links
+    return links + _backend_curve_links(groups, plots_dir, results_root)
 
 
 _CURVE_PANELS = (
@@ -293,23 +293,48 @@ _CURVE_PANELS = (
 )
 
 
-def plot_learning_curves(curves_json: Path, out_png: Path) -> Path:
-    """Learning curves of one run from the `learning_curves.json` the harness writes beside its scores."""
-    data = json.loads(Path(curves_json).read_text())
-    curves, dt = data["curves"], float(data["control_dt"])
+def plot_learning_curves(curves_json: Path | dict[str, Path], out_png: Path) -> Path:
+    """Learning curves from the `learning_curves.json` files the harness writes beside scores: one run,
+    or several (label -> file, e.g. one card trained on each backend) drawn on the same axes."""
+    runs = curves_json if isinstance(curves_json, dict) else {"": curves_json}
     figure = Figure(figsize=(12, 6.5))
-    for panel, (title, series, unit) in enumerate(_CURVE_PANELS, start=1):
-        axes = figure.add_subplot(2, 3, panel)
-        for tag, label in series:
-            if tag in curves:
-                steps = np.asarray(curves[tag]["env_steps"], dtype=float)
-                values = np.asarray(curves[tag]["values"], dtype=float)
-                axes.plot(steps, values * dt if unit == "seconds" else values, label=label, linewidth=0.8)
+    panels = [figure.add_subplot(2, 3, panel) for panel in range(1, len(_CURVE_PANELS) + 1)]
+    for run_label, path in runs.items():
+        data = json.loads(Path(path).read_text())
+        curves, dt = data["curves"], float(data["control_dt"])
+        for axes, (_, series, unit) in zip(panels, _CURVE_PANELS, strict=True):
+            for tag, label in series:
+                if tag in curves:
+                    steps = np.asarray(curves[tag]["env_steps"], dtype=float)
+                    values = np.asarray(curves[tag]["values"], dtype=float)
+                    name = f"{run_label}: {label}" if run_label else label
+                    axes.plot(steps, values * dt if unit == "seconds" else values, label=name, linewidth=0.8)
+    for axes, (title, _, _) in zip(panels, _CURVE_PANELS, strict=True):
         axes.set_title(title, fontsize="small")
         axes.set_xlabel("env steps", fontsize="x-small")
-        axes.legend(fontsize="xx-small")
-    figure.suptitle(f"{data['run']}: training curves", fontsize="small")
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize="xx-small")
+    title = " vs ".join(runs) if len(runs) > 1 else json.loads(Path(runs[""]).read_text())["run"]
+    figure.suptitle(f"{title}: training curves", fontsize="small")
     return _save(figure, Path(out_png))
+
+
+def _backend_curve_links(groups: Sequence[RunGroup], plots_dir: Path, results_root: Path) -> list[str]:
+    """One plot per card trained on more than one backend: each backend's first run on the same axes."""
+    by_card: dict[str, dict[str, Path]] = {}
+    for g in groups:
+        if g.budget != FULL_BUDGET:
+            continue
+        for doc in g.docs:
+            curves = results_root / g.card / g.backend / doc["run_id"] / LEARNING_CURVES
+            if curves.is_file():
+                by_card.setdefault(g.card, {}).setdefault(f"{g.backend} {doc['run_id']}", curves)
+    links = []
+    for card, runs in sorted(by_card.items()):
+        if len({label.split()[0] for label in runs}) > 1:
+            png = plot_learning_curves(runs, plots_dir / f"{card}__backends__learning.png")
+            links.append(f"- {card}: [learning curves on every backend](plots/{png.name})")
+    return links
 
 
 _HEADLINE = (

@@ -209,3 +209,18 @@ def test_transfer_matrix_puts_scores_on_another_backend_off_the_diagonal(tmp_pat
     cells = {row.split("|")[2].strip(): [c.strip() for c in row.split("|")[3:5]] for row in lines[4:]}
     assert cells["mjx"][0].endswith("(n=1)") and cells["mjx"][1].endswith("(n=1)")
     assert cells["mujoco"] == ["—", cells["mujoco"][1]] and cells["mujoco"][1].endswith("(n=1)")
+
+
+def test_a_card_trained_on_two_backends_gets_one_plot_of_both_learning_curves(tmp_path):
+    mini = small_card("mini", "phase2")
+    for backend, slope in (("mjx", 1.0), ("mujoco", 2.0)):
+        path = write_fixture(tmp_path, mini, backend, "run-0", failure_impulse=8.0)
+        steps = [1000.0 * i for i in range(1, 6)]
+        curves = {"episode/length": {"env_steps": steps, "values": [slope * i for i in range(5)]}}
+        (path.parent / "learning_curves.json").write_text(
+            json.dumps({"run": "run-0", "control_dt": 0.02, "curves": curves})
+        )
+    text = render_results(tmp_path).read_text()
+    assert "- mini: [learning curves on every backend](plots/mini__backends__learning.png)" in text
+    png = tmp_path / "plots" / "mini__backends__learning.png"
+    assert png.read_bytes().startswith(PNG_MAGIC) and png.stat().st_size > 1000
