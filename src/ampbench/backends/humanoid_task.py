@@ -19,7 +19,7 @@ from array_api_compat import array_namespace
 from ampbench.cards import ExperimentCard
 from ampbench.model import HumanoidSpec, humanoid_spec
 from ampbench.motion.loader import MotionLibrary, MotionState
-from ampbench.task import commands, features, quat, rewards
+from ampbench.task import commands, features, pushes, quat, rewards
 
 STATE_KEYS = (  # the state arguments of features.amp_features and features.policy_observation, in order
     "root_position",
@@ -214,6 +214,25 @@ class HumanoidTask:
             self.termination_geom_is_capsule,
         )
         return too_low | xp.any(lowest < self.card.humanoid.contact_tolerance, axis=-1)
+
+    def training_push(self, push_state: pushes.PushState, uniforms):
+        """One control step of the card's random training pushes for a batch (E envs): the new push
+        state, the world force (E, 3) to hold during the step and the pushed body's id (E,)."""
+        cfg = self.card.training_pushes
+        push_state = pushes.push_step(
+            push_state,
+            uniforms,
+            control_dt=self.dt,
+            probability=cfg.probability,
+            force_range=cfg.force,
+            duration_range=cfg.duration,
+            num_bodies=len(cfg.bodies),
+            direction=cfg.direction,
+            total_mass=self.total_mass,
+        )
+        force, slot = pushes.applied_force(push_state)
+        xp = array_namespace(force)
+        return push_state, force, xp.take(xp.asarray(self.push_body_ids), slot)
 
     def outcome(
         self, parts: dict[str, Any], skill, speed, amp_history, step_count, fallen, finite

@@ -1,4 +1,5 @@
-"""What a simulator backend offers the rest of ampbench, and the plain-numpy records it returns.
+"""What a simulator backend offers the rest of ampbench, the plain-numpy records it returns, and the
+batched-env seam the trainer steps on the host.
 
 Nothing simulator-specific crosses this seam: the scorer sees `Rollout` records of numpy arrays and
 asks for them with `EvalScenario`s, so the same scoring code serves MJX and Isaac Lab, and can be
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
@@ -148,4 +149,44 @@ class Backend(Protocol):
 
     def device(self) -> str:
         """What the simulator runs on (e.g. `cpu`, `cuda:0 NVIDIA H100`), for provenance."""
+        ...
+
+
+class BatchStep(NamedTuple):
+    """One control step of every env of a `BatchedEnv`, numpy arrays (envs, ...): `obs` already
+    auto-reset where `done`; `final_obs` and `amp_obs` of the transition that ended."""
+
+    obs: np.ndarray
+    reward: np.ndarray
+    done: np.ndarray
+    truncated: np.ndarray
+    amp_obs: np.ndarray
+    final_obs: np.ndarray
+    metrics: dict[str, np.ndarray]
+
+
+class BatchedEnv(Protocol):
+    """A batch of training envs stepped on the host: reset/step on numpy arrays of shape (envs, ...).
+
+    What the trainer (`ampbench.learning`) drives in its host loop, whatever simulates it. `step`
+    auto-resets where `done`. `state_dict` / `load_state_dict` hold the whole batch as arrays, so a
+    checkpoint continues it exactly.
+    """
+
+    num_envs: int
+    observation_size: int
+    action_size: int
+    amp_observation_size: int
+    amp_feature_weights: np.ndarray
+
+    def reset(self, seed: int) -> np.ndarray: ...
+
+    def step(self, actions: np.ndarray) -> BatchStep: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None: ...
+
+    def reference_amp_observations(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n raw reference AMP observations drawn afresh from the clips."""
         ...

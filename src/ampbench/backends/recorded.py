@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ampbench.backends.humanoid_task import HumanoidTask
-from ampbench.backends.protocol import EvalScenario, PushRecord, Rollout
+from ampbench.backends.protocol import EvalScenario, PolicySource, PushRecord, Rollout
+from ampbench.cards import ExperimentCard
 from ampbench.task import pushes
 
 RECORDED = (
@@ -67,3 +68,21 @@ def _push_record(
         impulse=impulse,
         delta_v=np.asarray(pushes.push_delta_v(impulse, task.total_mass)),
     )
+
+
+class CachedEvaluators:
+    """`Backend.rollout` through one evaluator per (card, policy, weld), reused across a card's scenarios
+    (an evaluator holds envs and a compiled player); subclasses build one in `new_evaluator`."""
+
+    _evaluators: dict[tuple[str, str, bool], object]
+
+    def new_evaluator(self, card: ExperimentCard, policy: PolicySource, weld_root: bool):
+        raise NotImplementedError
+
+    def rollout(self, card: ExperimentCard, policy: PolicySource, scenario: EvalScenario) -> Rollout:
+        key = (card.content_hash(), str(policy), scenario.weld_root)
+        if key not in getattr(self, "_evaluators", {}):
+            self._evaluators = {key: self.new_evaluator(card, policy, scenario.weld_root)}
+        record = self._evaluators[key].run(scenario)
+        record.check()
+        return record

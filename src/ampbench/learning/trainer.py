@@ -40,6 +40,7 @@ from flax import struct
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
+from ampbench.backends.protocol import BatchedEnv
 from ampbench.cards import AmpConfig, ExperimentCard, PpoConfig
 from ampbench.learning import normalizer
 from ampbench.learning.amp import AmpState, amp_init, amp_update
@@ -88,43 +89,6 @@ class JaxEnv(Protocol):
     def reference_amp_observations(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n raw reference AMP observations drawn afresh (host side, numpy)."""
         ...
-
-
-class BatchStepResult(Protocol):
-    """What `BatchedEnv.step` returns: numpy arrays (envs, ...), named as a `JaxEnv` state's fields."""
-
-    obs: np.ndarray
-    reward: np.ndarray
-    done: np.ndarray
-    truncated: np.ndarray
-    amp_obs: np.ndarray
-    final_obs: np.ndarray
-    metrics: dict[str, np.ndarray]
-
-
-class BatchedEnv(Protocol):
-    """A batch of envs stepped on the host: reset/step on numpy arrays of shape (envs, ...).
-
-    `step` auto-resets where `done` (its `obs` are the new episodes' first observations; `final_obs` and
-    `amp_obs` those of the transition that ended). `state_dict` / `load_state_dict` hold the whole batch
-    as numpy arrays, so a checkpoint continues it exactly.
-    """
-
-    num_envs: int
-    observation_size: int
-    action_size: int
-    amp_observation_size: int
-    amp_feature_weights: np.ndarray
-
-    def reset(self, seed: int) -> np.ndarray: ...
-
-    def step(self, actions: np.ndarray) -> BatchStepResult: ...
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, saved: dict[str, Any]) -> None: ...
-
-    def reference_amp_observations(self, rng: np.random.Generator, n: int) -> np.ndarray: ...
 
 
 AmpEnv = JaxEnv | BatchedEnv

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import jax
 
-from ampbench.backends.protocol import EvalScenario, PolicySource, Rollout
+from ampbench.backends.protocol import PolicySource
+from ampbench.backends.recorded import CachedEvaluators
 from ampbench.cards import ExperimentCard
 from ampbench.motion.loader import MotionLibrary, load_library
 from ampbench.runs import package_versions
@@ -21,12 +22,11 @@ with contextlib.redirect_stdout(io.StringIO()):
     from mujoco import mjx  # noqa: F401
 
 
-class MjxBackend:
+class MjxBackend(CachedEvaluators):
     name = "mjx"
 
     def __init__(self, library_loader=load_library):
         self._load_library = library_loader
-        self._evaluators: dict[tuple[str, str, bool], object] = {}
 
     def make_env(self, card: ExperimentCard, *, training: bool, weld_root: bool = False, seed: int = 0):
         from ampbench.backends.mjx.env import HumanoidAmpEnv
@@ -43,27 +43,15 @@ class MjxBackend:
         result = trainer.train(env, card, seed=seed, run_dir=run_dir, resume=resume, minutes=minutes)
         return result.checkpoint
 
-    def rollout(self, card: ExperimentCard, policy: PolicySource, scenario: EvalScenario) -> Rollout:
-        record = self._evaluator(card, policy, scenario.weld_root).run(scenario)
-        record.check()
-        return record
-
-    def _evaluator(self, card: ExperimentCard, policy: PolicySource, weld_root: bool):
-        """One env and compiled player per (card, policy, weld), reused across a card's scenarios."""
+    def new_evaluator(self, card: ExperimentCard, policy: PolicySource, weld_root: bool):
+        """One env and compiled player; scenarios of a card differ only in traced inputs."""
         from ampbench.backends.mjx import rollout
         from ampbench.learning import trainer
 
-        key = (card.content_hash(), str(policy), weld_root)
-        if key not in self._evaluators:
-            env = self.make_env(card, training=False, weld_root=weld_root)
-            if policy == "zeros":
-                evaluator = rollout.Evaluator(env, rollout.zero_policy(env.action_size))
-            else:
-                evaluator = rollout.Evaluator(
-                    env, trainer.load_policy(policy), trainer.load_noisy_policy(policy)
-                )
-            self._evaluators = {key: evaluator}
-        return self._evaluators[key]
+        env = self.make_env(card, training=False, weld_root=weld_root)
+        if policy == "zeros":
+            return rollout.Evaluator(env, rollout.zero_policy(env.action_size))
+        return rollout.Evaluator(env, trainer.load_policy(policy), trainer.load_noisy_policy(policy))
 
     def versions(self) -> dict[str, str]:
         return package_versions(VERSIONED)

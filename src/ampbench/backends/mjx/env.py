@@ -280,20 +280,9 @@ class HumanoidAmpEnv:
         if not cfg.enabled:
             return {"push_force": jnp.zeros(3)}, self.push_body_ids[0]
         batched = jax.tree.map(lambda x: x[None], info["push"])
-        batched = pushes.push_step(
-            batched,
-            jax.random.uniform(key, (1, 5)),
-            control_dt=self.dt,
-            probability=cfg.probability,
-            force_range=cfg.force,
-            duration_range=cfg.duration,
-            num_bodies=len(cfg.bodies),
-            direction=cfg.direction,
-            total_mass=self.total_mass,
-        )
-        force, slot = pushes.applied_force(batched)
-        updates = {"push": jax.tree.map(lambda x: x[0], batched), "push_force": force[0]}
-        return updates, self.push_body_ids[slot[0]]
+        uniforms = jax.random.uniform(key, (1, pushes.PUSH_UNIFORM_COLUMNS))
+        batched, force, body = self.task.training_push(batched, uniforms)
+        return {"push": jax.tree.map(lambda x: x[0], batched), "push_force": force[0]}, body[0]
 
     def _scheduled_push(
         self, info: dict[str, Any], root_rotation: jax.Array, es: EvalSettings

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ampbench.backends.protocol import EvalScenario, PolicySource, Rollout
+from ampbench.backends.protocol import PolicySource
+from ampbench.backends.recorded import CachedEvaluators
 from ampbench.cards import ExperimentCard
 from ampbench.motion.loader import load_library
 from ampbench.runs import package_versions
@@ -14,12 +15,11 @@ from ampbench.runs import package_versions
 VERSIONED = ("mujoco", "jax", "jaxlib", "flax", "optax")
 
 
-class MujocoBackend:
+class MujocoBackend(CachedEvaluators):
     name = "mujoco"
 
     def __init__(self, library_loader=load_library):
         self._load_library = library_loader
-        self._evaluators: dict[tuple[str, str, bool], object] = {}
 
     def make_env(
         self, card: ExperimentCard, *, envs: int, training: bool, weld_root: bool = False, seed: int = 0
@@ -41,19 +41,10 @@ class MujocoBackend:
             env.close()
         return result.checkpoint
 
-    def rollout(self, card: ExperimentCard, policy: PolicySource, scenario: EvalScenario) -> Rollout:
-        record = self._evaluator(card, policy, scenario.weld_root).run(scenario)
-        record.check()
-        return record
-
-    def _evaluator(self, card: ExperimentCard, policy: PolicySource, weld_root: bool):
-        """One player per (card, policy, weld), reused across a card's scenarios."""
+    def new_evaluator(self, card: ExperimentCard, policy: PolicySource, weld_root: bool):
         from ampbench.backends.mujoco.evaluation import Evaluator
 
-        key = (card.content_hash(), str(policy), weld_root)
-        if key not in self._evaluators:
-            self._evaluators = {key: Evaluator(self, card, policy, weld_root=weld_root)}
-        return self._evaluators[key]
+        return Evaluator(self, card, policy, weld_root=weld_root)
 
     def versions(self) -> dict[str, str]:
         return package_versions(VERSIONED)

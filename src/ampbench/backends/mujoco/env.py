@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, NamedTuple
+from typing import Any
 
 import mujoco
 import numpy as np
 from mujoco import rollout as mj_rollout
 
 from ampbench.backends.humanoid_task import METRICS, EvalSettings, HumanoidTask
+from ampbench.backends.protocol import BatchStep
 from ampbench.cards import ExperimentCard
 from ampbench.model import FREE_QPOS, build_mj_model
 from ampbench.motion.loader import MotionLibrary
@@ -30,19 +31,6 @@ from ampbench.task import commands, pushes, quat
 _STATE = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
 _CONTROL = mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_XFRC_APPLIED
 _DR_FIELDS = ("mass", "friction", "damping")  # per-env scale factors of domain randomisation
-
-
-class BatchStep(NamedTuple):
-    """One control step of every env, numpy arrays (envs, ...); `obs` already auto-reset where `done`,
-    `final_obs` and `amp_obs` of the transition that ended, as the trainer's `BatchedEnv` promises."""
-
-    obs: np.ndarray
-    reward: np.ndarray
-    done: np.ndarray
-    truncated: np.ndarray
-    amp_obs: np.ndarray
-    final_obs: np.ndarray
-    metrics: dict[str, np.ndarray]
 
 
 def _state_slices(model: mujoco.MjModel) -> dict[str, slice]:
@@ -344,21 +332,11 @@ class MujocoHumanoidEnv:
         cfg = self.card.training_pushes
         if not cfg.enabled:
             return np.full(self.num_envs, int(self.task.push_body_ids[0]))
-        push = pushes.push_step(
-            pushes.PushState(**state["push"]),
-            rng.uniform(size=(self.num_envs, pushes.PUSH_UNIFORM_COLUMNS)).astype(np.float32),
-            control_dt=self.dt,
-            probability=cfg.probability,
-            force_range=cfg.force,
-            duration_range=cfg.duration,
-            num_bodies=len(cfg.bodies),
-            direction=cfg.direction,
-            total_mass=self.total_mass,
-        )
-        force, slot = pushes.applied_force(push)
+        uniforms = rng.uniform(size=(self.num_envs, pushes.PUSH_UNIFORM_COLUMNS)).astype(np.float32)
+        push, force, body = self.task.training_push(pushes.PushState(**state["push"]), uniforms)
         state["push"] = push._asdict()
         state["push_force"] = force.astype(np.float32)
-        return self.task.push_body_ids[slot]
+        return body
 
     # ---- checkpoints -------------------------------------------------------------------------------
 
