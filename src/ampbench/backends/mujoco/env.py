@@ -135,9 +135,7 @@ class MujocoHumanoidEnv:
 
     def _kinematics(self, physics: np.ndarray) -> np.ndarray:
         """Body-frame sensors (envs, 13B) of the given states, in one threaded call."""
-        _, sensordata = self._pool.rollout(
-            self.kinematics_model, self._kinematics_data, physics, nstep=1, skip_checks=False
-        )
+        _, sensordata = self._pool.rollout(self.kinematics_model, self._kinematics_data, physics, nstep=1)
         return sensordata[:, 0]
 
     def _fallen(self, parts: dict[str, np.ndarray]) -> np.ndarray:
