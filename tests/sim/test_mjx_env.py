@@ -10,24 +10,12 @@ import pytest
 from ampbench.backends.mjx import MjxBackend
 from ampbench.backends.mjx.env import HumanoidAmpEnv, _kinematics
 from ampbench.backends.protocol import EvalScenario, ScheduledPush
-from ampbench.cards import load_card
 from ampbench.model import build_mj_model, forward_kinematics
-from ampbench.motion.loader import MotionLibrary, MotionState
+from ampbench.motion.loader import MotionState
 from ampbench.task import features, quat
-from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.sim
 ENVS = 4
-
-
-@pytest.fixture(scope="module")
-def card():
-    return load_card("benchmarks/phase2.yaml", overlays=("smoke",))
-
-
-@pytest.fixture(scope="module")
-def library():
-    return MotionLibrary([synthetic_clip(num_frames=61, fps=30.0, loop=True)], skills=["walk"])
 
 
 @pytest.fixture(scope="module")

@@ -12,26 +12,13 @@ import pytest
 from ampbench.backends.mjx.env import HumanoidAmpEnv, _kinematics
 from ampbench.backends.mujoco.env import MujocoHumanoidEnv
 from ampbench.backends.protocol import EvalScenario, ScheduledPush
-from ampbench.cards import load_card
 from ampbench.learning.trainer import train
-from ampbench.motion.loader import MotionLibrary
 from ampbench.runs import latest_checkpoint
-from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.sim
 ENVS = 6
 TRAJECTORY_STEPS = 13  # 0.26 s at 50 Hz: contacts on pelvis, thigh, foot and hand come and go
 TRAJECTORY_TOLERANCE = 1e-4  # rad; measured 2e-7 (float32 MJX against float64 MuJoCo C)
-
-
-@pytest.fixture(scope="module")
-def card():
-    return load_card("benchmarks/phase2.yaml", overlays=("smoke",))
-
-
-@pytest.fixture(scope="module")
-def library():
-    return MotionLibrary([synthetic_clip(num_frames=61, fps=30.0, loop=True)], skills=["walk"])
 
 
 def _scenario(envs: int, push: ScheduledPush | None = None) -> EvalScenario:

@@ -234,6 +234,14 @@ class HumanoidTask:
         xp = array_namespace(force)
         return push_state, force, xp.take(xp.asarray(self.push_body_ids), slot)
 
+    def scheduled_push(self, es: EvalSettings, step_count, push_start, push_vector, root_rotation):
+        """(push vector, force) (..., 3) of an evaluation push for the control step after `step_count`."""
+        xp = array_namespace(root_rotation)
+        t = xp.astype(step_count, xp.float32) * self.dt
+        return pushes.scheduled_push_step(
+            t, push_start, es.duration, es.force, es.azimuth_deg, root_rotation, push_vector, self.dt
+        )
+
     def outcome(
         self, parts: dict[str, Any], skill, speed, amp_history, step_count, fallen, finite
     ) -> Outcome:

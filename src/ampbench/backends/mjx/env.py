@@ -288,16 +288,8 @@ class HumanoidAmpEnv:
         self, info: dict[str, Any], root_rotation: jax.Array, es: EvalSettings
     ) -> tuple[dict[str, Any], jax.Array]:
         """The scenario's push; its direction is fixed from the heading at the step it starts."""
-        t = info["step"].astype(jnp.float32) * self.dt
-        vector, force = pushes.scheduled_push_step(
-            t,
-            info["push_start"],
-            es.duration,
-            es.force,
-            es.azimuth_deg,
-            root_rotation,
-            info["push_vector"],
-            self.dt,
+        vector, force = self.task.scheduled_push(
+            es, info["step"], info["push_start"], info["push_vector"], root_rotation
         )
         return {"push_vector": vector, "push_force": force}, es.body_id
 

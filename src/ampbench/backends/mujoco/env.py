@@ -314,16 +314,8 @@ class MujocoHumanoidEnv:
         state, es = self.state, self.eval_settings
         root_rotation = state["physics"][:, self._slices["qpos"]][:, 3:FREE_QPOS].astype(np.float32)
         if es is not None:
-            t = state["step"].astype(np.float32) * self.dt
-            vector, force = pushes.scheduled_push_step(
-                t,
-                state["push_start"],
-                es.duration,
-                es.force,
-                es.azimuth_deg,
-                root_rotation,
-                state["push_vector"],
-                self.dt,
+            vector, force = self.task.scheduled_push(
+                es, state["step"], state["push_start"], state["push_vector"], root_rotation
             )
             state["push_vector"], state["push_force"] = vector.astype(np.float32), force.astype(np.float32)
             return np.full(self.num_envs, int(es.body_id))
