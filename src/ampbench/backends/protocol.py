@@ -2,7 +2,7 @@
 batched-env seam the trainer steps on the host.
 
 Nothing simulator-specific crosses this seam: the scorer sees `Rollout` records of numpy arrays and
-asks for them with `EvalScenario`s, so the same scoring code serves MJX and Isaac Lab, and can be
+asks for them with `EvalScenario`s, so the same scoring code serves every simulator, and can be
 tested with synthetic rollouts.
 """
 
