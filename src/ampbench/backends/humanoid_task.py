@@ -183,6 +183,13 @@ class HumanoidTask:
             return self.pd_center + action * self.pd_scale
         return action * self.effort_limits
 
+    def band_speed(self, skill, u):
+        """Commanded speed uniform in `skill`'s band, from uniforms `u` in [0, 1): how a reset starts."""
+        xp = array_namespace(u)
+        low = xp.take(xp.asarray(self.band_low), skill)
+        high = xp.take(xp.asarray(self.band_high), skill)
+        return low + u * (high - low)
+
     def command(self, skill, speed):
         return commands.command_vector(skill, speed, len(self.skill_names))
 

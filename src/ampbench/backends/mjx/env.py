@@ -163,9 +163,7 @@ class HumanoidAmpEnv:
 
     def _command(self, key: jax.Array, skill: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Command for a reset: the reset clip's skill, a speed uniform in that skill's band."""
-        u = jax.random.uniform(key, ())
-        speed = self.band_low[skill] + u * (self.band_high[skill] - self.band_low[skill])
-        return skill, speed
+        return skill, self.task.band_speed(skill, jax.random.uniform(key, ()))
 
     def _push_start(self, key: jax.Array, eval_settings: EvalSettings | None) -> jax.Array:
         if eval_settings is None:

@@ -187,13 +187,11 @@ class MujocoHumanoidEnv:
         physics[:, self._slices["qvel"]] = qvel
         state["physics"][mask] = physics
         skill = task.reset_skill[index]
-        u = rng.uniform(size=n).astype(np.float32)
         state["skill"][mask] = skill
-        state["speed"][mask] = task.band_low[skill] + u * (task.band_high[skill] - task.band_low[skill])
+        state["speed"][mask] = task.band_speed(skill, rng.uniform(size=n).astype(np.float32))
         state["step"][mask] = 0
         state["amp_history"][mask] = task.reset_amp_history[index]
-        for value in state["push"].values():
-            value[mask] = 0
+        state["push"] = pushes.push_on_reset(pushes.PushState(**state["push"]), mask)._asdict()
         state["push_vector"][mask] = 0.0
         state["push_force"][mask] = 0.0
         state["torques"][mask] = 0.0
