@@ -7,14 +7,20 @@ Motion of `synthetic_clip` at time t (s), with parameters drawn from `seed`:
 - torque d: 20 sin(w_d t) N·m.
 Velocities are the exact derivatives, so finite-difference fills and interpolation can be checked
 against them. `loop` is only the flag; the motion is not periodic.
+
+`write_isaaclab` writes a small source file in Isaac Lab's humanoid_amp layout from hinge angles, for
+converter tests (and, with `changes`, bad files of that layout).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from ampbench.model import humanoid_spec
+from ampbench.model import forward_kinematics, humanoid_spec
 from ampbench.motion.clip import MotionClip
+from ampbench.motion.retarget import joint_groups, reference_model
 from ampbench.task import quat
 
 ROOT_VELOCITY = np.array([1.2, -0.3, 0.05])
@@ -66,3 +72,46 @@ def synthetic_state(params: dict[str, np.ndarray], times: np.ndarray) -> dict[st
         "body_angular_velocities": np.broadcast_to(params["omega"], (t.shape[0], num_bodies, 3)).copy(),
         "joint_torques": 20.0 * np.sin(params["frequency"] * t),
     }
+
+
+def random_in_range_angles(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """(F, 28) smooth hinge angles well inside every joint range (never near gimbal lock)."""
+    ranges = humanoid_spec().joint_ranges
+    low, high = np.maximum(ranges[:, 0], -1.2), np.minimum(ranges[:, 1], 1.2)
+    middle, half = (low + high) / 2.0, (high - low) / 2.0 * 0.8
+    phase = rng.uniform(-np.pi, np.pi, len(middle))
+    return middle + half * np.sin(np.linspace(0.0, 2.0, frames)[:, None] * 3.0 + phase)
+
+
+def isaaclab_fields(angles: np.ndarray, *, exponential_maps: bool = True) -> dict[str, np.ndarray]:
+    """Isaac Lab-layout arrays (float32, 60 fps) with DOFs and bodies in reversed order; 3-DOF joints as
+    rotation vectors unless exponential_maps is False; the root walks 1 m along x at 0.9 m height."""
+    spec, model = humanoid_spec(), reference_model()
+    frames = len(angles)
+    root = np.column_stack([np.linspace(0, 1, frames), np.zeros(frames), np.full(frames, 0.9)])
+    positions, rotations = forward_kinematics(
+        model, root, np.broadcast_to([1.0, 0, 0, 0], (frames, 4)), angles
+    )
+    stored = angles.copy()
+    if exponential_maps:
+        for group in joint_groups():
+            if len(group.dof_indices) == 3:
+                dofs = list(group.dof_indices)
+                stored[:, dofs] = quat.to_rotvec(quat.from_intrinsic_xyz(angles[:, dofs]))
+    return {
+        "fps": np.int64(60),
+        "dof_names": np.array(spec.dof_names[::-1]),
+        "body_names": np.array(spec.body_names[::-1]),
+        "dof_positions": stored[:, ::-1].astype(np.float32),
+        "dof_velocities": np.zeros_like(stored, dtype=np.float32),
+        "body_positions": positions[:, ::-1].astype(np.float32),
+        "body_rotations": rotations[:, ::-1].astype(np.float32),
+        "body_linear_velocities": np.zeros_like(positions[:, ::-1], dtype=np.float32),
+        "body_angular_velocities": np.zeros_like(positions[:, ::-1], dtype=np.float32),
+    }
+
+
+def write_isaaclab(path: Path, angles: np.ndarray, *, exponential_maps: bool = True, **changes) -> Path:
+    """`isaaclab_fields` saved as an NPZ, with some keys replaced by `changes`."""
+    np.savez(path, **(isaaclab_fields(angles, exponential_maps=exponential_maps) | changes))
+    return path

@@ -35,6 +35,7 @@ from ampbench.motion.isaaclab_npz import isaaclab_to_clip, read_isaaclab_npz
 from ampbench.motion.poselib import poselib_to_clip, read_poselib
 from ampbench.motion.retarget import hinge_xyz_angles, joint_groups, reference_model, twist_angle
 from ampbench.task import quat
+from tests.clipfactory import random_in_range_angles, write_isaaclab
 
 pytestmark = pytest.mark.unit
 
@@ -122,15 +123,6 @@ def deepmimic_frame(duration: float, root=(0.0, 0.9, 0.0), knee: float = 0.0) ->
     for name, _, width in DEEPMIMIC_JOINTS:
         values += IDENTITY if width == 4 else [knee if name.endswith("knee") else 0.0]
     return values
-
-
-def random_in_range_angles(rng: np.random.Generator, frames: int) -> np.ndarray:
-    """(F, 28) smooth hinge angles well inside every joint range (never near gimbal lock)."""
-    ranges = humanoid_spec().joint_ranges
-    low, high = np.maximum(ranges[:, 0], -1.2), np.minimum(ranges[:, 1], 1.2)
-    middle, half = (low + high) / 2.0, (high - low) / 2.0 * 0.8
-    phase = rng.uniform(-np.pi, np.pi, len(middle))
-    return middle + half * np.sin(np.linspace(0.0, 2.0, frames)[:, None] * 3.0 + phase)
 
 
 # ---------------------------------------------------------------- hinge angles
@@ -273,33 +265,6 @@ def test_poselib_reader_refuses_pickled_code(tmp_path):
     np.save(path, np.array({"rotation": os.getcwd}, dtype=object), allow_pickle=True)  # a function reference
     with pytest.raises(ClipError, match=r"evil\.npy.*refusing to load"):
         read_poselib(path)
-
-
-def write_isaaclab(path: Path, angles: np.ndarray, *, exponential_maps: bool) -> Path:
-    """An Isaac Lab-layout NPZ with DOFs and bodies in reversed order; 3-DOF joints as rotation vectors."""
-    spec, model = humanoid_spec(), reference_model()
-    root = np.column_stack([np.linspace(0, 1, len(angles)), np.zeros(len(angles)), np.full(len(angles), 0.9)])
-    root_rotation = np.broadcast_to(IDENTITY, (len(angles), 4))
-    positions, rotations = forward_kinematics(model, root, root_rotation, angles)
-    stored = angles.copy()
-    if exponential_maps:
-        for group in joint_groups():
-            if len(group.dof_indices) == 3:
-                dofs = list(group.dof_indices)
-                stored[:, dofs] = quat.to_rotvec(quat.from_intrinsic_xyz(angles[:, dofs]))
-    np.savez(
-        path,
-        fps=np.int64(60),
-        dof_names=np.array(spec.dof_names[::-1]),
-        body_names=np.array(spec.body_names[::-1]),
-        dof_positions=stored[:, ::-1].astype(np.float32),
-        dof_velocities=np.zeros_like(stored, dtype=np.float32),
-        body_positions=positions[:, ::-1].astype(np.float32),
-        body_rotations=rotations[:, ::-1].astype(np.float32),
-        body_linear_velocities=np.zeros_like(positions[:, ::-1], dtype=np.float32),
-        body_angular_velocities=np.zeros_like(positions[:, ::-1], dtype=np.float32),
-    )
-    return path
 
 
 def test_isaaclab_converter_turns_rotation_vectors_into_hinge_angles_and_reorders(tmp_path):

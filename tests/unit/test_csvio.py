@@ -132,7 +132,7 @@ BAD_CSV = {
     ),
     "loop not boolean": (
         dict(edit_metadata=lambda lines: [lines[0], "# loop: maybe"]),
-        "'loop' expected true",
+        "'loop' expected a boolean",
     ),
     "no body columns": (dict(drop=lambda name: name.startswith("body_")), "0 body names"),
 }

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Mapping
+import zipfile
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,12 @@ DOF_CONVENTION = "hinge_xyz"
 ACTION_NOISE_KINDS = ("", "noisy_policy", "deterministic_policy")
 """How a clip recorded from a policy was played ("" for motion capture): `AmpConfig.reference_torques`."""
 QUAT_NORM_TOLERANCE = 1e-3
+"""Largest |norm - 1| of a stored quaternion; source quaternions further off are renormalised, warned."""
+ZERO_QUAT_NORM = 1e-6
+"""Source quaternions shorter than this carry no rotation and are refused rather than replaced."""
 MIN_FRAMES = 2
+LOOP_TEXT = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+"""Spellings of the `loop` flag a file may store as text (case-insensitive); anything else is refused."""
 
 DOF_ARRAYS = ("dof_positions", "dof_velocities")
 BODY_ARRAYS = ("body_positions", "body_rotations", "body_linear_velocities", "body_angular_velocities")
@@ -58,6 +65,10 @@ class ClipError(ValueError):
 
 class FilledFieldsWarning(UserWarning):
     """Some clip fields were filled instead of read: training on them is degraded."""
+
+
+class SourceDataWarning(UserWarning):
+    """A converter changed source data it could still use (renormalised quaternions, ...); says how much."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,24 +139,26 @@ def _where(clip_or_source: MotionClip | str) -> str:
 
 def validate_clip(clip: MotionClip) -> None:
     """ClipError on the first problem: fps, names, shapes, frame counts, non-finite values, quaternions."""
-    _check_fps(clip.fps, _where(clip))
+    where = _where(clip)
+    check_fps(clip.fps, where)
     _check_names(clip)
-    _check_shapes(clip)
-    _check_finite(clip)
+    missing = [key for key in KINEMATIC_ARRAYS if getattr(clip, key) is None]
+    if missing:
+        raise ClipError(f"{where}: '{missing[0]}' is missing (expected an array)")
+    arrays = {key: getattr(clip, key) for key in ARRAY_KEYS if getattr(clip, key) is not None}
+    check_arrays(arrays, (len(clip.dof_names), len(clip.body_names)), where)
     _check_unit_quaternions(clip)
     if clip.action_noise not in ACTION_NOISE_KINDS:
         raise ClipError(
-            f"{_where(clip)}: 'action_noise' expected one of {list(ACTION_NOISE_KINDS)}, found "
-            f"{clip.action_noise!r}"
+            f"{where}: 'action_noise' expected one of {list(ACTION_NOISE_KINDS)}, found {clip.action_noise!r}"
         )
     unknown = sorted(set(clip.filled_fields) - set(KINEMATIC_ARRAYS))
     if unknown:
-        raise ClipError(
-            f"{_where(clip)}: 'filled_fields' expected names from {KINEMATIC_ARRAYS}, found {unknown}"
-        )
+        raise ClipError(f"{where}: 'filled_fields' expected names from {KINEMATIC_ARRAYS}, found {unknown}")
 
 
-def _check_fps(fps: Any, where: str) -> None:
+def check_fps(fps: Any, where: str) -> None:
+    """ClipError unless fps is one finite positive number (a 0-d array, not a list of them)."""
     value = np.asarray(fps)
     if value.ndim != 0 or value.dtype.kind not in "iuf":
         raise ClipError(
@@ -171,16 +184,28 @@ def expected_shape(key: str, num_dofs: int, num_bodies: int) -> tuple[str, tuple
     return f"(F, D) with D = len(dof_names) = {num_dofs}", (num_dofs,)
 
 
-def _check_shapes(clip: MotionClip) -> None:
-    where, num_dofs, num_bodies = _where(clip), len(clip.dof_names), len(clip.body_names)
-    for key in ARRAY_KEYS:
-        array = getattr(clip, key)
-        if array is None:
-            if key != "joint_torques":
-                raise ClipError(f"{where}: '{key}' is missing (expected an array)")
-            continue
-        check_array_shape(key, array, (num_dofs, num_bodies), where)
-    _check_frame_counts(clip)
+def check_arrays(arrays: Mapping[str, np.ndarray], sizes: tuple[int, int], where: str) -> None:
+    """ClipError on the first array with the wrong shape for (num_dofs, num_bodies) = sizes, fewer than
+    MIN_FRAMES frames, another frame count than the first array, or a non-finite value."""
+    for key, array in arrays.items():
+        check_array_shape(key, array, sizes, where)
+    first, reference = next(iter(arrays.items()))
+    frames = reference.shape[0]
+    if frames < MIN_FRAMES:
+        raise ClipError(f"{where}: '{first}' expected at least {MIN_FRAMES} frames, found {frames}")
+    for key, array in arrays.items():
+        if array.shape[0] != frames:
+            raise ClipError(
+                f"{where}: '{key}' expected {frames} frames (as '{first}'), "
+                f"found {array.shape[0]}; all per-frame arrays must agree"
+            )
+    for key, array in arrays.items():
+        bad_frames = np.flatnonzero(~np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1))
+        if bad_frames.size:
+            raise ClipError(
+                f"{where}: '{key}' expected finite values, found NaN/inf in "
+                f"{bad_frames.size} frame(s), first at frame {bad_frames[0]}"
+            )
 
 
 def check_array_shape(key: str, array: np.ndarray, sizes: tuple[int, int], where: str) -> None:
@@ -188,34 +213,6 @@ def check_array_shape(key: str, array: np.ndarray, sizes: tuple[int, int], where
     text, trailing = expected_shape(key, *sizes)
     if array.ndim != 1 + len(trailing) or array.shape[1:] != trailing:
         raise ClipError(f"{where}: '{key}' expected shape {text}, found {array.shape}")
-
-
-def _check_frame_counts(clip: MotionClip) -> None:
-    frames = clip.num_frames
-    if frames < MIN_FRAMES:
-        raise ClipError(
-            f"{_where(clip)}: 'dof_positions' expected at least {MIN_FRAMES} frames, found {frames}"
-        )
-    for key in ARRAY_KEYS:
-        array = getattr(clip, key)
-        if array is not None and array.shape[0] != frames:
-            raise ClipError(
-                f"{_where(clip)}: '{key}' expected {frames} frames (as 'dof_positions'), "
-                f"found {array.shape[0]}; all per-frame arrays must agree"
-            )
-
-
-def _check_finite(clip: MotionClip) -> None:
-    for key in ARRAY_KEYS:
-        array = getattr(clip, key)
-        if array is None:
-            continue
-        bad_frames = np.flatnonzero(~np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1))
-        if bad_frames.size:
-            raise ClipError(
-                f"{_where(clip)}: '{key}' expected finite values, found NaN/inf in "
-                f"{bad_frames.size} frame(s), first at frame {bad_frames[0]}"
-            )
 
 
 def _check_unit_quaternions(clip: MotionClip) -> None:
@@ -230,6 +227,32 @@ def _check_unit_quaternions(clip: MotionClip) -> None:
         )
 
 
+def unit_quaternions(values: np.ndarray, key: str, where: str, parts: Sequence[str]) -> np.ndarray:
+    """Source quaternions (F, P, 4) of named parts scaled to unit length. A zero one is refused (no
+    rotation can be read from it); renormalising others off by more than QUAT_NORM_TOLERANCE is warned
+    once, with counts per part."""
+    values = np.asarray(values, dtype=np.float64)
+    norms = np.linalg.norm(values, axis=-1)
+    zero = norms < ZERO_QUAT_NORM
+    if zero.any():
+        frame, part = np.argwhere(zero)[0]
+        raise ClipError(
+            f"{where}: '{key}' expected unit quaternions (w, x, y, z), found {int(zero.sum())} of norm "
+            f"< {ZERO_QUAT_NORM}, first at frame {frame} ({parts[part]})"
+        )
+    off = np.abs(norms - 1.0) > QUAT_NORM_TOLERANCE
+    if off.any():
+        counts = off.sum(axis=0)
+        listing = ", ".join(f"{parts[p]} {counts[p]}" for p in np.flatnonzero(counts))
+        warnings.warn(
+            f"{where}: '{key}': renormalised {int(off.sum())} of {norms.size} quaternions whose norm is off "
+            f"1 by more than {QUAT_NORM_TOLERANCE} (norms {norms.min():.4g} to {norms.max():.4g}; {listing})",
+            SourceDataWarning,
+            stacklevel=2,
+        )
+    return values / norms[..., None]
+
+
 # ---------------------------------------------------------------- building clips from raw fields
 
 
@@ -240,8 +263,8 @@ def clip_from_fields(fields: Mapping[str, Any], *, source: str, fill_missing: bo
     for key in ("fps", "dof_names", "body_names"):
         if key not in fields:
             raise ClipError(f"{where}: '{key}' is missing (required, never filled)")
-    _check_fps(fields["fps"], where)
-    arrays = {key: _numeric_array(fields[key], key, where) for key in ARRAY_KEYS if key in fields}
+    check_fps(fields["fps"], where)
+    arrays = {key: numeric_array(fields[key], key, where) for key in ARRAY_KEYS if key in fields}
     filled = tuple(str(name) for name in np.atleast_1d(fields.get("filled_fields", ())))
     absent = [key for key in KINEMATIC_ARRAYS if key not in arrays]
     if absent and not fill_missing:
@@ -249,8 +272,8 @@ def clip_from_fields(fields: Mapping[str, Any], *, source: str, fill_missing: bo
             f"{where}: {absent} missing (expected arrays); pass fill_missing=True "
             "(CLI: --fill-missing) to fill them, which degrades training"
         )
-    dof_names = _names(fields["dof_names"], "dof_names", where)
-    body_names = _names(fields["body_names"], "body_names", where)
+    dof_names = read_names(fields["dof_names"], "dof_names", where)
+    body_names = read_names(fields["body_names"], "body_names", where)
     if absent:
         sizes = (len(dof_names), len(body_names))
         for key, array in arrays.items():
@@ -263,7 +286,7 @@ def clip_from_fields(fields: Mapping[str, Any], *, source: str, fill_missing: bo
         body_names=body_names,
         **{key: arrays.get(key) for key in ARRAY_KEYS},
         filled_fields=filled,
-        loop=bool(np.asarray(fields.get("loop", False))),
+        loop=parse_loop(fields.get("loop", False), where),
         action_noise=str(np.asarray(fields.get("action_noise", ""))),
         source=source,
     )
@@ -284,14 +307,31 @@ def _check_convention(fields: Mapping[str, Any], where: str) -> None:
         )
 
 
-def _numeric_array(value: Any, key: str, where: str) -> np.ndarray:
+def parse_loop(value: Any, where: str) -> bool:
+    """The `loop` flag from a bool, 0/1 or the text in LOOP_TEXT: bool("false") would be True."""
+    array = np.asarray(value)
+    if array.ndim == 0 and array.dtype.kind == "b":
+        return bool(array)
+    if array.ndim == 0 and array.dtype.kind in "iu" and int(array) in (0, 1):
+        return bool(array)
+    if array.ndim == 0 and array.dtype.kind in "US" and str(array).strip().lower() in LOOP_TEXT:
+        return LOOP_TEXT[str(array).strip().lower()]
+    raise ClipError(
+        f"{where}: 'loop' expected a boolean (True/False, 0/1 or one of {list(LOOP_TEXT)}), found "
+        f"{array.dtype} {array.tolist()!r}"
+    )
+
+
+def numeric_array(value: Any, key: str, where: str) -> np.ndarray:
+    """A float64 copy of a numeric array; ClipError for text or object arrays."""
     array = np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise ClipError(f"{where}: '{key}' expected a numeric array, found dtype {array.dtype}")
     return array.astype(np.float64)
 
 
-def _names(value: Any, key: str, where: str) -> tuple[str, ...]:
+def read_names(value: Any, key: str, where: str) -> tuple[str, ...]:
+    """A 1-D string array as a tuple of names."""
     array = np.asarray(value)
     if array.ndim != 1 or array.dtype.kind not in "US":
         raise ClipError(
@@ -368,14 +408,28 @@ def _warn_filled(how: Mapping[str, str], source: str) -> None:
 def load_clip(path: str | Path, *, fill_missing: bool = False) -> MotionClip:
     """Read and validate an NPZ clip; absent kinematic fields are an error unless fill_missing."""
     path = Path(path)
+    return clip_from_fields(read_npz(path), source=str(path), fill_missing=fill_missing)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an NPZ file; ClipError for a missing, empty, truncated or corrupted file, and for
+    object arrays (they need pickle: data files are never unpickled)."""
     if not path.is_file():
         raise ClipError(f"{path}: file not found")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            fields = {key: npz[key] for key in npz.files}
-    except ValueError as error:  # object arrays need pickle: refuse, never unpickle data files
-        raise ClipError(f"{path}: not a plain-array NPZ clip ({error})") from error
-    return clip_from_fields(fields, source=str(path), fill_missing=fill_missing)
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an archive of named arrays")
+        with loaded as npz:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as error:
+        kind = type(error).__name__
+        kind = kind if type(error).__module__ == "builtins" else f"{type(error).__module__}.{kind}"
+        detail = f"{kind}: {error}" if str(error) else kind
+        raise ClipError(
+            f"{path}: not a plain-array NPZ clip file ({detail}); expected a zip of .npy arrays "
+            "as numpy.savez writes it"
+        ) from error
 
 
 def save_clip(clip: MotionClip, path: str | Path) -> None:

@@ -3,7 +3,7 @@
 CSV layout (UTF-8, comma separated, one row per frame, numbers written with full float precision):
 
     # dof_convention: hinge_xyz          metadata lines start with '#' and come first
-    # loop: false                         optional, default false
+    # loop: false                         optional, default false (also 0/1, no/yes)
     # filled_fields: dof_velocities       optional, comma separated; fields filled earlier
     time,dof_pos:abdomen_x,...,body_rot:pelvis:w,...
     0.0,0.012,...
@@ -83,8 +83,6 @@ def csv_to_clip(path: str | Path, *, fill_missing: bool = False) -> MotionClip:
     fields: dict[str, object] = {key: value for key, value in metadata.items() if key != "filled_fields"}
     if "filled_fields" in metadata:
         fields["filled_fields"] = [name for name in metadata["filled_fields"].split(",") if name]
-    if "loop" in metadata:
-        fields["loop"] = _parse_bool(metadata["loop"], path)
     columns = {name: index for index, name in enumerate(header)}
     fields["fps"] = _fps_from_time(table, columns, path)
     dof_names, body_names = _names_from_columns(header, path)
@@ -117,12 +115,6 @@ def _read_table(path: Path) -> tuple[dict[str, str], list[str], np.ndarray]:
             f"{path}: rows expected {len(header)} values (one per header column), found {table.shape[1]}"
         )
     return metadata, header, table
-
-
-def _parse_bool(text: str, path: Path) -> bool:
-    if text.lower() not in ("true", "false"):
-        raise ClipError(f"{path}: 'loop' expected true or false, found {text!r}")
-    return text.lower() == "true"
 
 
 def _fps_from_time(table: np.ndarray, columns: dict[str, int], path: Path) -> float:

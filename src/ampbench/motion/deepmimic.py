@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ampbench.motion.clip import ClipError, MotionClip
+from ampbench.motion.clip import ClipError, MotionClip, unit_quaternions
 from ampbench.motion.retarget import clip_from_joint_angles, dofs_from_rotations
 from ampbench.task import quat
 
@@ -70,11 +70,12 @@ def read_deepmimic(path: str | Path) -> DeepMimicMotion:
     if np.any(durations <= 0):
         bad = int(np.flatnonzero(durations <= 0)[0])
         raise ClipError(f"{path}: 'Frames'[{bad}][0] (duration) expected > 0, found {durations[bad]}")
+    root_rotations, joint_rotations = _rotations(frames, path)
     return DeepMimicMotion(
         times=np.concatenate([[0.0], np.cumsum(durations)]),
         root_positions=frames[:, 1:4],
-        root_rotations=quat.normalize(frames[:, 4:8]),
-        joint_rotations=_joint_rotations(frames[:, ROOT_WIDTH:]),
+        root_rotations=root_rotations,
+        joint_rotations=joint_rotations,
         loop=loop,
     )
 
@@ -100,17 +101,24 @@ def _loop_flag(value: object, path: Path) -> bool:
     return LOOP_MODES[value]
 
 
-def _joint_rotations(values: np.ndarray) -> np.ndarray:
-    """(F, 36) joint values -> (F, J, 4) local rotations; a revolute angle becomes a rotation about z."""
-    rotations, column = [], 0
-    for _, _, width in DEEPMIMIC_JOINTS:
+def _rotations(frames: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(F, 4) root and (F, J, 4) local joint rotations. The file's quaternions are checked and
+    renormalised together (one warning per file); a revolute angle becomes a rotation about z."""
+    names, quaternions, angles, column = ["root"], [frames[:, 4:8]], {}, ROOT_WIDTH
+    for name, _, width in DEEPMIMIC_JOINTS:
         if width == 4:
-            rotations.append(quat.normalize(values[:, column : column + 4]))
+            names.append(name)
+            quaternions.append(frames[:, column : column + 4])
         else:
-            angle = values[:, column]
-            rotations.append(quat.from_axis_angle(np.broadcast_to(_Z_AXIS, (len(angle), 3)), angle))
+            angles[name] = frames[:, column]
         column += width
-    return np.stack(rotations, axis=1)
+    unit = unit_quaternions(np.stack(quaternions, axis=1), "Frames", str(path), names)
+    z_axis = np.broadcast_to(_Z_AXIS, (len(frames), 3))
+    joints = [
+        quat.from_axis_angle(z_axis, angles[name]) if name in angles else unit[:, names.index(name)]
+        for name, _, _ in DEEPMIMIC_JOINTS
+    ]
+    return unit[:, 0], np.stack(joints, axis=1)
 
 
 def resample(motion: DeepMimicMotion, fps: float) -> DeepMimicMotion:

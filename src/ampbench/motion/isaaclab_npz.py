@@ -15,7 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from ampbench.model import humanoid_spec
-from ampbench.motion.clip import ClipError, MotionClip, validate_clip
+from ampbench.motion.clip import (
+    ClipError,
+    MotionClip,
+    check_arrays,
+    check_fps,
+    numeric_array,
+    read_names,
+    read_npz,
+    unit_quaternions,
+    validate_clip,
+)
 from ampbench.motion.retarget import hinge_xyz_angles, joint_groups, time_derivative
 from ampbench.task import quat
 
@@ -32,13 +42,11 @@ _REQUIRED_KEYS = (
 
 
 def read_isaaclab_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """The file's arrays, DOFs and bodies reordered to the model's names (float64, names as tuples)."""
+    """The file's arrays, checked (shapes, frame counts, finite values, fps) before any conversion so
+    errors name the file's own frames, then DOFs and bodies reordered to the model's names (float64)."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            fields = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as error:
-        raise ClipError(f"{path}: not a readable NPZ file ({error})") from error
+    where = str(path)
+    fields = read_npz(path)
     missing = [key for key in _REQUIRED_KEYS if key not in fields]
     if missing:
         raise ClipError(f"{path}: keys {missing} missing (expected {list(_REQUIRED_KEYS)})")
@@ -47,20 +55,25 @@ def read_isaaclab_npz(path: str | Path) -> dict[str, np.ndarray]:
             f"{path}: has 'dof_convention' = {fields['dof_convention']!s}; it is already a project clip, "
             "load it with ampbench.motion.clip.load_clip"
         )
+    check_fps(fields["fps"], where)
+    dof_names = read_names(fields["dof_names"], "dof_names", where)
+    body_names = read_names(fields["body_names"], "body_names", where)
+    arrays = {key: numeric_array(fields[key], key, where) for key in _REQUIRED_KEYS[3:]}
+    check_arrays(arrays, (len(dof_names), len(body_names)), where)
     spec = humanoid_spec()
-    dof_order = _order(fields["dof_names"], spec.dof_names, "dof_names", path)
-    body_order = _order(fields["body_names"], spec.body_names, "body_names", path)
-    out = {"fps": np.float64(fields["fps"]), "dof_positions": fields["dof_positions"][:, dof_order]}
+    dof_order = _order(dof_names, spec.dof_names, "dof_names", path)
+    body_order = _order(body_names, spec.body_names, "body_names", path)
+    out = {"fps": np.float64(fields["fps"]), "dof_positions": arrays["dof_positions"][:, dof_order]}
     for key in _REQUIRED_KEYS[4:]:
-        out[key] = fields[key][:, body_order]
-    return {key: np.asarray(value, dtype=np.float64) for key, value in out.items()}
+        out[key] = arrays[key][:, body_order]
+    out["body_rotations"] = unit_quaternions(out["body_rotations"], "body_rotations", where, spec.body_names)
+    return out
 
 
-def _order(found: np.ndarray, wanted: tuple[str, ...], key: str, path: Path) -> np.ndarray:
-    names = [str(name) for name in np.atleast_1d(found)]
+def _order(names: tuple[str, ...], wanted: tuple[str, ...], key: str, path: Path) -> np.ndarray:
     absent = [name for name in wanted if name not in names]
     if absent:
-        raise ClipError(f"{path}: '{key}' lacks the model's names {absent}; found {names}")
+        raise ClipError(f"{path}: '{key}' lacks the model's names {absent}; found {list(names)}")
     return np.array([names.index(name) for name in wanted])
 
 
@@ -81,8 +94,6 @@ def isaaclab_to_clip(path: str | Path) -> MotionClip:
     """One Isaac Lab motion NPZ -> a clip in the model's DOF convention and order; loop is False."""
     fields = read_isaaclab_npz(path)
     fps = float(fields["fps"])
-    if not np.isfinite(fps) or fps <= 0:
-        raise ClipError(f"{path}: 'fps' expected a finite number > 0, found {fps}")
     spec = humanoid_spec()
     positions, velocities = exponential_maps_to_hinge_angles(fields["dof_positions"], fps)
     clip = MotionClip(
@@ -92,7 +103,7 @@ def isaaclab_to_clip(path: str | Path) -> MotionClip:
         dof_positions=positions,
         dof_velocities=velocities,
         body_positions=fields["body_positions"],
-        body_rotations=quat.normalize(fields["body_rotations"]),
+        body_rotations=fields["body_rotations"],
         body_linear_velocities=fields["body_linear_velocities"],
         body_angular_velocities=fields["body_angular_velocities"],
         source=f"{path} (Isaac Lab humanoid_amp, exponential maps converted)",

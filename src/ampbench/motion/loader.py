@@ -98,6 +98,7 @@ class MotionLibrary:
         clip_index, time = np.broadcast_arrays(
             np.asarray(clip_index, dtype=np.int64), np.asarray(time, float)
         )
+        self._check_query(clip_index, time)
         rows0, rows1, weight = self._blend_rows(clip_index.ravel(), time.ravel())
         blended = {
             key: _blend(key, table[rows0], table[rows1], weight) for key, table in self._frames.items()
@@ -105,6 +106,21 @@ class MotionLibrary:
         shaped = {key: value.reshape(clip_index.shape + value.shape[1:]) for key, value in blended.items()}
         shaped.setdefault("joint_torques", None)
         return MotionState(**shaped)
+
+    def _check_query(self, clip_index: np.ndarray, time: np.ndarray) -> None:
+        """ClipError for a clip index outside the library or a non-finite time (NaN would blend to NaN)."""
+        outside = (clip_index < 0) | (clip_index >= len(self.clips))
+        if outside.any():
+            raise ClipError(
+                f"motion library: clip index expected 0 to {len(self.clips) - 1}, found "
+                f"{clip_index[outside].ravel()[0]} ({int(outside.sum())} of {clip_index.size} outside)"
+            )
+        bad = ~np.isfinite(time)
+        if bad.any():
+            raise ClipError(
+                f"motion library: time expected finite seconds, found {time[bad].ravel()[0]} "
+                f"({int(bad.sum())} of {time.size} not finite)"
+            )
 
     def check_torque_recording(self, expected: str) -> None:
         """Every clip's torques were recorded the way the card says (`AmpConfig.reference_torques`):

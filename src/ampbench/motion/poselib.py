@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ampbench.motion.clip import ClipError, MotionClip
+from ampbench.motion.clip import ClipError, MotionClip, unit_quaternions
 from ampbench.motion.retarget import clip_from_joint_angles, dofs_from_rotations, joint_groups
 from ampbench.task import quat
 
@@ -93,12 +93,12 @@ def poselib_to_clip(path: str | Path) -> MotionClip:
     root = np.asarray(state["root_translation"], dtype=np.float64)
     fps = float(state["fps"])
     _check_layout(path, state, names, rotation, root)
-    local = quat.xyzw_to_wxyz(rotation)
+    local = unit_quaternions(quat.xyzw_to_wxyz(rotation), "rotation", str(path), names)
     rotations = {group.body: local[:, names.index(group.body)] for group in joint_groups()}
     return clip_from_joint_angles(
         fps,
         root,
-        quat.normalize(local[:, names.index("pelvis")]),
+        local[:, names.index("pelvis")],
         *dofs_from_rotations(rotations, fps),
         loop=False,
         source=f"{path} (poselib)",
