@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ampbench import cards
-from ampbench.motion.clip import ARRAY_KEYS, ClipError, save_clip
+from ampbench.motion.clip import ARRAY_KEYS, ClipError, equivalent_xyz_triples, hinge_xyz_triples, save_clip
 from ampbench.motion.loader import DATA_DIR_ENV, MotionLibrary, clip_path, load_library
 from ampbench.task import quat
 from tests.clipfactory import synthetic_clip, synthetic_parameters, synthetic_state
@@ -62,15 +62,38 @@ def test_stored_frames_come_back_exactly_at_their_times():
 
 
 def test_blend_stays_between_the_neighbouring_frames():
-    """Blend weights in [0, 1] (floor, not round): each value lies between its two frames' values."""
+    """Blend weights in [0, 1] (floor, not round): each linearly blended value (all but the 3-DOF
+    joints' angles, which blend on SO(3)) lies between its two frames' values."""
     clip = synthetic_clip(num_frames=31, fps=30.0)
     times = np.random.default_rng(3).uniform(-0.5, clip.duration + 0.5, 500)
     state = MotionLibrary([clip]).state_at(np.zeros(500, dtype=int), times)
     frame0 = np.clip(np.floor(times * clip.fps).astype(int), 0, clip.num_frames - 1)
     frame1 = np.minimum(frame0 + 1, clip.num_frames - 1)
-    low = np.minimum(clip.dof_positions[frame0], clip.dof_positions[frame1])
-    high = np.maximum(clip.dof_positions[frame0], clip.dof_positions[frame1])
-    assert np.all(state.dof_positions >= low - 1e-12) and np.all(state.dof_positions <= high + 1e-12)
+    for key in ("dof_positions", "dof_velocities", "body_positions"):
+        value, stored = getattr(state, key), getattr(clip, key)
+        if key == "dof_positions":
+            single = np.setdiff1d(np.arange(len(clip.dof_names)), hinge_xyz_triples(clip.dof_names))
+            value, stored = value[:, single], stored[:, single]
+        low, high = np.minimum(stored[frame0], stored[frame1]), np.maximum(stored[frame0], stored[frame1])
+        assert np.all(value >= low - 1e-12) and np.all(value <= high + 1e-12), key
+
+
+def test_three_dof_joints_blend_on_so3_across_a_switch_of_triple():
+    """Frame 1 stores the other x-y-z triple of a rotation close to frame 0's: halfway, the joint is
+    at the slerp of the two rotations, not at the mean of angles 180 degrees apart."""
+    clip = synthetic_clip(num_frames=2, fps=10.0)
+    triple = list(hinge_xyz_triples(clip.dof_names)[0])
+    near, turn = np.array([0.2, 0.3, -0.1]), np.array([0.1, 0.0, 0.0])
+    dofs = np.array(clip.dof_positions)
+    dofs[0, triple] = near
+    dofs[1, triple] = equivalent_xyz_triples(quat.from_intrinsic_xyz(near + turn))[1]
+    library = MotionLibrary([dataclasses.replace(clip, dof_positions=dofs)])
+    angles = library.state_at(np.array([0, 0]), np.array([0.04, 0.06])).dof_positions[:, triple]
+    # frame 1 turns 0.1 rad further about the joint's first (x) axis: slerp adds 0.04 and 0.06 to x,
+    # given as frame 0's triple at 0.04 and as frame 1's (the other triple) at 0.06
+    np.testing.assert_allclose(angles[0], near + 0.4 * turn, atol=1e-12)
+    other = equivalent_xyz_triples(quat.from_intrinsic_xyz(near + 0.6 * turn))[1]
+    np.testing.assert_allclose(angles[1], other, atol=1e-12)
 
 
 def test_non_loop_clip_clamps_to_its_first_and_last_frame():

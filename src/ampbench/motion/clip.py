@@ -123,6 +123,43 @@ class MotionClip:
         return (self.num_frames - 1) / float(self.fps)
 
 
+def hinge_xyz_triples(dof_names: Sequence[str]) -> np.ndarray:
+    """(G, 3) DOF indices of the 3-DOF joints: consecutive names `J_x, J_y, J_z` (`DOF_CONVENTION`)."""
+    triples = [
+        (i, i + 1, i + 2)
+        for i, name in enumerate(dof_names[:-2])
+        if name.endswith("_x")
+        and dof_names[i + 1] == f"{name[:-2]}_y"
+        and dof_names[i + 2] == f"{name[:-2]}_z"
+    ]
+    return np.array(triples, dtype=np.int64).reshape(-1, 3)
+
+
+def wrap_angle(angles: np.ndarray) -> np.ndarray:
+    """Angles into [-pi, pi)."""
+    return (angles + np.pi) % (2.0 * np.pi) - np.pi
+
+
+def equivalent_xyz_triples(rotations: np.ndarray) -> np.ndarray:
+    """(..., 4) rotations -> (..., 2, 3): both intrinsic x-y-z angle triples of each rotation.
+
+    (a, b, c) and (a + pi, pi - b, c + pi) make the same rotation; hips and shoulders need the second
+    one beyond 90 degrees of flexion.
+    """
+    first = np.asarray(quat.to_intrinsic_xyz(quat.normalize(rotations)))
+    second = wrap_angle(first + np.array([np.pi, 0.0, np.pi]))
+    second[..., 1] = wrap_angle(np.pi - first[..., 1])
+    return np.stack([first, second], axis=-2)
+
+
+def nearest_xyz_triple(rotations: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(..., 4) rotations -> (..., 3) x-y-z angles of each, the equivalent triple (and whole turns per
+    angle) nearest to the (..., 3) reference angles."""
+    change = wrap_angle(equivalent_xyz_triples(rotations) - reference[..., None, :])
+    nearest = np.abs(change).sum(axis=-1).argmin(axis=-1)
+    return reference + np.take_along_axis(change, nearest[..., None, None], axis=-2)[..., 0, :]
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return a is not None and b is not None and np.array_equal(a, b)

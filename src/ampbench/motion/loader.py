@@ -1,8 +1,12 @@
 """Reference-motion sampling for AMP: vectorised, interpolated clip states at random or given times.
 
 Interpolation: at time t a clip is between frames f0 = floor(t * fps) and f1 = f0 + 1 with blend weight
-w = t * fps - f0 in [0, 1]; vectors blend linearly, quaternions by slerp. A time within 1e-9 frames of a
-stored frame snaps to it, so frame times return the stored frame exactly.
+w = t * fps - f0 in [0, 1]; vectors blend linearly, quaternions by slerp. A 3-DOF joint's x-y-z angles
+blend on SO(3): the joint rotations of both frames are slerped and converted back to the equivalent
+triple nearest the nearer frame's angles. Blending the angles linearly would be wrong where a converter
+switched triple between frames (the angles jump by up to 180 degrees for a small rotation) and near
+gimbal lock. A time within 1e-9 frames of a stored frame snaps to it, so frame times return the stored
+frame exactly.
 
 Time outside [0, duration]:
 - non-loop clips clamp to [0, duration]; at the end f0 = f1 = the last frame;
@@ -25,7 +29,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ampbench.motion.clip import KINEMATIC_ARRAYS, ClipError, MotionClip, load_clip, validate_clip
+from ampbench.motion.clip import (
+    KINEMATIC_ARRAYS,
+    ClipError,
+    MotionClip,
+    hinge_xyz_triples,
+    load_clip,
+    nearest_xyz_triple,
+    validate_clip,
+)
 from ampbench.task import quat
 
 if TYPE_CHECKING:
@@ -76,6 +88,8 @@ class MotionLibrary:
         self._loop = np.array([clip.loop for clip in clips])
         self._offsets = np.concatenate([[0], np.cumsum(self._num_frames)[:-1]])
         self._frames = {key: np.concatenate([getattr(c, key) for c in clips]) for key in KINEMATIC_ARRAYS}
+        self._triples = hinge_xyz_triples(self.dof_names)
+        self._joint_rotations = quat.from_intrinsic_xyz(self._frames["dof_positions"][:, self._triples])
         self._missing_torques = tuple(
             clip.source or f"clip {i}" for i, clip in enumerate(clips) if clip.joint_torques is None
         )
@@ -103,6 +117,7 @@ class MotionLibrary:
         blended = {
             key: _blend(key, table[rows0], table[rows1], weight) for key, table in self._frames.items()
         }
+        blended["dof_positions"][:, self._triples] = self._joint_angles(rows0, rows1, weight)
         shaped = {key: value.reshape(clip_index.shape + value.shape[1:]) for key, value in blended.items()}
         shaped.setdefault("joint_torques", None)
         return MotionState(**shaped)
@@ -167,6 +182,18 @@ class MotionLibrary:
         """k frames ending at each (clip, time), oldest first: arrays (n, k, ...)."""
         offsets = dt * np.arange(k - 1, -1, -1)
         return self.state_at(clip_index[:, None], end_time[:, None] - offsets[None, :])
+
+    def _joint_angles(self, rows0: np.ndarray, rows1: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """(n, G, 3) angles of the 3-DOF joints blended on SO(3) (module docstring); stored frames exact."""
+        stored = self._frames["dof_positions"][:, self._triples]
+        rotations = quat.slerp(
+            self._joint_rotations[rows0],
+            self._joint_rotations[rows1],
+            np.broadcast_to(weight[:, None], (len(weight), len(self._triples))),
+        )
+        nearer = np.where(weight < 0.5, rows0, rows1)
+        angles = nearest_xyz_triple(rotations, stored[nearer])
+        return np.where((weight == 0.0)[:, None, None], stored[rows0], angles)
 
     def _blend_rows(
         self, clip_index: np.ndarray, time: np.ndarray

@@ -18,10 +18,23 @@ import mujoco
 import numpy as np
 
 from ampbench.model import forward_kinematics, humanoid_spec
-from ampbench.motion.clip import MotionClip, angular_velocities, validate_clip
+from ampbench.motion.clip import (
+    MotionClip,
+    angular_velocities,
+    equivalent_xyz_triples,
+    nearest_xyz_triple,
+    validate_clip,
+    wrap_angle,
+)
 from ampbench.task import quat
 
 _AXES_XYZ = np.eye(3)
+RANGE_EXCESS_WEIGHT = 10.0
+"""Cost of one radian outside a joint range against one radian of frame-to-frame change, when choosing
+between the two x-y-z triples of a rotation. A switch of triple costs about 2 pi of change, so at 10 a
+pose held a few frames 10+ degrees past a limit switches to an in-range equivalent (DeepMimic
+getup_facedown's left shoulder: 14 frames up to 29 degrees past at 1, 2 frames up to 4 at 10); the
+loader interpolates across switches on SO(3)."""
 
 
 @dataclass(frozen=True)
@@ -59,55 +72,38 @@ def joint_groups() -> tuple[JointGroup, ...]:
     return tuple(groups)
 
 
-def wrap_angle(angles: np.ndarray) -> np.ndarray:
-    """Angles into [-pi, pi)."""
-    return (angles + np.pi) % (2.0 * np.pi) - np.pi
-
-
 def twist_angle(rotations: np.ndarray, axis: np.ndarray) -> np.ndarray:
     """Angle of the rotation's twist about a unit axis (swing-twist split): (..., 4) -> (...)."""
     along = rotations[..., 1:] @ axis
     return wrap_angle(2.0 * np.arctan2(along, rotations[..., 0]))
 
 
-def equivalent_xyz_triples(rotations: np.ndarray) -> np.ndarray:
-    """(F, 4) rotations -> (F, 2, 3): both intrinsic x-y-z angle triples of each rotation.
-
-    (a, b, c) and (a + pi, pi - b, c + pi) make the same rotation; hips and shoulders need the second
-    one beyond 90 degrees of flexion.
-    """
-    first = np.asarray(quat.to_intrinsic_xyz(quat.normalize(rotations)))
-    second = wrap_angle(first + np.array([np.pi, 0.0, np.pi]))
-    second[:, 1] = wrap_angle(np.pi - first[:, 1])
-    return np.stack([first, second], axis=1)
-
-
 def hinge_xyz_angles(rotations: np.ndarray, ranges: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
     """(F, 4) local rotations -> (F, 3) intrinsic x-y-z angles (unwrapped in time) and their rates.
 
-    Per frame the triple on the path with the least joint-range excess plus frame-to-frame change is
-    kept (a two-state Viterbi search). Where that path switches triple, the angles jump; the rates do
-    not: each frame's rate differences its neighbours re-expressed by their triple nearest to its own.
+    Per frame the triple on the path with the least weighted joint-range excess plus frame-to-frame
+    change is kept (a two-state Viterbi search), each angle within half a turn of its range's middle.
+    Where that path switches triple, the angles jump; the rates do not: each frame's rate differences
+    its neighbours re-expressed by their triple nearest to its own.
     """
-    candidates = equivalent_xyz_triples(rotations)
-    choice = _least_cost_path(_range_excess(candidates, ranges), candidates)
+    candidates = _turned_toward_range(equivalent_xyz_triples(rotations), ranges)
+    choice = _least_cost_path(RANGE_EXCESS_WEIGHT * _range_excess(candidates, ranges), candidates)
     chosen = candidates[np.arange(len(candidates)), choice]
-    return _unwrap_in_range(chosen, ranges), _rates_without_switches(candidates, chosen, dt)
+    return chosen, _rates_without_switches(rotations, chosen, dt)
 
 
-def _rates_without_switches(candidates: np.ndarray, chosen: np.ndarray, dt: float) -> np.ndarray:
+def _turned_toward_range(angles: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+    """Each angle shifted by whole turns to lie within half a turn of its joint range's middle."""
+    middle = ranges.mean(axis=-1)
+    return middle + wrap_angle(angles - middle)
+
+
+def _rates_without_switches(rotations: np.ndarray, chosen: np.ndarray, dt: float) -> np.ndarray:
     """Central differences inside, one-sided at the ends, of neighbours nearest to each frame's triple."""
     frames = np.arange(len(chosen))
     before, after = np.maximum(frames - 1, 0), np.minimum(frames + 1, len(chosen) - 1)
-    change = _nearest_change(candidates[after], chosen) - _nearest_change(candidates[before], chosen)
+    change = nearest_xyz_triple(rotations[after], chosen) - nearest_xyz_triple(rotations[before], chosen)
     return change / ((after - before)[:, None] * dt)
-
-
-def _nearest_change(candidates: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Wrapped change from (F, 3) reference to whichever of the (F, 2, 3) candidates is nearest."""
-    changes = wrap_angle(candidates - reference[:, None, :])
-    nearest = np.abs(changes).sum(axis=-1).argmin(axis=-1)
-    return changes[np.arange(len(changes)), nearest]
 
 
 def _range_excess(candidates: np.ndarray, ranges: np.ndarray) -> np.ndarray:
