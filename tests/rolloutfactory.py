@@ -2,8 +2,9 @@
 
 Every env walks straight along `heading_deg` at `speed` m/s with its pelvis at 0.9 m; two DOFs swing as
 sin(2 pi t) and cos(2 pi t) (or follow `dof_positions` when given); the command asks for `command_speed`
-of the card's one skill ([speed, one-hot]). Env e is alive up to and including `fall_steps[e]` (-1: never
-fell). A pushed scenario gets a `PushRecord`: push start step per env (given, or drawn in the scenario's
+of the card's one skill ([speed, one-hot]). Env e lies on the floor (every body at `LYING_HEIGHT`) from
+`fall_steps[e]` on (-1: never fell), so the scorer's fall rule finds the fall there. A pushed scenario
+gets a `PushRecord`: push start step per env (given, or drawn in the scenario's
 jitter window from `rng`), the force applied along heading + azimuth until the push ends or the env
 falls, impulse (N·s, world vector) and velocity change = impulse / `mass`.
 """
@@ -33,9 +34,12 @@ SMALL_EVALUATION = {
     },
 }
 DOF_NAMES = ("right_knee", "left_knee")
-BODY_NAMES = ("pelvis", "torso")
+BODY_NAMES = ("pelvis", "torso", "head", "left_hand", "right_hand")
 PELVIS_HEIGHT = 0.9
-TORSO_OFFSET = np.array([0.0, 0.0, 0.3])
+BODY_OFFSETS = np.array(
+    [[0.0, 0.0, 0.0], [0.0, 0.0, 0.3], [0.0, 0.0, 0.5], [0.0, 0.2, 0.0], [0.0, -0.2, 0.0]]
+)
+LYING_HEIGHT = 0.05
 
 
 def _push_record(
@@ -97,8 +101,9 @@ def synthetic_rollout(
     if dof_positions is None:
         dof_positions = np.stack([np.sin(2 * np.pi * time), np.cos(2 * np.pi * time)], axis=-1)
     dofs = np.broadcast_to(np.asarray(dof_positions, dtype=float), (envs, steps, len(DOF_NAMES))).copy()
-    body_positions = np.stack([root_position, root_position + TORSO_OFFSET], axis=2)
-    alive = np.where(fall[:, None] >= 0, np.arange(steps)[None, :] <= fall[:, None], True)
+    body_positions = root_position[:, :, None, :] + BODY_OFFSETS
+    lying = (fall[:, None] >= 0) & (np.arange(steps)[None, :] >= fall[:, None])
+    body_positions[..., 2] = np.where(lying[..., None], LYING_HEIGHT, body_positions[..., 2])
     push = None
     if scenario.push is not None:
         starts = None if push_start_steps is None else np.asarray(push_start_steps)
@@ -115,12 +120,11 @@ def synthetic_rollout(
         dof_velocities=np.gradient(dofs, dt, axis=1),
         joint_torques=np.zeros_like(dofs),
         body_positions=body_positions,
-        body_rotations=np.stack([root_rotation, root_rotation], axis=2),
-        body_linear_velocities=np.stack([velocity, velocity], axis=2),
+        body_rotations=np.repeat(root_rotation[:, :, None], len(BODY_NAMES), axis=2),
+        body_linear_velocities=np.repeat(velocity[:, :, None], len(BODY_NAMES), axis=2),
         body_angular_velocities=np.zeros((envs, steps, len(BODY_NAMES), 3)),
         command=np.stack([np.full((envs, steps), command_speed), np.ones((envs, steps))], axis=-1),
-        alive=alive,
-        fall_step=fall,
+        finite=np.ones((envs, steps), dtype=bool),
         push=push,
     )
     rollout.check()

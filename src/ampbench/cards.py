@@ -154,7 +154,9 @@ class PushConfig(_Frozen):
     enabled: bool = Field(False, description="Apply random pushes.")
     force: Range = Field((0.0, 0.0), description="Force magnitude range (N), sampled uniformly.")
     duration: Range = Field((0.1, 0.2), description="Duration range (s) the force is held.")
-    probability: float = Field(0.0, ge=0, le=1, description="Chance per control step that a push starts.")
+    probability: float = Field(
+        0.0, ge=0, le=1, description="Chance per idle control step (no push under way) that a push starts."
+    )
     bodies: tuple[str, ...] = Field(
         ("pelvis", "torso"), min_length=1, description="Bodies a push may act on."
     )
@@ -317,7 +319,57 @@ class Expectation(_Frozen):
     metric: Literal["push_success", "mean_episode_seconds"] = Field(description="Scored quantity.")
     force: float | None = Field(None, description="Push force (N) for `push_success`.")
     duration: float | None = Field(None, description="Push duration (s) for `push_success`.")
-    at_least: float = Field(description="Lower bound on the metric's mean over seeds.")
+    at_least: float = Field(
+        description="Lower bound on the metric's mean over evaluation seeds; push success is the "
+        "unconditional rate (a fall before the push counts as a failure)."
+    )
+
+
+class PushCell(_Frozen):
+    force: float = Field(50.0, ge=0, description="Push force (N).")
+    duration: float = Field(0.1, gt=0, description="Push duration (s).")
+
+
+class EnduranceConfig(_Frozen):
+    """Long evaluation episodes under the card's own random training pushes (`training_pushes`), so
+    survival is measured past the unpushed episodes' time limit."""
+
+    enabled: bool = Field(
+        True, description="Play the endurance scenario (skipped where training pushes are off)."
+    )
+    seconds: float = Field(60.0, ge=60.0, description="Episode length (s); at least 60.")
+    envs: int = Field(32, ge=1, description="Episodes per evaluation seed.")
+    expected_steps_100hz: float | None = Field(
+        None,
+        gt=0,
+        description="The design's expected episode length for this card in steps of a 100 Hz env, "
+        "printed beside the measured survival; None where the design states none.",
+    )
+
+
+class GaitPushConfig(_Frozen):
+    """Pushes timed by gait events of one foot, detected online from body poses after a warm-up:
+    touchdown (the foot comes within `contact_height`), liftoff (it leaves), mid-stance (in contact,
+    the pelvis passes over the foot) and mid-swing (off the floor, the foot passes the pelvis)."""
+
+    enabled: bool = Field(True, description="Play the gait-phase push scenarios.")
+    force: float = Field(50.0, gt=0, description="Push force (N).")
+    duration: float = Field(0.1, gt=0, description="Push duration (s).")
+    body: str = Field("pelvis", description="Pushed body.")
+    azimuths: tuple[float, ...] = Field(
+        (90.0,), min_length=1, description="Push directions (deg, 90 = left)."
+    )
+    foot: str = Field("left_foot", description="The foot whose events time the push.")
+    contact_height: float = Field(
+        0.08, gt=0, description="The foot is on the floor while its body origin is below this height (m)."
+    )
+    warmup_seconds: float = Field(2.0, ge=2.0, description="No push before this time after reset (s).")
+    wait_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How long after the warm-up an event may take; later, the episode is not pushed (s).",
+    )
+    window_seconds: float = Field(3.0, gt=0, description="A fall within this time after the push counts (s).")
 
 
 class EvalConfig(_Frozen):
@@ -325,7 +377,25 @@ class EvalConfig(_Frozen):
     envs: int = Field(64, ge=1, description="Episodes run in parallel per seed and scenario.")
     episode_seconds: float = Field(20.0, gt=0, description="Length of an unpushed evaluation episode (s).")
     push_grid: EvalPushGrid = Field(default_factory=EvalPushGrid, description="Push robustness grid.")
+    headline_push: PushCell = Field(
+        default_factory=PushCell,
+        description="The push-grid cell whose unconditional success the results headline shows.",
+    )
+    endurance: EnduranceConfig = Field(
+        default_factory=EnduranceConfig, description="Long episodes under the training pushes."
+    )
+    gait_pushes: GaitPushConfig = Field(default_factory=GaitPushConfig, description="Pushes at gait events.")
     expectations: tuple[Expectation, ...] = Field((), description="Thresholds asserted by the harness.")
+
+    @model_validator(mode="after")
+    def _headline_push_in_grid(self) -> EvalConfig:
+        cell, grid = self.headline_push, self.push_grid
+        if cell.force not in grid.forces or cell.duration not in grid.durations:
+            raise ValueError(
+                f"evaluation.headline_push {cell.force} N x {cell.duration} s is not a cell of "
+                f"evaluation.push_grid (forces {list(grid.forces)}, durations {list(grid.durations)})"
+            )
+        return self
 
 
 class ExperimentCard(_Frozen):
@@ -364,8 +434,14 @@ class ExperimentCard(_Frozen):
 
     def content_hash(self) -> str:
         """Hash of the resolved card (overlays applied), so provenance names exactly what ran."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return data_hash(self.model_dump(mode="json"))
+
+
+def data_hash(data: dict[str, Any]) -> str:
+    """`content_hash` of a card's JSON data as stored: a run folder written before a card field was
+    added keeps its hash, so it still loads (the new field takes its default)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -2,8 +2,10 @@
 
 `render_results` writes `results/README.md` (phase x card x backend) and PNGs under `results/plots/`;
 `compare` puts two backends side by side; `plot_torque_profile` draws a collected clip's torques.
-Several runs (training seeds) of one card and backend are combined by a bootstrap over runs; a single
-run shows its own interval (over evaluation episodes). Plots use matplotlib's `Figure` directly (Agg
+Several runs (training seeds) of one card and backend are combined by a Student-t interval over
+the runs' values; a single run shows its own interval over evaluation episodes, and every cell says
+which (n runs, or "1 run, over episodes"). `compare` tests backend differences with Welch's t-test.
+Plots use matplotlib's `Figure` directly (Agg
 canvas), so no global pyplot state or display is involved.
 """
 
@@ -27,6 +29,17 @@ from ampbench.scoring.score import LEARNING_CURVES, load_scores
 PHASE_ORDER = ("baseline", "phase1", "phase2", "phase3", "torque")
 DASH = "—"
 Interval = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Combined:
+    """A metric over a group's runs: its interval, how many runs have the metric, and of how many."""
+
+    point: float
+    low: float
+    high: float
+    runs: int
+    of_runs: int
 
 
 @dataclass(frozen=True)
@@ -87,23 +100,32 @@ def _interval_of(entry: dict[str, Any] | None) -> Interval | None:
     return entry["point"], entry["low"], entry["high"]
 
 
-def combined_interval(docs: Sequence[dict[str, Any]], pick: Callable[[dict], dict | None]) -> Interval | None:
-    """One run: its own interval. Several: the mean of the runs' points with a bootstrap over runs
-    (fixed generator seed, so rendering the same files twice gives the same README)."""
+def run_points(docs: Sequence[dict[str, Any]], pick: Callable[[dict], dict | None]) -> list[float]:
+    """The metric's point value in each run that has it."""
+    return [i[0] for i in (_interval_of(pick(doc)) for doc in docs) if i is not None]
+
+
+def combined_interval(docs: Sequence[dict[str, Any]], pick: Callable[[dict], dict | None]) -> Combined | None:
+    """One run with the metric: its own interval (over evaluation episodes). Several: the mean of the
+    runs' values with a Student-t interval over runs."""
     intervals = [i for i in (_interval_of(pick(doc)) for doc in docs) if i is not None]
     if not intervals:
         return None
     if len(intervals) == 1:
-        return intervals[0]
-    points = [point for point, _, _ in intervals]
-    return stats.seed_level_ci(points, np.mean, rng=np.random.default_rng(0))
+        return Combined(*intervals[0], runs=1, of_runs=len(docs))
+    return Combined(
+        *stats.t_interval([point for point, _, _ in intervals]), runs=len(intervals), of_runs=len(docs)
+    )
 
 
-def _format(interval: Interval | None, digits: int) -> str:
-    if interval is None:
+def _format(combined: Combined | None, digits: int) -> str:
+    if combined is None:
         return DASH
-    point, low, high = interval
-    return f"{point:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    c = combined
+    over = "1 run, over episodes" if c.runs == 1 else f"n={c.runs} runs"
+    if c.runs != c.of_runs:
+        over += f" of {c.of_runs}"
+    return f"{c.point:.{digits}f} [{c.low:.{digits}f}, {c.high:.{digits}f}] ({over})"
 
 
 def _episode_mean(doc: dict) -> dict | None:
@@ -118,14 +140,23 @@ def _imitation_mean(doc: dict) -> dict | None:
     return doc["imitation_error"]["mean"] if doc["imitation_error"] else None
 
 
-def _push_success_at(force: float, duration: float) -> Callable[[dict], dict | None]:
+def _push_success_at(force: float, duration: float, key: str = "success") -> Callable[[dict], dict | None]:
+    """`success` (episodes that reached the push) or `unconditional` (every episode) at one cell."""
+
     def pick(doc: dict) -> dict | None:
         for entry in doc["push_success"]:
             if math.isclose(entry["force"], force) and math.isclose(entry["duration"], duration):
-                return entry["success"]
+                return entry[key]
         return None
 
     return pick
+
+
+def _headline_push_text(docs: Sequence[dict[str, Any]]) -> str:
+    """Unconditional success at the card's headline push cell (a fall before the push fails)."""
+    cell = docs[0]["protocol"]["headline_push"]
+    combined = combined_interval(docs, _push_success_at(cell["force"], cell["duration"], "unconditional"))
+    return f"{cell['force']:g} N x {cell['duration']:g} s: {_format(combined, 2)}"
 
 
 def _push_keys(docs: Sequence[dict[str, Any]]) -> list[tuple[float, float]]:
@@ -134,11 +165,15 @@ def _push_keys(docs: Sequence[dict[str, Any]]) -> list[tuple[float, float]]:
 
 def _max_impulse_text(docs: Sequence[dict[str, Any]]) -> str:
     """Weakest direction per body, averaged over runs."""
-    per_body: dict[str, list[float]] = {}
+    per_body: dict[str, list[float | None]] = {}
     for doc in docs:
         for body, impulse in doc["max_impulse_survived"]["by_body"].items():
             per_body.setdefault(body, []).append(impulse)
-    return ", ".join(f"{body} {np.mean(v):.1f}" for body, v in sorted(per_body.items())) or DASH
+    texts = []
+    for body, values in sorted(per_body.items()):
+        defined = [v for v in values if v is not None]
+        texts.append(f"{body} {np.mean(defined):.1f}" if defined else f"{body} undefined (no valid episode)")
+    return ", ".join(texts) or DASH
 
 
 def _expectations_text(docs: Sequence[dict[str, Any]]) -> str:
@@ -171,6 +206,7 @@ def _headline_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
             g.backend,
             str(len(g.docs)),
             _format(combined_interval(g.docs, _episode_mean), 1),
+            _headline_push_text(g.docs),
             _max_impulse_text(g.docs),
             _format(combined_interval(g.docs, _tracking_mean), 3),
             _format(combined_interval(g.docs, _imitation_mean), 3),
@@ -192,6 +228,7 @@ def _push_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
                 if (e["force"], e["duration"]) == (force, duration)
             ]
             delta_v = [e["delta_v"] for e in entries if e["delta_v"] is not None]
+            n_all = sum(e["n_all"] for e in entries)
             rows.append(
                 [
                     g.phase,
@@ -203,7 +240,8 @@ def _push_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
                     f"{np.mean(delta_v):.3f}" if delta_v else DASH,
                     _format(combined_interval(g.docs, _push_success_at(force, duration)), 2),
                     str(sum(e["n"] for e in entries)),
-                    str(sum(e["invalid"] for e in entries)),
+                    _format(combined_interval(g.docs, _push_success_at(force, duration, "unconditional")), 2),
+                    str(n_all),
                 ]
             )
     return rows
@@ -338,23 +376,32 @@ def _backend_curve_links(groups: Sequence[RunGroup], plots_dir: Path, results_ro
 
 
 _HEADLINE = (
-    "phase", "card", "backend", "runs", "episode s (95% CI)", "max impulse survived (N·s)",
-    "tracking error (m/s)", "imitation error (rad)", "expectations met", "commit",
+    "phase", "card", "backend", "runs", "episode s (95% CI)", "push success, all episodes (95% CI)",
+    "max impulse survived (N·s)", "tracking error (m/s)", "imitation error (rad)", "expectations met",
+    "commit",
 )  # fmt: skip
 _PUSH = (
     "phase", "card", "backend", "force (N)", "duration (s)", "impulse (N·s)", "Δv (m/s)",
-    "success (95% CI)", "n", "invalid",
+    "success if up at push (95% CI)", "n up at push", "success, all episodes (95% CI)", "n all",
 )  # fmt: skip
 
 _INTRO = """# Results
 
 Generated by `ampbench report` from the score files `<card>/<backend>/<run-id>/scores.json` in this
-folder; do not edit by hand. Intervals are 95% percentile bootstrap intervals: for one run, over its
-evaluation episodes resampled within each evaluation seed; for several runs, over the runs. Episode
-seconds come from unpushed episodes (censored at the time limit). A push succeeds when the robot does
-not fall before the push end plus the card's window; episodes that fell before the push started are
-counted as invalid, not as failures. Max impulse survived: per body, the weakest direction's largest
-impulse up to which success stays at or above the threshold named in each score file. Rows marked
+folder; do not edit by hand. Every interval is 95% and says what it is over: "n=k runs" is a
+Student-t interval over k training runs (seeds); "1 run, over episodes" is that run's interval over its
+evaluation episodes (continuous metrics: percentile bootstrap within each evaluation seed; success
+rates: Wilson score), which says nothing about seed-to-seed spread. Falls are judged by the scorer's
+fall rule, the same for every card and backend and named with its version in each score file: down
+when the pelvis origin is below 0.5 m, the head origin below 0.8 m, a hand origin below 0.1 m, or the
+physics step was not finite; an episode falls at its first down step after it has been up (an episode
+that starts lying down is judged from when it first stands; one that never stands falls at once).
+Episode seconds come from unpushed episodes (censored at the time limit). A push succeeds when the
+robot does not fall before the push end plus the card's window. "Success if up at push" counts only
+episodes still up when their push started; "all episodes" counts a fall before the push as a failure
+(the headline column shows it at the card's headline push cell). Max impulse survived: per body, the
+weakest direction's largest impulse up to which success stays at or above the threshold named in each
+score file; undefined where the smallest impulse has no valid episode. Rows marked
 "(smoke)" come from runs trained with the smoke overlay on a small budget: they show that the pipeline
 runs end to end, not how well a policy walks, and they are never pooled with full runs.
 """
@@ -395,19 +442,17 @@ def _compare_metrics(groups: Sequence[RunGroup]) -> list[tuple[str, Callable[[di
     return metrics
 
 
-def _overlap(a: Interval, b: Interval) -> bool:
-    return a[1] <= b[2] and b[1] <= a[2]
-
-
-def _compare_row(card: str, label: str, a: Interval | None, b: Interval | None, digits: int) -> list[str]:
-    both = a is not None and b is not None
-    difference = f"{b[0] - a[0]:+.{digits}f}" if both else DASH
-    overlap = ("yes" if _overlap(a, b) else "no") if both else DASH
-    return [card, label, _format(a, digits), _format(b, digits), difference, overlap]
+def _difference_text(first: list[float], second: list[float], digits: int) -> str:
+    """Welch's test over runs of second - first, or why there is none."""
+    if len(first) < 2 or len(second) < 2:
+        return f"no test: needs 2+ runs per backend (have {len(first)} and {len(second)})"
+    d = stats.welch_difference(first, second)
+    return f"{d.difference:+.{digits}f} [{d.low:+.{digits}f}, {d.high:+.{digits}f}], p = {d.p_value:.3f}"
 
 
 def compare(results_root: Path, backends: tuple[str, str] = ("mjx", "isaaclab")) -> str:
-    """Markdown table of the same cards on two backends: values, difference (second - first), CI overlap."""
+    """Markdown table of the same cards on two backends: each side over its runs, and the difference
+    (second - first) with its Welch interval and p-value over runs."""
     if len(backends) != 2:
         raise ValueError(f"compare takes exactly two backends, found {list(backends)}")
     first, second = backends
@@ -421,8 +466,11 @@ def compare(results_root: Path, backends: tuple[str, str] = ("mjx", "isaaclab"))
     for card, sides in by_card.items():
         for label, pick, digits in _compare_metrics(list(sides.values())):
             a, b = (combined_interval(sides[n].docs, pick) if n in sides else None for n in backends)
-            rows.append(_compare_row(card, label, a, b, digits))
-    header = ("card", "metric", first, second, f"difference ({second} - {first})", "95% CIs overlap")
+            points = [run_points(sides[n].docs, pick) if n in sides else [] for n in backends]
+            rows.append(
+                [card, label, _format(a, digits), _format(b, digits), _difference_text(*points, digits)]
+            )
+    header = ("card", "metric", first, second, f"{second} - {first} [95% CI], Welch over runs")
     return "\n".join(_table(header, rows)) + "\n\n" + transfer_matrix(results_root)
 
 
@@ -454,13 +502,10 @@ def transfer_matrix(results_root: Path) -> str:
         for target in scored_on:
             docs = found.get((card, trained, target), [])
             interval = combined_interval(docs, _episode_mean) if docs else None
-            cells.append(DASH if interval is None else f"{_format(interval, 2)} (n={len(docs)})")
+            cells.append(_format(interval, 2))
         rows.append([card, trained, *cells])
     header = ("card", "trained on", *(f"scored on {name}" for name in scored_on))
-    title = (
-        "Mean episode seconds [95% CI], trained on (rows) x scored on (columns); n = training runs (for one\n"
-        "run the interval is over its evaluation episodes):\n\n"
-    )
+    title = "Mean episode seconds [95% CI], trained on (rows) x scored on (columns):\n\n"
     return title + "\n".join(_table(header, rows)) + "\n"
 
 

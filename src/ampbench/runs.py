@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ampbench.cards import CardError, ExperimentCard
+from ampbench.cards import CardError, ExperimentCard, data_hash
 
 CORE_PACKAGES = ("ampbench", "numpy", "scipy", "pydantic", "mujoco")
 
@@ -169,10 +169,10 @@ def load_run(run_dir: Path) -> tuple[ExperimentCard, dict[str, Any]]:
         card = ExperimentCard.model_validate(card_data)
     except ValueError as error:
         raise CardError(f"{run_dir / 'card.json'}: {error}") from None
-    if card.content_hash() != prov.get("card_hash"):
+    if data_hash(card_data) != prov.get("card_hash"):
         raise RunError(
             f"{run_dir}: card.json does not match provenance.json card_hash "
-            f"({card.content_hash()} != {prov.get('card_hash')}); the folder was edited after the run"
+            f"({data_hash(card_data)} != {prov.get('card_hash')}); the folder was edited after the run"
         )
     return card, prov
 

@@ -103,17 +103,19 @@ def test_success_curve_groups_cells_over_seeds_with_impulse_and_delta_v():
 
 
 def row(impulse, rate, n=10, body="pelvis", azimuth=0.0, duration=0.1):
-    return SuccessRow(body, impulse / duration, duration, azimuth, impulse, 0.0, rate, n, 0, {})
+    return SuccessRow(body, impulse / duration, duration, azimuth, impulse, 0.0, rate, n, 0, {}, {})
 
 
 def test_max_impulse_survived_stops_at_the_first_failure():
     rows = [row(0, 1.0), row(5, 0.95), row(10, 0.92), row(20, 0.5), row(30, 0.95)]
     rows += [row(0, 0.5, azimuth=90.0), row(5, 1.0, azimuth=90.0)]
     rows += [row(0, 1.0, azimuth=180.0), row(5, float("nan"), n=0, azimuth=180.0)]
+    rows += [row(0, float("nan"), n=0, azimuth=270.0), row(5, 1.0, azimuth=270.0)]
     assert max_impulse_survived(rows, threshold=0.9) == {
         ("pelvis", 0.0): 10.0,
         ("pelvis", 90.0): 0.0,
         ("pelvis", 180.0): 0.0,
+        ("pelvis", 270.0): None,  # no valid episode at the smallest impulse: undefined, not 0
     }
 
 

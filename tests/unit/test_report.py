@@ -82,10 +82,13 @@ def test_render_tables_from_score_files(results):
     mjx_row = next(row for row in table_rows(text, "phase2") if " mjx | 2 |" in row)
     assert "0000000000, 1111111111 |" in mjx_row
     assert "pelvis 5.0" in mjx_row
-    assert "0.200 [0.200, 0.200]" in mjx_row  # tracking error: walks at 0.8 m/s, commanded 1.0
+    assert "0.200 [0.200, 0.200] (n=2 runs)" in mjx_row  # tracking error: walks at 0.8, commanded 1.0
+    assert "| 50 N x 0.1 s: " in mjx_row  # the headline push cell, unconditional
     push_rows = [row for row in table_rows(text, "phase2") if "| 200 | 0.1 | 20.00 |" in row]
     assert [row.split(" | ")[2] for row in push_rows] == ["isaaclab", "mjx"]
-    assert push_rows[0].endswith("1.00 [1.00, 1.00] | 32 | 0 |")  # 2 azimuths x 2 seeds x 8 envs
+    # 2 azimuths x 2 seeds x 8 envs, all up at the push; Wilson, not a bootstrap's [1, 1]
+    once = "1.00 [0.89, 1.00] (1 run, over episodes)"
+    assert push_rows[0].endswith(f"{once} | 32 | {once} | 32 |")
     assert "| 0000000000-dirty |" in next(
         row for row in table_rows(text, "phase2") if "isaaclab | 1 |" in row
     )
@@ -118,21 +121,38 @@ def test_plots_are_non_empty_pngs(results):
         assert f"plots/{plot.name}" in text
 
 
-def test_compare_shows_differences_and_overlap(results):
+def _compare_rows(text):
+    return {tuple(c.strip() for c in row.split("|")[1:3]): row.split("|") for row in text.splitlines()[2:]}
+
+
+def test_compare_needs_two_runs_a_side_for_a_test(results):
     text = compare(results)
     assert (
         text.splitlines()[0]
-        == "| card | metric | mjx | isaaclab | difference (isaaclab - mjx) | 95% CIs overlap |"
+        == "| card | metric | mjx | isaaclab | isaaclab - mjx [95% CI], Welch over runs |"
     )
-    rows = {tuple(c.strip() for c in row.split("|")[1:3]): row for row in text.splitlines()[2:]}
-    strong = rows[("mini", "push success 200 N x 0.1 s")].split("|")
-    assert [c.strip() for c in strong[3:7]] == ["0.00 [0.00, 0.00]", "1.00 [1.00, 1.00]", "+1.00", "no"]
-    episode = rows[("mini", "episode s")].split("|")
-    assert episode[6].strip() == "yes"
-    solo = rows[("solo", "episode s")].split("|")
-    assert [c.strip() for c in solo[4:7]] == ["—", "—", "—"]
+    rows = _compare_rows(text)
+    strong = rows[("mini", "push success 200 N x 0.1 s")]
+    assert strong[3].strip() == "0.00 [0.00, 0.00] (n=2 runs)"
+    assert strong[4].strip() == "1.00 [0.89, 1.00] (1 run, over episodes)"
+    assert strong[5].strip() == "no test: needs 2+ runs per backend (have 2 and 1)"
+    solo = rows[("solo", "episode s")]
+    assert [c.strip() for c in solo[4:6]] == ["—", "no test: needs 2+ runs per backend (have 1 and 0)"]
     with pytest.raises(ValueError, match="exactly two backends"):
         compare(results, backends=("mjx",))
+
+
+def test_compare_tests_the_difference_over_runs(tmp_path):
+    mini = small_card("mini", "phase2")
+    for seed in (0, 1, 2):
+        write_fixture(tmp_path, mini, "mjx", f"run-{seed}", failure_impulse=8.0, seed=seed)
+        write_fixture(tmp_path, mini, "isaaclab", f"run-{seed}", failure_impulse=30.0, seed=10 + seed)
+    rows = _compare_rows(compare(tmp_path))
+    strong = rows[("mini", "push success 200 N x 0.1 s")]
+    assert strong[3].strip().endswith("(n=3 runs)") and strong[4].strip().endswith("(n=3 runs)")
+    assert strong[5].strip().startswith("+1.00 [+1.00, +1.00], p = 0.000")  # fails always vs never
+    episode = rows[("mini", "episode s")][5].strip()
+    assert ", p = " in episode and float(episode.split("p = ")[1]) > 0.05  # same unpushed policy
 
 
 def test_score_file_in_the_wrong_folder_is_refused(results, tmp_path):
@@ -204,11 +224,12 @@ def test_transfer_matrix_puts_scores_on_another_backend_off_the_diagonal(tmp_pat
     )
     assert path == tmp_path / "mini" / "mjx" / "run-0" / "on-mujoco" / "scores.json"
     assert [g.backend for g in collect_scores(tmp_path)] == ["mjx", "mujoco"]  # own scores only
-    lines = transfer_matrix(tmp_path).splitlines()[1:]
+    lines = transfer_matrix(tmp_path).splitlines()
     assert lines[2] == "| card | trained on | scored on mjx | scored on mujoco |"
     cells = {row.split("|")[2].strip(): [c.strip() for c in row.split("|")[3:5]] for row in lines[4:]}
-    assert cells["mjx"][0].endswith("(n=1)") and cells["mjx"][1].endswith("(n=1)")
-    assert cells["mujoco"] == ["—", cells["mujoco"][1]] and cells["mujoco"][1].endswith("(n=1)")
+    once = "(1 run, over episodes)"
+    assert cells["mjx"][0].endswith(once) and cells["mjx"][1].endswith(once)
+    assert cells["mujoco"] == ["—", cells["mujoco"][1]] and cells["mujoco"][1].endswith(once)
 
 
 def test_a_card_trained_on_two_backends_gets_one_plot_of_both_learning_curves(tmp_path):

@@ -1,5 +1,6 @@
 """Score documents from synthetic rollouts: contents, expectations, determinism, file round trips."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -61,6 +62,43 @@ def test_push_cells_and_curve(scored):
     # 50 N x 0.1 s passes 0.9 in both directions (0.94 and 1.0), 200 N x 0.1 s fails
     assert doc["max_impulse_survived"]["by_body"] == {"pelvis": 5.0}
     assert [d["impulse"] for d in doc["max_impulse_survived"]["by_direction"]] == [5.0, 5.0]
+
+
+def test_falls_before_the_push_fail_the_unconditional_rate_only():
+    card = small_card()
+    rollouts = [
+        r if r.scenario.push is None or r.scenario.push.force != 50.0 else _fall_early(r, envs=2)
+        for r in protocol_rollouts(card, failure_impulse=1e9, rng=np.random.default_rng(0))
+    ]
+    doc = score_rollouts(card, rollouts)
+    entry = next(e for e in doc["push_success"] if e["force"] == 50.0)
+    # per seed 2 azimuths x 8 envs, 2 of each 8 fall at step 3 (before any push): 24 of 32 reach it
+    assert (entry["n"], entry["n_all"], entry["reached_push"]) == (24, 32, 0.75)
+    assert entry["success"]["point"] == 1.0 and entry["unconditional"]["point"] == 0.75
+    assert entry["unconditional"]["low"] < 0.75 < entry["unconditional"]["high"]
+    assert doc["protocol"]["fall_rule"]["version"] == 1
+    assert doc["protocol"]["headline_push"] == {"force": 50.0, "duration": 0.1}
+    assert doc["tracking_error"]["defined_fraction"] == 1.0
+
+
+def _fall_early(rollout, envs):
+    """The same rollout with its first `envs` envs lying on the floor from step 3 on."""
+    positions = rollout.body_positions.copy()
+    positions[:envs, 3:, :, 2] = 0.05
+    return dataclasses.replace(rollout, body_positions=positions)
+
+
+def test_an_episode_that_starts_lying_is_judged_from_when_it_stands():
+    card = small_card()
+    rollouts = protocol_rollouts(card, failure_impulse=1e9, rng=np.random.default_rng(0))
+    unpushed = rollouts[0]
+    positions = unpushed.body_positions.copy()
+    positions[0, :10, :, 2] = 0.05  # env 0 gets up at step 10
+    positions[1, :, :, 2] = 0.05  # env 1 never gets up
+    lying = dataclasses.replace(unpushed, body_positions=positions)
+    assert lying.fall_step[0] == unpushed.fall_step[0] and lying.fall_step[1] == 0
+    doc = score_rollouts(card, [lying, *rollouts[1:]])
+    assert (doc["episode_seconds"]["started_down"], doc["episode_seconds"]["started_down_stood_up"]) == (2, 1)
 
 
 def test_scoring_is_deterministic(scored):

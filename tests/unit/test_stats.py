@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from ampbench.scoring.stats import iqm, seed_level_ci, stratified_bootstrap_ci
+from ampbench.scoring.stats import (
+    iqm,
+    proportion_interval,
+    stratified_bootstrap_ci,
+    t_interval,
+    welch_difference,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -72,11 +78,30 @@ def test_stratified_bootstrap_rejects_empty_input():
         stratified_bootstrap_ci({"a": [1.0]}, np.mean, alpha=1.5, rng=np.random.default_rng(0))
 
 
-def test_seed_level_ci_over_seeds():
-    point, low, high = seed_level_ci([1.0, 2.0, 3.0, 4.0], rng=np.random.default_rng(0), reps=1000)
-    assert point == pytest.approx(2.5)
-    assert 1.0 <= low < point < high <= 4.0
-    assert seed_level_ci([5.0], rng=np.random.default_rng(0)) == (5.0, 5.0, 5.0)
-    assert seed_level_ci([1.0, 2.0, 3.0], rng=np.random.default_rng(7)) == seed_level_ci(
-        [1.0, 2.0, 3.0], rng=np.random.default_rng(7)
-    )
+def test_t_interval_over_three_runs_is_wider_than_their_range():
+    # mean 2, standard error 1/sqrt(3), t(0.975, df=2) = 4.3027: a percentile bootstrap would say [1, 3]
+    point, low, high = t_interval([1.0, 2.0, 3.0])
+    assert point == pytest.approx(2.0)
+    assert (low, high) == pytest.approx((2.0 - 2.48414, 2.0 + 2.48414), abs=1e-5)
+    assert t_interval([4.0, 4.0]) == (4.0, 4.0, 4.0)
+    with pytest.raises(ValueError, match="at least 2 runs, found 1"):
+        t_interval([5.0])
+
+
+def test_wilson_interval_stays_honest_at_the_edges():
+    rate, low, high = proportion_interval(192, 192)
+    assert rate == 1.0 and high == pytest.approx(1.0)
+    assert low == pytest.approx(192 / (192 + 1.959964**2), abs=1e-6)  # not [1, 1]
+    assert proportion_interval(5, 10)[1:] == pytest.approx((0.23659, 0.76341), abs=1e-5)
+    assert all(np.isnan(proportion_interval(0, 0)))
+    with pytest.raises(ValueError, match=r"successes must be in \[0, n = 3\], found 4"):
+        proportion_interval(4, 3)
+
+
+def test_welch_difference_over_runs():
+    difference = welch_difference([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    assert difference.difference == pytest.approx(3.0)
+    assert difference.p_value == pytest.approx(0.02131, abs=1e-4)  # t = 3.674 on 4 degrees of freedom
+    assert (difference.low, difference.high) == pytest.approx((0.7330, 5.2670), abs=1e-3)
+    with pytest.raises(ValueError, match="at least 2 runs per side, found 1 and 3"):
+        welch_difference([1.0], [4.0, 5.0, 6.0])

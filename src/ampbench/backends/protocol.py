@@ -8,6 +8,7 @@ tested with synthetic rollouts.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
@@ -15,6 +16,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import numpy as np
 
 from ampbench.cards import ExperimentCard
+from ampbench.scoring.falls import FALL_RULE, fall_steps
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,11 @@ class PushRecord:
 class Rollout:
     """Per-step state of a batch of evaluation episodes, shape (envs, steps, ...), in clip conventions.
 
-    `alive[e, t]` is True while env e is still in its first episode at step t. `fall_step[e]` is the
-    step at which env e fell, or -1 if it reached the time limit. Quaternions are wxyz, positions in the
-    world frame, Z up.
+    Envs keep simulating after any training termination; `finite[e, t]` is False where env e's physics
+    step t blew up. Falls are not recorded but judged from the body poses by the scorer's one rule
+    (`ampbench.scoring.falls.FALL_RULE`), whatever the simulator or card: `fall_step[e]` is the step at
+    which env e fell, or -1 if it reached the time limit; `alive[e, t]` is True up to and including it.
+    Quaternions are wxyz, positions in the world frame, Z up.
     """
 
     scenario: EvalScenario
@@ -98,18 +102,31 @@ class Rollout:
     body_linear_velocities: np.ndarray
     body_angular_velocities: np.ndarray
     command: np.ndarray
-    alive: np.ndarray
-    fall_step: np.ndarray
+    finite: np.ndarray
     push: PushRecord | None = None
     info: dict[str, str] = field(default_factory=dict)
 
     @property
     def envs(self) -> int:
-        return int(self.alive.shape[0])
+        return int(self.finite.shape[0])
 
     @property
     def steps(self) -> int:
-        return int(self.alive.shape[1])
+        return int(self.finite.shape[1])
+
+    @functools.cached_property
+    def down(self) -> np.ndarray:
+        """(envs, steps) True where the fall rule finds the robot down."""
+        return FALL_RULE.down(self.body_positions, self.body_names, self.finite)
+
+    @functools.cached_property
+    def fall_step(self) -> np.ndarray:
+        return fall_steps(self.down)
+
+    @property
+    def alive(self) -> np.ndarray:
+        last = np.where(self.fall_step >= 0, self.fall_step, self.steps)
+        return np.arange(self.steps)[None, :] <= last[:, None]
 
     def episode_seconds(self) -> np.ndarray:
         """Time each env stayed up (s); the time limit where it never fell."""
@@ -118,13 +135,16 @@ class Rollout:
 
     def check(self) -> None:
         """Raise if arrays disagree in env/step counts: catches backend bugs at the seam."""
-        envs, steps = self.alive.shape
+        envs, steps = self.finite.shape
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, np.ndarray) and f.name != "fall_step" and value.shape[:2] != (envs, steps):
+            if isinstance(value, np.ndarray) and value.shape[:2] != (envs, steps):
                 raise ValueError(f"Rollout.{f.name} has shape {value.shape}, expected ({envs}, {steps}, ...)")
-        if self.fall_step.shape != (envs,):
-            raise ValueError(f"Rollout.fall_step has shape {self.fall_step.shape}, expected ({envs},)")
+        if self.body_positions.shape[2:] != (len(self.body_names), 3):
+            raise ValueError(
+                f"Rollout.body_positions has shape {self.body_positions.shape}, expected "
+                f"({envs}, {steps}, {len(self.body_names)}, 3) for bodies {list(self.body_names)}"
+            )
 
 
 class Backend(Protocol):

@@ -1,11 +1,14 @@
 """Evaluation steps recorded by any backend -> the plain-numpy `Rollout` record the scorer reads.
 
 A backend plays a scenario and hands over time-major arrays (steps, envs, ...) named as in `RECORDED`,
-plus "fallen" and the push bookkeeping ("push_force", "push_vector", "push_start"); this module turns
-them into fall steps, alive masks and the push as applied, the same way for every simulator.
+plus "finite" (False where the physics step blew up) and the push bookkeeping ("push_force",
+"push_vector", "push_start"); this module turns them into the record the scorer judges (falls come from
+its rule, not from the card's termination) and the push as applied, the same way for every simulator.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -32,20 +35,15 @@ RECORDED = (
 def to_rollout(task: HumanoidTask, scenario: EvalScenario, steps: dict[str, np.ndarray]) -> Rollout:
     """Time-major arrays -> the Rollout record (envs first), fall steps and the push actually applied."""
     per_env = {name: np.swapaxes(np.asarray(value), 0, 1) for name, value in steps.items()}
-    fallen = per_env["fallen"]
-    fell = fallen.any(axis=1)
-    fall_step = np.where(fell, fallen.argmax(axis=1), -1)
-    alive = np.arange(fallen.shape[1])[None, :] <= np.where(fell, fall_step, fallen.shape[1])[:, None]
-    return Rollout(
+    rollout = Rollout(
         scenario=scenario,
         dt=task.dt,
         dof_names=task.spec.dof_names,
         body_names=task.spec.body_names,
         **{name: per_env[name] for name in RECORDED},
-        alive=alive,
-        fall_step=fall_step,
-        push=_push_record(task, scenario, per_env, fall_step),
+        finite=per_env["finite"].astype(bool),
     )
+    return dataclasses.replace(rollout, push=_push_record(task, scenario, per_env, rollout.fall_step))
 
 
 def _push_record(

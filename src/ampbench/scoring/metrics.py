@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.stats
 
 from ampbench.backends.protocol import Rollout, ScheduledPush
 from ampbench.task.rewards import heading_velocity
@@ -21,7 +22,8 @@ _STEP_TOLERANCE = 1e-6
 
 
 def kaplan_meier(durations, fell) -> tuple[np.ndarray, np.ndarray]:
-    """Product-limit survival curve of episode lengths; episodes that did not fall are right-censored.
+    """Product-limit survival curve of episode lengths (`scipy.stats.ecdf` on right-censored data):
+    episodes that did not fall are censored.
 
     Returns step-function knots: `times[0] = 0` with survival 1, then one knot per distinct fall time
     (survival just after it), and a last knot at the longest duration so the curve reaches the time
@@ -35,12 +37,10 @@ def kaplan_meier(durations, fell) -> tuple[np.ndarray, np.ndarray]:
         )
     if np.any(durations <= 0):
         raise ValueError(f"episode durations must be > 0 s, found minimum {durations.min()}")
-    fall_times = np.unique(durations[fell])
-    at_risk = (durations[None, :] >= fall_times[:, None]).sum(axis=1)
-    falls = (durations[fell][None, :] == fall_times[:, None]).sum(axis=1)
-    survival = np.cumprod(1.0 - falls / at_risk)
-    times = np.concatenate([[0.0], fall_times])
-    survival = np.concatenate([[1.0], survival])
+    curve = scipy.stats.ecdf(scipy.stats.CensoredData(uncensored=durations[fell], right=durations[~fell])).sf
+    at_falls = np.isin(curve.quantiles, durations[fell])
+    times = np.concatenate([[0.0], curve.quantiles[at_falls]])
+    survival = np.concatenate([[1.0], curve.probabilities[at_falls]])
     if durations.max() > times[-1]:
         times = np.append(times, durations.max())
         survival = np.append(survival, survival[-1])
@@ -131,9 +131,10 @@ def _magnitude(values: np.ndarray) -> np.ndarray:
 class PushTrial:
     """One pushed rollout reduced to what the success curve needs.
 
-    `success` holds the valid envs only. `delta_v_per_impulse` (1/kg) is the median ratio of the
-    recorded velocity change to the recorded impulse, i.e. the inverse robot mass the backend used;
-    NaN when no env received any impulse.
+    `success` holds the valid envs only (conditional on reaching the push); `success_all` every env,
+    a fall before the push counting as a failure (unconditional). `delta_v_per_impulse` (1/kg) is the
+    median ratio of the recorded velocity change to the recorded impulse, i.e. the inverse robot mass
+    the backend used; NaN when no env received any impulse.
     """
 
     body: str
@@ -142,6 +143,7 @@ class PushTrial:
     azimuth_deg: float
     seed: int
     success: np.ndarray
+    success_all: np.ndarray
     invalid: int
     delta_v_per_impulse: float
 
@@ -160,6 +162,7 @@ def push_trial(rollout: Rollout, window_seconds: float) -> PushTrial:
         azimuth_deg=push.azimuth_deg,
         seed=rollout.scenario.seed,
         success=outcome.success[outcome.valid],
+        success_all=outcome.success,
         invalid=outcome.invalid_count,
         delta_v_per_impulse=ratio,
     )
@@ -168,7 +171,8 @@ def push_trial(rollout: Rollout, window_seconds: float) -> PushTrial:
 @dataclass(frozen=True)
 class SuccessRow:
     """One push cell over all its trials (seeds). `impulse` = force x duration (N·s); `delta_v` the
-    velocity change it gives the whole robot (m/s); `success_per_seed` keeps the envs for intervals."""
+    velocity change it gives the whole robot (m/s); `success_per_seed` keeps the valid envs (reached
+    the push) and `success_all_per_seed` every env (a fall before the push fails), for intervals."""
 
     body: str
     force: float
@@ -180,14 +184,19 @@ class SuccessRow:
     n: int
     invalid: int
     success_per_seed: dict[int, np.ndarray]
+    success_all_per_seed: dict[int, np.ndarray]
+
+
+def _by_seed(trials: list[PushTrial], outcomes: str) -> dict[int, np.ndarray]:
+    per_seed: dict[int, list[np.ndarray]] = {}
+    for trial in trials:
+        per_seed.setdefault(trial.seed, []).append(getattr(trial, outcomes))
+    return {seed: np.concatenate(parts) for seed, parts in per_seed.items()}
 
 
 def _cell_row(trials: list[PushTrial]) -> SuccessRow:
     first = trials[0]
-    per_seed: dict[int, list[np.ndarray]] = {}
-    for trial in trials:
-        per_seed.setdefault(trial.seed, []).append(trial.success)
-    success = {seed: np.concatenate(parts) for seed, parts in per_seed.items()}
+    success = _by_seed(trials, "success")
     pooled = np.concatenate(list(success.values()))
     impulse = first.force * first.duration
     ratios = np.array([trial.delta_v_per_impulse for trial in trials])
@@ -203,6 +212,7 @@ def _cell_row(trials: list[PushTrial]) -> SuccessRow:
         n=int(pooled.size),
         invalid=sum(trial.invalid for trial in trials),
         success_per_seed=success,
+        success_all_per_seed=_by_seed(trials, "success_all"),
     )
 
 
@@ -216,14 +226,14 @@ def success_curve(trials: Sequence[PushTrial]) -> list[SuccessRow]:
 
 def max_impulse_survived(
     rows: Sequence[SuccessRow], threshold: float = 0.9
-) -> dict[tuple[str, float], float]:
+) -> dict[tuple[str, float], float | None]:
     """Per direction (body, azimuth): the largest impulse up to which the success curve never drops
     below `threshold`.
 
     All durations of a direction share one impulse axis. Walking up from the smallest impulse, an
     impulse counts when every cell at it has success >= threshold; the walk stops at the first impulse
     that fails or has no valid episode, so a lucky cell above a failure does not count. 0.0 when the
-    smallest impulse already fails.
+    smallest impulse already fails; None (undefined, not zero) when it has no valid episode.
     """
     directions: dict[tuple[str, float], dict[float, list[SuccessRow]]] = {}
     for row in rows:
@@ -231,9 +241,12 @@ def max_impulse_survived(
         by_impulse.setdefault(round(row.impulse, 9), []).append(row)
     result = {}
     for direction, by_impulse in sorted(directions.items()):
-        best = 0.0
-        for impulse in sorted(by_impulse):
-            if not all(row.n > 0 and row.success_rate >= threshold for row in by_impulse[impulse]):
+        best: float | None = 0.0
+        for index, impulse in enumerate(sorted(by_impulse)):
+            cells = by_impulse[impulse]
+            if index == 0 and not all(row.n > 0 for row in cells):
+                best = None
+            if not all(row.n > 0 and row.success_rate >= threshold for row in cells):
                 break
             best = impulse
         result[direction] = best

@@ -1,7 +1,9 @@
 """Turn evaluation rollouts into one JSON score document per run, and file it with its provenance.
 
-The document holds point estimates with 95% bootstrap intervals (resampled within each evaluation
-seed), the push success table, the card's expectations checked like tests, and is written to
+The document holds point estimates with 95% intervals over the run's evaluation episodes (continuous
+metrics: bootstrap resampled within each evaluation seed; success rates: Wilson score), the push
+success table (conditional on reaching the push, and unconditional), the fall rule it judged falls
+by, the card's expectations checked like tests, and is written to
 `results/<card>/<backend>/<run-id>/scores.json`. The report is built from these files only.
 """
 
@@ -19,9 +21,10 @@ from ampbench.backends.protocol import Rollout
 from ampbench.cards import Expectation, ExperimentCard
 from ampbench.runs import atomic_write_bytes
 from ampbench.scoring import metrics, stats
+from ampbench.scoring.falls import FALL_RULE
 from ampbench.scoring.scenarios import PUSH_START_JITTER_SECONDS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BOOTSTRAP_REPS = 2000
 ALPHA = 0.05
 MAX_IMPULSE_THRESHOLD = 0.9
@@ -68,11 +71,17 @@ def _per_seed(rollouts: Sequence[Rollout], values) -> dict[int, np.ndarray]:
     return {seed: v[np.isfinite(v)] for seed, v in pooled.items() if np.isfinite(v).any()}
 
 
-def _continuous_summary(per_seed: dict[int, np.ndarray], rng: np.random.Generator) -> dict[str, Any] | None:
-    """Mean and IQM with stratified intervals, the per-seed means, and n; None without any value."""
+def _continuous_summary(
+    per_seed: dict[int, np.ndarray], rng: np.random.Generator, *, episodes: int | None = None
+) -> dict[str, Any] | None:
+    """Mean and IQM with stratified intervals, the per-seed means, and n; None without any value.
+    `episodes` (the envs the metric was asked of) adds `defined_fraction`: the share of episodes a
+    conditional figure rests on (e.g. tracking error counts only episodes that were up after settling)."""
     if not per_seed:
         return None
+    n = int(sum(v.size for v in per_seed.values()))
     return {
+        **({"defined_fraction": n / episodes} if episodes else {}),
         "mean": _interval(
             *stats.stratified_bootstrap_ci(per_seed, np.mean, reps=BOOTSTRAP_REPS, alpha=ALPHA, rng=rng)
         ),
@@ -80,7 +89,7 @@ def _continuous_summary(per_seed: dict[int, np.ndarray], rng: np.random.Generato
             *stats.stratified_bootstrap_ci(per_seed, stats.iqm, reps=BOOTSTRAP_REPS, alpha=ALPHA, rng=rng)
         ),
         "per_seed_mean": {str(seed): float(v.mean()) for seed, v in sorted(per_seed.items())},
-        "n": int(sum(v.size for v in per_seed.values())),
+        "n": n,
     }
 
 
@@ -93,28 +102,46 @@ def _subsample_curve(times: np.ndarray, survival: np.ndarray) -> dict[str, list[
 def _episode_summary(unpushed: Sequence[Rollout], rng: np.random.Generator) -> dict[str, Any]:
     lengths = metrics.episode_length_stats(unpushed)
     summary = _continuous_summary(_per_seed(unpushed, [r.episode_seconds() for r in unpushed]), rng)
+    started_down = np.concatenate([r.down[:, 0] for r in unpushed])
+    stood_up = np.concatenate([(~r.down).any(axis=1) for r in unpushed])[started_down]
     return {
         **summary,
         "median": lengths.median_seconds,
         "fall_fraction": lengths.fall_fraction,
+        "started_down": int(started_down.sum()),
+        "started_down_stood_up": int(stood_up.sum()),
         "km": _subsample_curve(lengths.km_times, lengths.km_survival),
     }
 
 
-def _success_summary(per_seed: dict[int, np.ndarray], rng: np.random.Generator) -> dict[str, Any]:
-    """Success is 0/1 per episode, so only the mean (a rate) is reported, with its interval."""
-    nonempty = {seed: v for seed, v in per_seed.items() if v.size}
-    if not nonempty:
-        return {"success": _interval(math.nan, math.nan, math.nan), "per_seed": {}, "n": 0}
-    ci = stats.stratified_bootstrap_ci(nonempty, np.mean, reps=BOOTSTRAP_REPS, alpha=ALPHA, rng=rng)
+def _rate(per_seed: dict[int, np.ndarray]) -> tuple[dict[str, float | None], int, int]:
+    """Pooled 0/1 outcomes -> (Wilson interval, successes, n)."""
+    successes = int(sum(int(v.sum()) for v in per_seed.values()))
+    n = int(sum(v.size for v in per_seed.values()))
+    return _interval(*stats.proportion_interval(successes, n, ALPHA)), successes, n
+
+
+def _success_summary(per_seed: dict[int, np.ndarray], per_seed_all: dict[int, np.ndarray]) -> dict[str, Any]:
+    """Success rates with Wilson intervals: over episodes that reached the push (`success`, `n`) and
+    over every episode, a fall before the push failing (`unconditional`, `n_all`); `reached_push` is
+    the share of episodes the conditional rate rests on."""
+    success, successes, n = _rate(per_seed)
+    unconditional, _, n_all = _rate(per_seed_all)
     return {
-        "success": _interval(*ci),
-        "per_seed": {str(seed): float(v.mean()) for seed, v in sorted(nonempty.items())},
-        "n": int(sum(v.size for v in nonempty.values())),
+        "success": success,
+        "successes": successes,
+        "n": n,
+        "per_seed": {str(seed): float(v.mean()) for seed, v in sorted(per_seed.items()) if v.size},
+        "unconditional": unconditional,
+        "n_all": n_all,
+        "per_seed_unconditional": {
+            str(seed): float(v.mean()) for seed, v in sorted(per_seed_all.items()) if v.size
+        },
+        "reached_push": _finite(n / n_all) if n_all else None,
     }
 
 
-def _cell_entry(row: metrics.SuccessRow, rng: np.random.Generator) -> dict[str, Any]:
+def _cell_entry(row: metrics.SuccessRow) -> dict[str, Any]:
     return {
         "body": row.body,
         "force": row.force,
@@ -123,23 +150,25 @@ def _cell_entry(row: metrics.SuccessRow, rng: np.random.Generator) -> dict[str, 
         "impulse": row.impulse,
         "delta_v": _finite(row.delta_v),
         "invalid": row.invalid,
-        **_success_summary(row.success_per_seed, rng),
+        **_success_summary(row.success_per_seed, row.success_all_per_seed),
     }
 
 
-def _force_duration_entries(
-    rows: Sequence[metrics.SuccessRow], rng: np.random.Generator
-) -> list[dict[str, Any]]:
+def _pooled_by_seed(group: Sequence[metrics.SuccessRow], outcomes: str) -> dict[int, np.ndarray]:
+    per_seed: dict[int, list[np.ndarray]] = {}
+    for row in group:
+        for seed, success in getattr(row, outcomes).items():
+            per_seed.setdefault(seed, []).append(success)
+    return {seed: np.concatenate(parts) for seed, parts in per_seed.items()}
+
+
+def _force_duration_entries(rows: Sequence[metrics.SuccessRow]) -> list[dict[str, Any]]:
     """Push success per force x duration, pooled over bodies and azimuths (the expectations' unit)."""
     groups: dict[tuple[float, float], list[metrics.SuccessRow]] = {}
     for row in rows:
         groups.setdefault((row.force, row.duration), []).append(row)
     entries = []
     for (force, duration), group in sorted(groups.items()):
-        per_seed: dict[int, list[np.ndarray]] = {}
-        for row in group:
-            for seed, success in row.success_per_seed.items():
-                per_seed.setdefault(seed, []).append(success)
         delta_v = [row.delta_v for row in group if math.isfinite(row.delta_v)]
         entries.append(
             {
@@ -148,7 +177,9 @@ def _force_duration_entries(
                 "impulse": force * duration,
                 "delta_v": float(np.mean(delta_v)) if delta_v else None,
                 "invalid": sum(row.invalid for row in group),
-                **_success_summary({s: np.concatenate(p) for s, p in per_seed.items()}, rng),
+                **_success_summary(
+                    _pooled_by_seed(group, "success_per_seed"), _pooled_by_seed(group, "success_all_per_seed")
+                ),
             }
         )
     return entries
@@ -164,7 +195,8 @@ def _tracking_by_skill(
             np.where(np.argmax(r.command[:, 0, 1:], axis=-1) == index, error, np.nan)
             for r, error in zip(unpushed, tracking, strict=True)
         ]
-        summary = _continuous_summary(_per_seed(unpushed, values), rng)
+        commanded = sum(int((_commanded_skill(r) == index).sum()) for r in unpushed)
+        summary = _continuous_summary(_per_seed(unpushed, values), rng, episodes=commanded)
         if summary is not None:
             by_skill[band.skill] = summary
     return by_skill
@@ -172,9 +204,12 @@ def _tracking_by_skill(
 
 def _max_impulse(rows: Sequence[metrics.SuccessRow]) -> dict[str, Any]:
     per_direction = metrics.max_impulse_survived(rows, MAX_IMPULSE_THRESHOLD)
-    by_body: dict[str, float] = {}
+    by_body: dict[str, float | None] = {}
     for (body, _), impulse in per_direction.items():
-        by_body[body] = min(by_body.get(body, math.inf), impulse)
+        if impulse is not None:
+            by_body[body] = min(by_body.get(body) or math.inf, impulse)
+        else:
+            by_body.setdefault(body, None)
     return {
         "threshold": MAX_IMPULSE_THRESHOLD,
         "by_direction": [
@@ -195,7 +230,7 @@ def _expectation_value(expectation: Expectation, doc: dict[str, Any]) -> float |
         if math.isclose(entry["force"], expectation.force) and math.isclose(
             entry["duration"], expectation.duration
         ):
-            rates = list(entry["per_seed"].values())
+            rates = list(entry["per_seed_unconditional"].values())
             return float(np.mean(rates)) if rates else None
     cells = sorted({(e["force"], e["duration"]) for e in doc["push_success"]})
     raise ScoreError(
@@ -297,20 +332,28 @@ def score_rollouts(
             "settle_seconds": grid.settle_seconds,
             "window_seconds": grid.window_seconds,
             "start_jitter_seconds": PUSH_START_JITTER_SECONDS,
+            "fall_rule": FALL_RULE.describe(),
+            "headline_push": card.evaluation.headline_push.model_dump(mode="json"),
             "bootstrap": {
                 "reps": BOOTSTRAP_REPS,
                 "alpha": ALPHA,
                 "seed": bootstrap_seed,
                 "strata": "eval seed",
             },
+            "intervals": {
+                "continuous": "percentile bootstrap over this run's evaluation episodes within eval seeds",
+                "success": "Wilson score interval over this run's evaluation episodes",
+            },
         },
         "episode_seconds": _episode_summary(unpushed, rng),
-        "tracking_error": _continuous_summary(_per_seed(unpushed, tracking), rng),
+        "tracking_error": _continuous_summary(
+            _per_seed(unpushed, tracking), rng, episodes=sum(r.envs for r in unpushed)
+        ),
         "tracking_error_by_skill": _tracking_by_skill(card, unpushed, tracking, rng),
         "imitation_error": imitation,
         "imitation_error_by_skill": imitation_by_skill,
-        "push_cells": [_cell_entry(row, rng) for row in rows],
-        "push_success": _force_duration_entries(rows, rng),
+        "push_cells": [_cell_entry(row) for row in rows],
+        "push_success": _force_duration_entries(rows),
         "max_impulse_survived": _max_impulse(rows),
     }
     doc["expectations"] = _expectations(card, doc)

@@ -1,16 +1,23 @@
-"""Robust aggregates and bootstrap confidence intervals, in numpy, so every score comes with its uncertainty.
+"""Aggregates and confidence intervals, so every score comes with its uncertainty and says what it is over.
 
-Written here rather than taken from `rliable` (rliable 1.2.0 fails to import with pandas 3). All
-randomness comes from the `numpy.random.Generator` the caller passes, so a score file is reproducible.
-Intervals are percentile bootstrap intervals.
+- Over evaluation episodes of one run: a percentile bootstrap stratified by evaluation seed, written here
+  because `scipy.stats.bootstrap` resamples without strata and `rliable` 1.2.0 fails to import with
+  pandas 3. Randomness comes from the `numpy.random.Generator` the caller passes (reproducible files).
+- Success rates (k of n episodes): Wilson score intervals (`scipy.stats.binomtest`), which stay honest
+  at 0 and 1 where a bootstrap collapses to [1, 1].
+- Over training runs (seeds): a Student-t interval of the mean (`scipy.stats.t`); a percentile bootstrap
+  of 3 runs is [min, max], about a 75% interval.
+- Between two backends: Welch's t-test of the difference of run means (`scipy.stats.ttest_ind`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import scipy.stats
 
 Statistic = Callable[..., Any]
 """A reducer called as `statistic(values, axis=-1)`, e.g. `np.mean`, `np.median` or `iqm`."""
@@ -84,24 +91,46 @@ def stratified_bootstrap_ci(
     return (point, *_percentile_interval(replicates, alpha))
 
 
-def seed_level_ci(
-    per_seed: Any,
-    statistic: Statistic = np.mean,
-    *,
-    reps: int = 2000,
-    alpha: float = 0.05,
-    rng: np.random.Generator,
-) -> tuple[float, float, float]:
-    """(point, low, high) of `statistic` over one scalar per seed (or run), resampling the seeds.
+def proportion_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(rate, low, high) of `successes` out of `n` with the Wilson score interval; NaNs when n = 0."""
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in [0, n = {n}], found {successes}")
+    interval = scipy.stats.binomtest(int(successes), int(n)).proportion_ci(1 - alpha, method="wilson")
+    return successes / n, float(interval.low), float(interval.high)
 
-    With a single seed the interval collapses onto the point: one seed says nothing about spread.
-    """
-    _check_alpha(alpha, reps)
-    values = np.asarray(per_seed, dtype=float).ravel()
-    if values.size == 0:
-        raise ValueError("seed_level_ci needs at least one per-seed value, found none")
-    point = float(statistic(values, axis=-1))
-    replicates = np.asarray(
-        statistic(values[rng.integers(0, values.size, size=(reps, values.size))], axis=-1), dtype=float
-    )
-    return (point, *_percentile_interval(replicates, alpha))
+
+def t_interval(values: Any, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(mean, low, high) over runs with Student's t (n - 1 degrees of freedom); needs at least 2 runs."""
+    values = np.asarray(values, dtype=float).ravel()
+    if values.size < 2:
+        raise ValueError(f"a t interval over runs needs at least 2 runs, found {values.size}")
+    mean = float(values.mean())
+    spread = scipy.stats.sem(values)
+    if spread == 0:
+        return mean, mean, mean
+    low, high = scipy.stats.t.interval(1 - alpha, df=values.size - 1, loc=mean, scale=spread)
+    return mean, float(low), float(high)
+
+
+class Difference(NamedTuple):
+    """Second minus first mean over runs, its Welch interval and the test's two-sided p-value."""
+
+    difference: float
+    low: float
+    high: float
+    p_value: float
+
+
+def welch_difference(first: Any, second: Any, alpha: float = 0.05) -> Difference:
+    """Welch's t-test of mean(second) - mean(first) over runs (unequal variances); 2+ runs per side."""
+    a, b = (np.asarray(v, dtype=float).ravel() for v in (first, second))
+    if a.size < 2 or b.size < 2:
+        raise ValueError(f"Welch's test needs at least 2 runs per side, found {a.size} and {b.size}")
+    difference = float(b.mean() - a.mean())
+    if scipy.stats.sem(a) == 0 and scipy.stats.sem(b) == 0:
+        return Difference(difference, difference, difference, 0.0 if difference else 1.0)
+    result = scipy.stats.ttest_ind(b, a, equal_var=False)
+    interval = result.confidence_interval(1 - alpha)
+    return Difference(difference, float(interval.low), float(interval.high), float(result.pvalue))

@@ -57,7 +57,7 @@ class Evaluator:
             action = self._act(state.obs, action_key, noisy)
             state = jax.vmap(env.step, in_axes=(0, 0, None))(state, action, settings)
             record = jax.vmap(env.observe)(state)
-            record["fallen"] = state.metrics["fallen"] > 0
+            record["finite"] = state.metrics["physics_blowup"] == 0
             record["push_force"] = state.info["push_force"]
             record["push_vector"] = state.info["push_vector"]
             record["push_start"] = state.info["push_start"]

@@ -46,7 +46,7 @@ class Evaluator:
             stepped = env.step(self._act(obs, key, scenario.action_noise, env.action_size))
             obs = stepped.obs
             record = {name: env.last_parts[name] for name in RECORDED}
-            record["fallen"] = stepped.metrics["fallen"] > 0
+            record["finite"] = stepped.metrics["physics_blowup"] == 0
             for name in ("push_force", "push_vector", "push_start"):
                 record[name] = env.state[name].copy()
             for name, value in record.items():
