@@ -15,6 +15,9 @@ filled data degrades training. Fill rules (`fill_absent_fields`):
 - `dof_positions`, `body_positions`: zeros, and `body_rotations`: identity, because nothing can be derived;
   velocities derived from such filled poses are zero too.
 `joint_torques` is optional (absent = plain motion clip) and never filled.
+
+Converters record what they did to the source in the clip: `ground_offset` (m, added to every body
+height so the clip stands on the floor) and `notes` (one line each, e.g. frames resampled), both saved.
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class MotionClip:
     filled_fields: tuple[str, ...] = ()
     loop: bool = False
     action_noise: str = ""
+    ground_offset: float = 0.0
+    notes: tuple[str, ...] = ()
     source: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -97,9 +102,10 @@ class MotionClip:
                 array = np.array(value, dtype=np.float64)
                 array.flags.writeable = False
                 object.__setattr__(self, key, array)
-        for key in ("dof_names", "body_names", "filled_fields"):
+        for key in ("dof_names", "body_names", "filled_fields", "notes"):
             object.__setattr__(self, key, tuple(str(name) for name in getattr(self, key)))
         object.__setattr__(self, "loop", bool(self.loop))
+        object.__setattr__(self, "ground_offset", float(self.ground_offset))
         object.__setattr__(self, "action_noise", str(self.action_noise))
 
     def __eq__(self, other: object) -> bool:
@@ -189,6 +195,8 @@ def validate_clip(clip: MotionClip) -> None:
         raise ClipError(
             f"{where}: 'action_noise' expected one of {list(ACTION_NOISE_KINDS)}, found {clip.action_noise!r}"
         )
+    if not np.isfinite(clip.ground_offset):
+        raise ClipError(f"{where}: 'ground_offset' expected a finite number (m), found {clip.ground_offset}")
     unknown = sorted(set(clip.filled_fields) - set(KINEMATIC_ARRAYS))
     if unknown:
         raise ClipError(f"{where}: 'filled_fields' expected names from {KINEMATIC_ARRAYS}, found {unknown}")
@@ -325,6 +333,8 @@ def clip_from_fields(fields: Mapping[str, Any], *, source: str, fill_missing: bo
         filled_fields=filled,
         loop=parse_loop(fields.get("loop", False), where),
         action_noise=str(np.asarray(fields.get("action_noise", ""))),
+        ground_offset=_scalar(fields.get("ground_offset", 0.0), "ground_offset", where),
+        notes=tuple(str(note) for note in np.atleast_1d(fields.get("notes", ()))),
         source=source,
     )
     validate_clip(clip)
@@ -357,6 +367,17 @@ def parse_loop(value: Any, where: str) -> bool:
         f"{where}: 'loop' expected a boolean (True/False, 0/1 or one of {list(LOOP_TEXT)}), found "
         f"{array.dtype} {array.tolist()!r}"
     )
+
+
+def _scalar(value: Any, key: str, where: str) -> float:
+    """One number, also written as text (CSV metadata)."""
+    array = np.asarray(value)
+    if array.ndim == 0:
+        try:
+            return float(array.item())
+        except ValueError:
+            pass
+    raise ClipError(f"{where}: '{key}' expected one number, found {array.tolist()!r}")
 
 
 def numeric_array(value: Any, key: str, where: str) -> np.ndarray:
@@ -470,8 +491,8 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def save_clip(clip: MotionClip, path: str | Path) -> None:
-    """Validate, then write every key (plus `dof_convention`, `filled_fields`, `loop`, `action_noise`) to
-    an NPZ file."""
+    """Validate, then write every key (plus `dof_convention`, `filled_fields`, `loop`, `action_noise`,
+    `ground_offset`, `notes`) to an NPZ file."""
     validate_clip(clip)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -486,5 +507,7 @@ def save_clip(clip: MotionClip, path: str | Path) -> None:
             filled_fields=np.array(clip.filled_fields, dtype=str),
             loop=np.array(clip.loop),
             action_noise=np.array(clip.action_noise),
+            ground_offset=np.float64(clip.ground_offset),
+            notes=np.array(clip.notes, dtype=str),
             **arrays,
         )

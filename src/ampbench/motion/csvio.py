@@ -5,6 +5,8 @@ CSV layout (UTF-8, comma separated, one row per frame, numbers written with full
     # dof_convention: hinge_xyz          metadata lines start with '#' and come first
     # loop: false                         optional, default false (also 0/1, no/yes)
     # filled_fields: dof_velocities       optional, comma separated; fields filled earlier
+    # ground_offset: 0.031                optional, m the converter raised the clip by
+    # notes: resampled ... | grounded ... optional, the converter's notes separated by ' | '
     time,dof_pos:abdomen_x,...,body_rot:pelvis:w,...
     0.0,0.012,...
 
@@ -41,6 +43,7 @@ BODY_PREFIXES = {
     "body_angular_velocities": ("body_ang_vel", "xyz"),
 }
 STEP_TOLERANCE = 1e-3  # relative to the mean time step
+NOTE_SEPARATOR = " | "
 
 
 def field_columns(key: str, dof_names: Sequence[str], body_names: Sequence[str]) -> list[str]:
@@ -67,6 +70,10 @@ def clip_to_csv(clip: MotionClip, path: str | Path) -> None:
     metadata = [f"# dof_convention: {DOF_CONVENTION}", f"# loop: {str(clip.loop).lower()}"]
     if clip.filled_fields:
         metadata.append(f"# filled_fields: {','.join(clip.filled_fields)}")
+    if clip.ground_offset:
+        metadata.append(f"# ground_offset: {clip.ground_offset!r}")
+    if clip.notes:
+        metadata.append(f"# notes: {NOTE_SEPARATOR.join(clip.notes)}")
     lines = [*metadata, ",".join(header)] + [",".join(repr(float(v)) for v in row) for row in table]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -80,9 +87,13 @@ def csv_to_clip(path: str | Path, *, fill_missing: bool = False) -> MotionClip:
     if not path.is_file():
         raise ClipError(f"{path}: file not found")
     metadata, header, table = _read_table(path)
-    fields: dict[str, object] = {key: value for key, value in metadata.items() if key != "filled_fields"}
+    fields: dict[str, object] = {
+        key: value for key, value in metadata.items() if key not in ("filled_fields", "notes")
+    }
     if "filled_fields" in metadata:
         fields["filled_fields"] = [name for name in metadata["filled_fields"].split(",") if name]
+    if "notes" in metadata:
+        fields["notes"] = [note.strip() for note in metadata["notes"].split(NOTE_SEPARATOR.strip())]
     columns = {name: index for index, name in enumerate(header)}
     fields["fps"] = _fps_from_time(table, columns, path)
     dof_names, body_names = _names_from_columns(header, path)

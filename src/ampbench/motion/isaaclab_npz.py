@@ -5,7 +5,8 @@ Those files use the clip keys but store each 3-DOF joint (`J_x, J_y, J_z`) as an
 puts the dance clip's hands up to 33 cm away from the file's own `body_positions`; converted
 rotation vector -> quaternion -> intrinsic x-y-z angles, every body matches to < 1 mm. The
 converter also reorders DOFs and bodies by name to the model's order, recomputes DOF velocities
-from the converted angles, and keeps the file's body arrays (world, wxyz).
+from the converted angles, keeps the file's body arrays (world, wxyz) and grounds them: on this model
+the files' feet are 25-43 mm under the floor in the median frame (`retarget.grounded`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ampbench.motion.clip import (
     unit_quaternions,
     validate_clip,
 )
-from ampbench.motion.retarget import hinge_xyz_angles, joint_groups, time_derivative
+from ampbench.motion.retarget import grounded, grounding_note, hinge_xyz_angles, joint_groups, time_derivative
 from ampbench.task import quat
 
 _REQUIRED_KEYS = (
@@ -96,17 +97,21 @@ def isaaclab_to_clip(path: str | Path) -> MotionClip:
     fps = float(fields["fps"])
     spec = humanoid_spec()
     positions, velocities = exponential_maps_to_hinge_angles(fields["dof_positions"], fps)
+    source = f"{path} (Isaac Lab humanoid_amp, exponential maps converted)"
+    body_positions, offset = grounded(fields["body_positions"], fields["body_rotations"], source)
     clip = MotionClip(
         fps=fps,
         dof_names=spec.dof_names,
         body_names=spec.body_names,
         dof_positions=positions,
         dof_velocities=velocities,
-        body_positions=fields["body_positions"],
+        body_positions=body_positions,
         body_rotations=fields["body_rotations"],
         body_linear_velocities=fields["body_linear_velocities"],
         body_angular_velocities=fields["body_angular_velocities"],
-        source=f"{path} (Isaac Lab humanoid_amp, exponential maps converted)",
+        ground_offset=offset,
+        notes=(grounding_note(offset),),
+        source=source,
     )
     validate_clip(clip)
     return clip

@@ -5,12 +5,15 @@ A source gives, per frame, the root pose and one local rotation per model body t
 - each 3-hinge joint (`J_x, J_y, J_z`) gets intrinsic x-y-z angles; of the two angle triples that
   make the same rotation, the one inside the joint ranges and continuous in time is kept;
 - each 1-hinge joint (knee, elbow) gets the twist of its rotation about the hinge axis;
-- bodies come from the model's forward kinematics, velocities from finite differences.
+- bodies come from the model's forward kinematics, velocities from finite differences;
+- the clip is grounded (`grounded`): raised or lowered so that the lowest collision geom touches the
+  floor in the lower-quartile frame, the offset recorded in the clip and warned above GROUND_WARN_M.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,6 +23,7 @@ import numpy as np
 from ampbench.model import forward_kinematics, humanoid_spec
 from ampbench.motion.clip import (
     MotionClip,
+    SourceDataWarning,
     angular_velocities,
     equivalent_xyz_triples,
     nearest_xyz_triple,
@@ -35,6 +39,19 @@ between the two x-y-z triples of a rotation. A switch of triple costs about 2 pi
 pose held a few frames 10+ degrees past a limit switches to an in-range equivalent (DeepMimic
 getup_facedown's left shoulder: 14 frames up to 29 degrees past at 1, 2 frames up to 4 at 10); the
 loader interpolates across switches on SO(3)."""
+
+
+GROUND_QUANTILE = 0.25
+"""Which frame `grounded` puts on the floor, as a quantile of the per-frame lowest collision-geom
+heights. Something touches the floor in most frames of a reference clip, but a stance foot sinks more
+in some frames than in others (heel strikes, a rigid foot box rolling) and flight frames lie above: the
+lower quartile sits at the contact level. The minimum (0) would follow a few bad frames (DeepMimic
+crawl: -104 mm in one frame, lower quartile +1 mm); the median is pulled up by flight (jog: +17 mm,
+lower quartile +5 mm)."""
+GROUND_WARN_M = 0.02
+"""Grounding offsets larger than this (m) are warned: the source did not stand on this model's floor."""
+PENETRATION_WARN_M = 0.05
+"""Frames whose lowest geom is still deeper than this (m) under the floor after grounding are warned."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +178,78 @@ def dofs_from_rotations(
     return positions, velocities
 
 
+@functools.cache
+def _floor_geoms() -> tuple[np.ndarray, ...]:
+    """Every geom that collides with the floor plane: its body (index into the clip's body arrays), pose
+    in the body, radius and half extents (sphere: radius; capsule: radius, half length along z; box:
+    half sizes), so its lowest point is z - radius - sum(|R[2, i]| * half_extent[i])."""
+    model = reference_model()
+    floor = int(np.flatnonzero(model.geom_type == mujoco.mjtGeom.mjGEOM_PLANE)[0])
+    collides = (model.geom_contype & model.geom_conaffinity[floor]) | (
+        model.geom_contype[floor] & model.geom_conaffinity
+    )
+    geoms = np.flatnonzero((collides != 0) & (model.geom_type != mujoco.mjtGeom.mjGEOM_PLANE))
+    radius, extents = np.zeros(len(geoms)), np.zeros((len(geoms), 3))
+    for i, geom in enumerate(geoms):
+        size, kind = model.geom_size[geom], model.geom_type[geom]
+        if kind == mujoco.mjtGeom.mjGEOM_SPHERE:
+            radius[i] = size[0]
+        elif kind == mujoco.mjtGeom.mjGEOM_CAPSULE:
+            radius[i], extents[i, 2] = size[0], size[1]
+        elif kind == mujoco.mjtGeom.mjGEOM_BOX:
+            extents[i] = size
+        else:
+            raise ValueError(
+                f"{humanoid_spec().xml_path}: geom {model.geom(geom).name} type {kind} not handled"
+            )
+    bodies = model.geom_bodyid[geoms] - 1
+    return bodies, model.geom_pos[geoms].copy(), model.geom_quat[geoms].copy(), radius, extents
+
+
+def lowest_geom_heights(body_positions: np.ndarray, body_rotations: np.ndarray) -> np.ndarray:
+    """(F, B, 3) and (F, B, 4) world body poses in model order -> (F,) height of the lowest point of any
+    collision geom."""
+    bodies, offsets, local, radius, extents = _floor_geoms()
+    world = body_rotations[:, bodies]  # (F, G, 4): each geom's body
+    rotations = quat.multiply(world, np.broadcast_to(local, world.shape))
+    points = (*world.shape[:-1], 3)
+    centres = body_positions[:, bodies] + quat.rotate(world, np.broadcast_to(offsets, points))
+    vertical = np.stack(
+        [quat.rotate(rotations, np.broadcast_to(axis, points))[..., 2] for axis in _AXES_XYZ], axis=-1
+    )
+    lowest = centres[..., 2] - radius - (np.abs(vertical) * extents).sum(axis=-1)
+    return lowest.min(axis=1)
+
+
+def grounded(body_positions: np.ndarray, body_rotations: np.ndarray, where: str) -> tuple[np.ndarray, float]:
+    """Body positions shifted in z so the GROUND_QUANTILE frame's lowest geom is at the floor, and the
+    shift (m). Warns when the shift exceeds GROUND_WARN_M or frames stay deeper than PENETRATION_WARN_M."""
+    heights = lowest_geom_heights(body_positions, body_rotations)
+    offset = -float(np.quantile(heights, GROUND_QUANTILE))
+    deepest = heights.min() + offset
+    if abs(offset) > GROUND_WARN_M or deepest < -PENETRATION_WARN_M:
+        warnings.warn(
+            f"{where}: grounded by {offset * 1000:+.0f} mm (lowest collision geom before: median "
+            f"{np.median(heights) * 1000:+.0f} mm, min {heights.min() * 1000:+.0f} mm); afterwards "
+            f"{int((heights + offset < -PENETRATION_WARN_M).sum())} of {len(heights)} frames are deeper than "
+            f"{PENETRATION_WARN_M * 1000:.0f} mm (deepest {deepest * 1000:+.0f} mm at frame "
+            f"{int(heights.argmin())})",
+            SourceDataWarning,
+            stacklevel=3,
+        )
+    shifted = np.array(body_positions, dtype=np.float64)
+    shifted[..., 2] += offset
+    return shifted, offset
+
+
+def grounding_note(offset: float) -> str:
+    """The clip note that records a grounding offset."""
+    return (
+        f"grounded: every body raised by {offset * 1000:+.1f} mm, so the lowest collision geom is at the "
+        f"floor in the {GROUND_QUANTILE:.0%}-quantile frame"
+    )
+
+
 def time_derivative(values: np.ndarray, dt: float) -> np.ndarray:
     """Central differences inside, one-sided at both ends, along axis 0."""
     return np.gradient(values, dt, axis=0)
@@ -175,12 +264,15 @@ def clip_from_joint_angles(
     *,
     loop: bool,
     source: str,
+    notes: tuple[str, ...] = (),
 ) -> MotionClip:
-    """A validated clip: bodies by the model's forward kinematics, their velocities by finite differences."""
+    """A validated, grounded clip: bodies by the model's forward kinematics, their velocities by finite
+    differences; `notes` (what the converter did to the source) are kept with the grounding note."""
     spec = humanoid_spec()
     positions, rotations = forward_kinematics(
         reference_model(), root_positions, root_rotations, dof_positions
     )
+    positions, offset = grounded(positions, rotations, source)
     dt = 1.0 / fps
     clip = MotionClip(
         fps=fps,
@@ -193,6 +285,8 @@ def clip_from_joint_angles(
         body_linear_velocities=time_derivative(positions, dt),
         body_angular_velocities=angular_velocities(rotations, dt),
         loop=loop,
+        ground_offset=offset,
+        notes=(grounding_note(offset), *notes),
         source=source,
     )
     validate_clip(clip)
