@@ -81,7 +81,7 @@ def cmd_data_convert(args: argparse.Namespace) -> int:
             else [_convert_one_csv(src, dst, target, args.fill_missing)]
         )
     else:
-        written = fetch.convert_source(args.kind, src, dst)
+        written = fetch.convert_source(args.kind, src, dst, keep_repeated_frames=args.keep_repeated_frames)
     for path in written:
         print(f"wrote {path}")
     return 0
@@ -214,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("src")
     convert.add_argument("dst")
     convert.add_argument("--fill-missing", action="store_true", help="fill absent fields, recorded")
+    convert.add_argument(
+        "--keep-repeated-frames",
+        action="store_true",
+        help="poselib/isaaclab: keep poses stored twice at the file's fps (default: drop them)",
+    )
     convert.set_defaults(func=cmd_data_convert)
 
     train = sub.add_parser("train", help="train a card's seeds into run folders")

@@ -11,6 +11,7 @@ Every call prints each source's licence and rewrites `SOURCES.md` in the clip fo
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -99,6 +100,10 @@ CONVERTERS: dict[str, tuple[Callable[[Path], MotionClip], str, str]] = {
 }
 
 
+REPEATED_FRAME_KINDS = ("poselib", "isaaclab")
+"""Sources whose files store every pose twice (see `retarget.drop_repeated_frames`)."""
+
+
 def data_dir() -> Path:
     """$AMPBENCH_DATA, or ./data/clips."""
     return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
@@ -114,11 +119,16 @@ def cache_dir() -> Path:
 # ---------------------------------------------------------------- converting files and folders
 
 
-def convert_source(kind: str, src: Path, dst: Path) -> list[Path]:
-    """One source file -> the clip file dst, or a folder of them -> dst/<clip>.npz each."""
+def convert_source(kind: str, src: Path, dst: Path, *, keep_repeated_frames: bool = False) -> list[Path]:
+    """One source file -> the clip file dst, or a folder of them -> dst/<clip>.npz each.
+    keep_repeated_frames (poselib, isaaclab): keep poses the file stores twice, at its own fps."""
     if kind not in CONVERTERS:
         raise ValueError(f"converter kind expected one of {sorted(CONVERTERS)}, found {kind!r}")
     converter, pattern, prefix = CONVERTERS[kind]
+    if keep_repeated_frames:
+        if kind not in REPEATED_FRAME_KINDS:
+            raise ValueError(f"keep_repeated_frames applies to {list(REPEATED_FRAME_KINDS)}, not {kind!r}")
+        converter = functools.partial(converter, keep_repeated_frames=True)
     src, dst = Path(src), Path(dst)
     if src.is_file():
         save_clip(converter(src), dst)

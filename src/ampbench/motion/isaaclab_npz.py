@@ -4,9 +4,9 @@ Those files use the clip keys but store each 3-DOF joint (`J_x, J_y, J_z`) as an
 (rotation vector), not as three hinge angles. Read as hinge angles, the model's forward kinematics
 puts the dance clip's hands up to 33 cm away from the file's own `body_positions`; converted
 rotation vector -> quaternion -> intrinsic x-y-z angles, every body matches to < 1 mm. The
-converter also reorders DOFs and bodies by name to the model's order, recomputes DOF velocities
-from the converted angles, keeps the file's body arrays (world, wxyz) and grounds them: on this model
-the files' feet are 25-43 mm under the floor in the median frame (`retarget.grounded`).
+converter also reorders DOFs and bodies by name to the model's order, drops the repeated frames (the
+files store every pose twice), grounds the file's body poses (world, wxyz; on this model the feet are
+25-43 mm under the floor in the median frame) and recomputes every velocity from the poses.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ampbench.model import humanoid_spec
 from ampbench.motion.clip import (
     ClipError,
     MotionClip,
+    angular_velocities,
     check_arrays,
     check_fps,
     numeric_array,
@@ -27,7 +28,14 @@ from ampbench.motion.clip import (
     unit_quaternions,
     validate_clip,
 )
-from ampbench.motion.retarget import grounded, grounding_note, hinge_xyz_angles, joint_groups, time_derivative
+from ampbench.motion.retarget import (
+    drop_repeated_frames,
+    grounded,
+    grounding_note,
+    hinge_xyz_angles,
+    joint_groups,
+    time_derivative,
+)
 from ampbench.task import quat
 
 _REQUIRED_KEYS = (
@@ -91,14 +99,25 @@ def exponential_maps_to_hinge_angles(dof_positions: np.ndarray, fps: float) -> t
     return positions, velocities
 
 
-def isaaclab_to_clip(path: str | Path) -> MotionClip:
-    """One Isaac Lab motion NPZ -> a clip in the model's DOF convention and order; loop is False."""
+def isaaclab_to_clip(path: str | Path, *, keep_repeated_frames: bool = False) -> MotionClip:
+    """One Isaac Lab motion NPZ -> a clip in the model's DOF convention and order; loop is False.
+
+    Poses stored twice are dropped (at half the file's fps) unless keep_repeated_frames; every velocity
+    is recomputed from the poses (the file's DOF velocities alternate between 0 and twice the rate, its
+    body velocities are 0.1-0.23 m/s off the poses' finite differences in the median frame).
+    """
     fields = read_isaaclab_npz(path)
-    fps = float(fields["fps"])
-    spec = humanoid_spec()
-    positions, velocities = exponential_maps_to_hinge_angles(fields["dof_positions"], fps)
     source = f"{path} (Isaac Lab humanoid_amp, exponential maps converted)"
-    body_positions, offset = grounded(fields["body_positions"], fields["body_rotations"], source)
+    poses, fps, notes = drop_repeated_frames(
+        {key: fields[key] for key in ("dof_positions", "body_positions", "body_rotations")},
+        float(fields["fps"]),
+        source,
+        keep=keep_repeated_frames,
+    )
+    spec = humanoid_spec()
+    positions, velocities = exponential_maps_to_hinge_angles(poses["dof_positions"], fps)
+    body_positions, offset = grounded(poses["body_positions"], poses["body_rotations"], source)
+    dt = 1.0 / fps
     clip = MotionClip(
         fps=fps,
         dof_names=spec.dof_names,
@@ -106,11 +125,11 @@ def isaaclab_to_clip(path: str | Path) -> MotionClip:
         dof_positions=positions,
         dof_velocities=velocities,
         body_positions=body_positions,
-        body_rotations=fields["body_rotations"],
-        body_linear_velocities=fields["body_linear_velocities"],
-        body_angular_velocities=fields["body_angular_velocities"],
+        body_rotations=poses["body_rotations"],
+        body_linear_velocities=time_derivative(body_positions, dt),
+        body_angular_velocities=angular_velocities(poses["body_rotations"], dt),
         ground_offset=offset,
-        notes=(grounding_note(offset),),
+        notes=(*notes, grounding_note(offset)),
         source=source,
     )
     validate_clip(clip)

@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 
 from ampbench.motion.clip import ClipError, MotionClip, unit_quaternions
-from ampbench.motion.retarget import clip_from_joint_angles, dofs_from_rotations, joint_groups
+from ampbench.motion.retarget import (
+    clip_from_joint_angles,
+    dofs_from_rotations,
+    drop_repeated_frames,
+    joint_groups,
+)
 from ampbench.task import quat
 
 
@@ -85,23 +90,29 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
-def poselib_to_clip(path: str | Path) -> MotionClip:
-    """One poselib `.npy` motion -> a clip at the file's fps; loop is False (the files carry no flag)."""
+def poselib_to_clip(path: str | Path, *, keep_repeated_frames: bool = False) -> MotionClip:
+    """One poselib `.npy` motion -> a clip; loop is False (the files carry no flag). Poses stored twice
+    are dropped (at half the file's fps) unless keep_repeated_frames (`drop_repeated_frames`)."""
     state = read_poselib(path)
     names = list(state["skeleton_tree"]["node_names"])
     rotation = np.asarray(state["rotation"], dtype=np.float64)
     root = np.asarray(state["root_translation"], dtype=np.float64)
-    fps = float(state["fps"])
     _check_layout(path, state, names, rotation, root)
+    fps = float(state["fps"])
     local = unit_quaternions(quat.xyzw_to_wxyz(rotation), "rotation", str(path), names)
+    poses, fps, notes = drop_repeated_frames(
+        {"rotation": local, "root_translation": root}, fps, str(path), keep=keep_repeated_frames
+    )
+    local = poses["rotation"]
     rotations = {group.body: local[:, names.index(group.body)] for group in joint_groups()}
     return clip_from_joint_angles(
         fps,
-        root,
+        poses["root_translation"],
         local[:, names.index("pelvis")],
         *dofs_from_rotations(rotations, fps),
         loop=False,
         source=f"{path} (poselib)",
+        notes=notes,
     )
 
 

@@ -5,7 +5,10 @@ A source gives, per frame, the root pose and one local rotation per model body t
 - each 3-hinge joint (`J_x, J_y, J_z`) gets intrinsic x-y-z angles; of the two angle triples that
   make the same rotation, the one inside the joint ranges and continuous in time is kept;
 - each 1-hinge joint (knee, elbow) gets the twist of its rotation about the hinge axis;
-- bodies come from the model's forward kinematics, velocities from finite differences;
+- frames that repeat the previous pose exactly (IsaacGymEnvs' and Isaac Lab's AMP motions store every
+  pose twice) are dropped, at the true rate (`drop_repeated_frames`);
+- bodies come from the model's forward kinematics, every velocity from finite differences of the poses
+  (central inside, one-sided at the ends);
 - the clip is grounded (`grounded`): raised or lowered so that the lowest collision geom touches the
   floor in the lower-quartile frame, the offset recorded in the clip and warned above GROUND_WARN_M.
 """
@@ -22,6 +25,7 @@ import numpy as np
 
 from ampbench.model import forward_kinematics, humanoid_spec
 from ampbench.motion.clip import (
+    ClipError,
     MotionClip,
     SourceDataWarning,
     angular_velocities,
@@ -250,6 +254,43 @@ def grounding_note(offset: float) -> str:
     )
 
 
+def drop_repeated_frames(
+    arrays: Mapping[str, np.ndarray], fps: float, where: str, *, keep: bool = False
+) -> tuple[dict[str, np.ndarray], float, tuple[str, ...]]:
+    """Per-frame arrays (all (F, ...)) with exact repeats of the previous frame (in every array) dropped.
+
+    When the frames come in runs of exactly r equal poses (the last run may be shorter), every pose was
+    stored r times: the content is fps / r, and sampled between frames it moves in a staircase. Then
+    unless `keep`, one frame per run is kept at fps / r. Irregular repeats are kept. Either way a
+    warning and a clip note say what was found; returns (arrays, fps, notes).
+    """
+    frames = len(next(iter(arrays.values())))
+    same = np.ones(frames - 1, dtype=bool)
+    for array in arrays.values():
+        same &= np.all(array[1:].reshape(frames - 1, -1) == array[:-1].reshape(frames - 1, -1), axis=1)
+    if not same.any():
+        return dict(arrays), fps, ()
+    starts = np.flatnonzero(np.concatenate([[True], ~same]))
+    runs = np.diff(np.append(starts, frames))
+    stride = int(runs[0])
+    found = f"{int(same.sum())} of {frames - 1} steps repeat the previous pose exactly"
+    if stride > 1 and np.all(runs[:-1] == stride) and runs[-1] <= stride and not keep:
+        note = (
+            f"repeated frames dropped: {found}, every pose stored {stride} times, so the content is "
+            f"{fps / stride:g} fps, not the {fps:g} the file says; kept frames 0, {stride}, {2 * stride}, ..."
+        )
+        kept = {key: np.asarray(array)[::stride] for key, array in arrays.items()}
+        fps = fps / stride
+    else:
+        reason = "kept as asked" if keep else "not in equal runs, kept"
+        note = f"repeated frames: {found} (first at frame {int(np.argmax(same))}); {reason}"
+        kept = dict(arrays)
+    warnings.warn(f"{where}: {note}", SourceDataWarning, stacklevel=3)
+    if len(next(iter(kept.values()))) < 2:
+        raise ClipError(f"{where}: expected at least 2 distinct poses, found one ({found})")
+    return kept, fps, (note,)
+
+
 def time_derivative(values: np.ndarray, dt: float) -> np.ndarray:
     """Central differences inside, one-sided at both ends, along axis 0."""
     return np.gradient(values, dt, axis=0)
@@ -286,7 +327,7 @@ def clip_from_joint_angles(
         body_angular_velocities=angular_velocities(rotations, dt),
         loop=loop,
         ground_offset=offset,
-        notes=(grounding_note(offset), *notes),
+        notes=(*notes, grounding_note(offset)),
         source=source,
     )
     validate_clip(clip)
