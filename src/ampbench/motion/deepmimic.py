@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ampbench.motion.clip import ClipError, MotionClip, unit_quaternions
-from ampbench.motion.retarget import clip_from_joint_angles, dofs_from_rotations
+from ampbench.motion.retarget import clip_from_joint_angles, closed_loop, dofs_from_rotations
 from ampbench.task import quat
 
 # (DeepMimic joint, model body it turns, values per frame: 4 = quaternion wxyz, 1 = angle about z)
@@ -168,11 +168,20 @@ def deepmimic_to_clip(path: str | Path, *, fps: float | None = None) -> MotionCl
     uniform = resample(motion, rate)
     local = to_z_up_rotation(uniform.joint_rotations)
     rotations = {body: local[:, j] for j, (_, body, _) in enumerate(DEEPMIMIC_JOINTS)}
+    source = f"{path} (DeepMimic, converted at {rate:g} fps)"
+    root_positions = to_z_up_position(uniform.root_positions)
+    root_rotations = to_z_up_rotation(uniform.root_rotations)
+    notes: tuple[str, ...] = ()
+    if uniform.loop:
+        root_positions, root_rotations, rotations, notes = closed_loop(
+            root_positions, root_rotations, rotations, rate, source
+        )
     return clip_from_joint_angles(
         rate,
-        to_z_up_position(uniform.root_positions),
-        to_z_up_rotation(uniform.root_rotations),
+        root_positions,
+        root_rotations,
         *dofs_from_rotations(rotations, rate),
         loop=uniform.loop,
-        source=f"{path} (DeepMimic, converted at {rate:g} fps)",
+        source=source,
+        notes=notes,
     )

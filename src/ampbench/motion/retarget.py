@@ -7,6 +7,8 @@ A source gives, per frame, the root pose and one local rotation per model body t
 - each 1-hinge joint (knee, elbow) gets the twist of its rotation about the hinge axis;
 - frames that repeat the previous pose exactly (IsaacGymEnvs' and Isaac Lab's AMP motions store every
   pose twice) are dropped, at the true rate (`drop_repeated_frames`);
+- loop clips whose last frame does not repeat the first pose (the loader's convention) get the seam
+  blended shut over their last SEAM_BLEND_S (`closed_loop`), warned where it jumps;
 - bodies come from the model's forward kinematics, every velocity from finite differences of the poses
   (central inside, one-sided at the ends);
 - the clip is grounded (`grounded`): raised or lowered so that the lowest collision geom touches the
@@ -56,6 +58,15 @@ GROUND_WARN_M = 0.02
 """Grounding offsets larger than this (m) are warned: the source did not stand on this model's floor."""
 PENETRATION_WARN_M = 0.05
 """Frames whose lowest geom is still deeper than this (m) under the floor after grounding are warned."""
+
+
+SEAM_BLEND_S = 0.3
+"""Loop clips: the seam (last frame against the first) is closed by a correction ramped in over this
+many seconds at the end of the clip (DeepMimic walk's right shoulder: 28.5 degrees over 9 frames)."""
+SEAM_STEP_FACTOR = 3.0
+SEAM_MIN_DEG = 2.0
+"""A seam is warned where a joint (or the root's tilt) jumps by more than SEAM_STEP_FACTOR times its
+median frame-to-frame step and more than SEAM_MIN_DEG degrees."""
 
 
 @dataclass(frozen=True)
@@ -289,6 +300,55 @@ def drop_repeated_frames(
     if len(next(iter(kept.values()))) < 2:
         raise ClipError(f"{where}: expected at least 2 distinct poses, found one ({found})")
     return kept, fps, (note,)
+
+
+def _rotation_angle_deg(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    return np.degrees(np.linalg.norm(quat.to_rotvec(quat.multiply(second, quat.conjugate(first))), axis=-1))
+
+
+def closed_loop(
+    root_positions: np.ndarray,
+    root_rotations: np.ndarray,
+    local_rotations: Mapping[str, np.ndarray],
+    fps: float,
+    where: str,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], tuple[str, ...]]:
+    """A loop clip whose last frame repeats its first pose: each joint rotation, the root's tilt and its
+    height get a correction ramped in over the last SEAM_BLEND_S (its heading and ground position are
+    left to turn and travel, as the loader's wrap expects). Seams above SEAM_STEP_FACTOR median steps
+    are warned; returns the corrected root, rotations and a clip note."""
+    frames = len(root_rotations)
+    heading = quat.yaw_quat(quat.heading_yaw(root_rotations))
+    tilt = quat.multiply(quat.conjugate(heading), root_rotations)
+    parts = {
+        "root tilt": tilt,
+        **{body: np.asarray(q, dtype=np.float64) for body, q in local_rotations.items()},
+    }
+    span = min(max(round(SEAM_BLEND_S * fps), 1), frames - 1)
+    ramp = np.clip((np.arange(frames) - (frames - 1 - span)) / span, 0.0, 1.0)
+    identity = np.broadcast_to([1.0, 0.0, 0.0, 0.0], (frames, 4))
+    closed, jumps = {}, {}
+    for name, rotations in parts.items():
+        seam = quat.multiply(rotations[0], quat.conjugate(rotations[-1]))
+        closed[name] = quat.multiply(
+            quat.slerp(identity, np.broadcast_to(seam, (frames, 4)), ramp), rotations
+        )
+        jump, step = (
+            _rotation_angle_deg(rotations[-1], rotations[0]),
+            _rotation_angle_deg(rotations[:-1], rotations[1:]),
+        )
+        if jump > max(SEAM_STEP_FACTOR * np.median(step), SEAM_MIN_DEG):
+            jumps[name] = f"{name} {jump:.1f} deg (median step {np.median(step):.1f})"
+    positions = np.array(root_positions, dtype=np.float64)
+    positions[:, 2] += ramp * (positions[0, 2] - positions[-1, 2])
+    note = f"loop seam closed over the last {span} frames ({span / fps:.2f} s)"
+    if jumps:
+        note += f"; it jumped: {', '.join(jumps.values())}"
+        warnings.warn(
+            f"{where}: the last frame does not repeat the first; {note}", SourceDataWarning, stacklevel=3
+        )
+    rotations = quat.multiply(heading, closed.pop("root tilt"))
+    return positions, rotations, closed, (note,)
 
 
 def time_derivative(values: np.ndarray, dt: float) -> np.ndarray:
