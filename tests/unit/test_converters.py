@@ -204,6 +204,19 @@ def test_deepmimic_resamples_uneven_durations_to_uniform_frames(tmp_path):
     np.testing.assert_allclose(clip.body_linear_velocities[:, 0], [[1.0, 0.0, 0.0]] * 7, atol=1e-9)
 
 
+def test_deepmimic_names_a_frame_that_lasts_two_frames_in_the_clip_notes(tmp_path):
+    durations = [0.02, 0.02, 0.04, 0.02, 0.02, 0.0]  # source frame 2 lasts two frames, as roll's frame 5
+    times = np.concatenate([[0.0], np.cumsum(durations[:-1])])
+    frames = [deepmimic_frame(d, root=(t, 0.9, 0.0)) for t, d in zip(times, durations, strict=True)]
+    clip = deepmimic_to_clip(write_deepmimic(tmp_path / "m.txt", frames), fps=50)
+    assert clip.num_frames == 7
+    assert any(
+        "source frame 2 lasts 0.04 s (median 0.02 s)" in note
+        and "7 frames where a converter assuming a fixed step would give 6" in note
+        for note in clip.notes
+    )
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [

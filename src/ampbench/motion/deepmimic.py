@@ -42,6 +42,10 @@ LOOP_MODES = {"wrap": True, "none": False}
 # DeepMimic frame -> model frame: +90 degrees about x (y up -> z up, z right -> -y = right)
 Y_UP_TO_Z_UP = np.array([np.cos(np.pi / 4), np.sin(np.pi / 4), 0.0, 0.0])
 _Z_AXIS = np.array([0.0, 0.0, 1.0])
+DURATION_TOLERANCE = 0.01
+"""Frames lasting more than this fraction longer or shorter than the median are named in the clip's notes:
+they are honoured when resampling, which converters that assume a fixed step do not do (DeepMimic roll's
+frame 5 lasts 0.0327 s, two frames at 60 fps: such a converter's clip is one frame shorter)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,21 @@ def resample(motion: DeepMimicMotion, fps: float) -> DeepMimicMotion:
     )
 
 
+def uneven_durations_note(motion: DeepMimicMotion, fps: float) -> tuple[str, ...]:
+    """A clip note naming the source frames whose duration is off the median, or none."""
+    durations = np.diff(motion.times)
+    median = np.median(durations)
+    odd = np.flatnonzero(np.abs(durations - median) > DURATION_TOLERANCE * median)
+    if not odd.size:
+        return ()
+    listed = ", ".join(f"{i} lasts {durations[i]:.4g} s" for i in odd)
+    return (
+        f"uneven source frame durations honoured: source frame {listed} (median {median:.4g} s); resampled "
+        f"to {fps:g} fps by time, so this clip has {len(resample(motion, fps).times)} frames where a "
+        f"converter assuming a fixed step would give {round(len(durations) * median * fps) + 1}",
+    )
+
+
 def native_fps(motion: DeepMimicMotion) -> float:
     """The clip's own rate: 1 / median frame duration, rounded to a whole number of frames per second."""
     return float(round(1.0 / np.median(np.diff(motion.times))))
@@ -171,11 +190,12 @@ def deepmimic_to_clip(path: str | Path, *, fps: float | None = None) -> MotionCl
     source = f"{path} (DeepMimic, converted at {rate:g} fps)"
     root_positions = to_z_up_position(uniform.root_positions)
     root_rotations = to_z_up_rotation(uniform.root_rotations)
-    notes: tuple[str, ...] = ()
+    notes = uneven_durations_note(motion, rate)
     if uniform.loop:
-        root_positions, root_rotations, rotations, notes = closed_loop(
+        root_positions, root_rotations, rotations, seam_note = closed_loop(
             root_positions, root_rotations, rotations, rate, source
         )
+        notes += seam_note
     return clip_from_joint_angles(
         rate,
         root_positions,
