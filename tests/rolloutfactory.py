@@ -32,6 +32,7 @@ SMALL_EVALUATION = {
         "settle_seconds": 0.5,
         "window_seconds": 1.0,
     },
+    "headline_push": {"force": 50.0, "duration": 0.1},
 }
 DOF_NAMES = ("right_knee", "left_knee")
 BODY_NAMES = ("pelvis", "torso", "head", "left_hand", "right_hand")

@@ -326,8 +326,8 @@ class Expectation(_Frozen):
 
 
 class PushCell(_Frozen):
-    force: float = Field(50.0, ge=0, description="Push force (N).")
-    duration: float = Field(0.1, gt=0, description="Push duration (s).")
+    force: float = Field(ge=0, description="Push force (N).")
+    duration: float = Field(gt=0, description="Push duration (s).")
 
 
 class EnduranceConfig(_Frozen):
@@ -377,9 +377,8 @@ class EvalConfig(_Frozen):
     envs: int = Field(64, ge=1, description="Episodes run in parallel per seed and scenario.")
     episode_seconds: float = Field(20.0, gt=0, description="Length of an unpushed evaluation episode (s).")
     push_grid: EvalPushGrid = Field(default_factory=EvalPushGrid, description="Push robustness grid.")
-    headline_push: PushCell = Field(
-        default_factory=PushCell,
-        description="The push-grid cell whose unconditional success the results headline shows.",
+    headline_push: PushCell | None = Field(
+        None, description="The push-grid cell whose unconditional success the results headline shows."
     )
     endurance: EnduranceConfig = Field(
         default_factory=EnduranceConfig, description="Long episodes under the training pushes."
@@ -390,7 +389,7 @@ class EvalConfig(_Frozen):
     @model_validator(mode="after")
     def _headline_push_in_grid(self) -> EvalConfig:
         cell, grid = self.headline_push, self.push_grid
-        if cell.force not in grid.forces or cell.duration not in grid.durations:
+        if cell is not None and (cell.force not in grid.forces or cell.duration not in grid.durations):
             raise ValueError(
                 f"evaluation.headline_push {cell.force} N x {cell.duration} s is not a cell of "
                 f"evaluation.push_grid (forces {list(grid.forces)}, durations {list(grid.durations)})"

@@ -29,6 +29,8 @@ from ampbench.scoring.score import LEARNING_CURVES, load_scores
 PHASE_ORDER = ("baseline", "phase1", "phase2", "phase3", "torque")
 DASH = "—"
 Interval = tuple[float, float, float]
+RATE = (0.0, 1.0)
+"""Bounds of a success rate: an interval over few runs is cut to them."""
 
 
 @dataclass(frozen=True)
@@ -105,17 +107,21 @@ def run_points(docs: Sequence[dict[str, Any]], pick: Callable[[dict], dict | Non
     return [i[0] for i in (_interval_of(pick(doc)) for doc in docs) if i is not None]
 
 
-def combined_interval(docs: Sequence[dict[str, Any]], pick: Callable[[dict], dict | None]) -> Combined | None:
+def combined_interval(
+    docs: Sequence[dict[str, Any]],
+    pick: Callable[[dict], dict | None],
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> Combined | None:
     """One run with the metric: its own interval (over evaluation episodes). Several: the mean of the
-    runs' values with a Student-t interval over runs."""
+    runs' values with a Student-t interval over runs, cut to the metric's `bounds` (a rate's [0, 1])."""
     intervals = [i for i in (_interval_of(pick(doc)) for doc in docs) if i is not None]
     if not intervals:
         return None
     if len(intervals) == 1:
         return Combined(*intervals[0], runs=1, of_runs=len(docs))
-    return Combined(
-        *stats.t_interval([point for point, _, _ in intervals]), runs=len(intervals), of_runs=len(docs)
-    )
+    point, low, high = stats.t_interval([point for point, _, _ in intervals])
+    low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Combined(point, low, high, runs=len(intervals), of_runs=len(docs))
 
 
 def _format(combined: Combined | None, digits: int) -> str:
@@ -155,7 +161,11 @@ def _push_success_at(force: float, duration: float, key: str = "success") -> Cal
 def _headline_push_text(docs: Sequence[dict[str, Any]]) -> str:
     """Unconditional success at the card's headline push cell (a fall before the push fails)."""
     cell = docs[0]["protocol"]["headline_push"]
-    combined = combined_interval(docs, _push_success_at(cell["force"], cell["duration"], "unconditional"))
+    if cell is None:
+        return DASH
+    combined = combined_interval(
+        docs, _push_success_at(cell["force"], cell["duration"], "unconditional"), RATE
+    )
     return f"{cell['force']:g} N x {cell['duration']:g} s: {_format(combined, 2)}"
 
 
@@ -238,12 +248,80 @@ def _push_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
                     f"{duration:g}",
                     f"{force * duration:.2f}",
                     f"{np.mean(delta_v):.3f}" if delta_v else DASH,
-                    _format(combined_interval(g.docs, _push_success_at(force, duration)), 2),
+                    _format(combined_interval(g.docs, _push_success_at(force, duration), RATE), 2),
                     str(sum(e["n"] for e in entries)),
-                    _format(combined_interval(g.docs, _push_success_at(force, duration, "unconditional")), 2),
+                    _format(
+                        combined_interval(g.docs, _push_success_at(force, duration, "unconditional"), RATE), 2
+                    ),
                     str(n_all),
                 ]
             )
+    return rows
+
+
+def _gait_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
+    """Push success per gait event (pooled over the gait scenarios' azimuths), per card and backend."""
+    rows = []
+    for g in groups:
+        events = [e["event"] for e in g.docs[0].get("gait_push_success") or []]
+        for event in events:
+            entries = [e for doc in g.docs for e in doc["gait_push_success"] if e["event"] == event]
+            pick = _gait_success_at(event)
+            rows.append(
+                [
+                    g.phase,
+                    g.label,
+                    g.backend,
+                    event,
+                    f"{entries[0]['force']:g} N x {entries[0]['duration']:g} s on {entries[0]['body']}",
+                    _format(combined_interval(g.docs, pick("success"), RATE), 2),
+                    str(sum(e["n"] for e in entries)),
+                    _format(combined_interval(g.docs, pick("unconditional"), RATE), 2),
+                    str(sum(e["n_all"] for e in entries)),
+                    str(sum(e["not_pushed"] for e in entries)),
+                ]
+            )
+    return rows
+
+
+def _gait_success_at(event: str) -> Callable[[str], Callable[[dict], dict | None]]:
+    def by_key(key: str) -> Callable[[dict], dict | None]:
+        def pick(doc: dict) -> dict | None:
+            entry = next((e for e in doc.get("gait_push_success") or [] if e["event"] == event), None)
+            return None if entry is None else entry[key]
+
+        return pick
+
+    return by_key
+
+
+def _endurance_mean(doc: dict) -> dict | None:
+    return doc["endurance"]["mean"] if doc.get("endurance") else None
+
+
+def _endurance_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
+    """Survival under each card's own training pushes, in seconds and 100 Hz steps, beside the design's
+    expected episode length."""
+    rows = []
+    for g in groups:
+        docs = [doc for doc in g.docs if doc.get("endurance")]
+        if not docs:
+            continue
+        combined = combined_interval(docs, _endurance_mean)
+        expected = docs[0]["endurance"]["expected_steps_100hz"]
+        rows.append(
+            [
+                g.phase,
+                g.label,
+                g.backend,
+                f"{docs[0]['endurance']['episode_limit_seconds']:g}",
+                _format(combined, 1),
+                DASH if combined is None else f"{combined.point * 100:.0f}",
+                DASH if expected is None else f"{expected:g}",
+                f"{np.mean([doc['endurance']['fall_fraction'] for doc in docs]):.2f}",
+                str(sum(doc["endurance"]["n"] for doc in docs)),
+            ]
+        )
     return rows
 
 
@@ -385,6 +463,15 @@ _PUSH = (
     "success if up at push (95% CI)", "n up at push", "success, all episodes (95% CI)", "n all",
 )  # fmt: skip
 
+_GAIT = (
+    "phase", "card", "backend", "gait event", "push", "success if up at push (95% CI)", "n up at push",
+    "success, all episodes (95% CI)", "n all", "no event",
+)  # fmt: skip
+_ENDURANCE = (
+    "phase", "card", "backend", "episode limit (s)", "mean s survived (95% CI)", "mean, 100 Hz steps",
+    "design's expected, 100 Hz steps", "fall fraction", "episodes",
+)  # fmt: skip
+
 _INTRO = """# Results
 
 Generated by `ampbench report` from the score files `<card>/<backend>/<run-id>/scores.json` in this
@@ -416,6 +503,15 @@ def _readme(groups: Sequence[RunGroup], plots_dir: Path) -> str:
         *_table(_HEADLINE, _headline_rows(groups)),
         "\n## Push success (pooled over bodies and directions)\n",
         *_table(_PUSH, _push_rows(groups)),
+        "\n## Push success by gait phase\n",
+        "Pushes started at an event of one foot after a warm-up (touchdown, mid-stance, liftoff,"
+        ' mid-swing; detected from body poses); "no event" counts episodes that stayed up but never'
+        " reached the event.\n",
+        *_table(_GAIT, _gait_rows(groups)),
+        "\n## Endurance under the card's training pushes\n",
+        "Long episodes with the card's own random training pushes; survival censored at the episode"
+        " limit, also in steps of a 100 Hz env (the unit of the design's expected lengths).\n",
+        *_table(_ENDURANCE, _endurance_rows(groups)),
         "\n## Plots\n",
         *_plot_links(groups, plots_dir, plots_dir.parent),
         "\n## Trained on x scored on\n",
@@ -433,12 +529,29 @@ def render_results(results_root: Path) -> Path:
     return readme
 
 
-def _compare_metrics(groups: Sequence[RunGroup]) -> list[tuple[str, Callable[[dict], dict | None], int]]:
+Metric = tuple[str, Callable[[dict], dict | None], int, tuple[float, float]]
+"""(label, pick, digits, bounds) of a compared metric."""
+
+
+def _compare_metrics(groups: Sequence[RunGroup]) -> list[Metric]:
     keys = sorted({key for g in groups for key in _push_keys(g.docs)})
-    metrics = [("episode s", _episode_mean, 1), ("tracking error (m/s)", _tracking_mean, 3)]
+    unbounded = (-math.inf, math.inf)
+    metrics = [
+        ("episode s", _episode_mean, 1, unbounded),
+        ("tracking error (m/s)", _tracking_mean, 3, unbounded),
+    ]
     if any(doc["imitation_error"] for g in groups for doc in g.docs):
-        metrics.append(("imitation error (rad)", _imitation_mean, 3))
-    metrics += [(f"push success {f:g} N x {d:g} s", _push_success_at(f, d), 2) for f, d in keys]
+        metrics.append(("imitation error (rad)", _imitation_mean, 3, unbounded))
+    for f, d in keys:
+        metrics.append((f"push success {f:g} N x {d:g} s", _push_success_at(f, d), 2, RATE))
+        metrics.append(
+            (
+                f"push success {f:g} N x {d:g} s, all episodes",
+                _push_success_at(f, d, "unconditional"),
+                2,
+                RATE,
+            )
+        )
     return metrics
 
 
@@ -464,8 +577,8 @@ def compare(results_root: Path, backends: tuple[str, str] = ("mjx", "isaaclab"))
         by_card.setdefault(g.label, {})[g.backend] = g
     rows = []
     for card, sides in by_card.items():
-        for label, pick, digits in _compare_metrics(list(sides.values())):
-            a, b = (combined_interval(sides[n].docs, pick) if n in sides else None for n in backends)
+        for label, pick, digits, bounds in _compare_metrics(list(sides.values())):
+            a, b = (combined_interval(sides[n].docs, pick, bounds) if n in sides else None for n in backends)
             points = [run_points(sides[n].docs, pick) if n in sides else [] for n in backends]
             rows.append(
                 [card, label, _format(a, digits), _format(b, digits), _difference_text(*points, digits)]

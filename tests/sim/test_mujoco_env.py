@@ -161,3 +161,46 @@ def test_training_on_mujoco_c_resumes_from_its_checkpoint_exactly(card, library,
         jax.tree_util.tree_leaves(whole.state), jax.tree_util.tree_leaves(resumed.state), strict=True
     ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_the_endurance_scenario_plays_the_cards_training_pushes(card, library):
+    """Evaluation envs push only on schedule, except the endurance scenario: the card's random pushes."""
+    assert card.training_pushes.enabled and card.training_pushes.probability > 0
+    env = MujocoHumanoidEnv(card, library, envs=4, training=False, weld_root=True)
+    zero = np.zeros((4, env.action_size), np.float32)
+    pushed_steps = {}
+    for random_pushes in (False, True):
+        scenario = EvalScenario(name="t", seed=0, envs=4, episode_seconds=60.0, random_pushes=random_pushes)
+        env.reset(0, env.task.eval_settings(scenario))
+        count = 0
+        for _ in range(200):
+            env.step(zero)
+            count += int((np.linalg.norm(env.state["push_force"], axis=1) > 0).sum())
+        pushed_steps[random_pushes] = count
+    assert pushed_steps[False] == 0
+    # p = 0.02 per idle step for 4 envs x 200 steps, 5-10 steps per push: about 60 pushed steps
+    assert pushed_steps[True] > 10
+
+
+def test_a_gait_push_starts_at_its_event_after_the_warm_up(card, library):
+    """Feed the task a foot that lands twice, before and after the warm-up: only the second landing
+    starts the push, at the next control step."""
+    env = MujocoHumanoidEnv(card, library, envs=1, training=False)
+    task = env.task
+    push = ScheduledPush(body="pelvis", force=50.0, duration=0.1, azimuth_deg=90.0, start_seconds=2.0)
+    scenario = EvalScenario(name="t", seed=0, envs=1, episode_seconds=8.0, push=push, gait_event="touchdown")
+    settings = task.eval_settings(scenario)
+    push_start = task.initial_push_start(settings, np.zeros(1, np.float32))
+    memory = np.zeros((1, 2), np.float32)
+    foot = task.gait_foot_index
+    landings = {50, 150}  # steps 50 (1.0 s, warm-up) and 150 (3.0 s)
+    for step in range(1, 200):
+        bodies = np.zeros((1, len(task.spec.body_names), 3), np.float32)
+        bodies[0, foot, 2] = 0.05 if step in landings or step - 1 in landings else 0.2
+        parts = {
+            "body_positions": bodies,
+            "root_position": np.array([[0.0, 0.0, 0.9]], np.float32),
+            "root_rotation": np.array([[1.0, 0.0, 0.0, 0.0]], np.float32),
+        }
+        push_start, memory = task.gait_push_start(settings, np.array([step]), parts, memory, push_start)
+    assert push_start[0] == pytest.approx(150 * task.dt)

@@ -37,6 +37,9 @@ CARD = card_from_dict(
                 "settle_seconds": 0.2,
                 "window_seconds": 1.0,
             },
+            # 2 + 0.4 + 0.1 + 0.5 = 3.0 s, the unpushed episode's length: one compiled player serves both
+            "gait_pushes": {"wait_seconds": 0.4, "window_seconds": 0.5},
+            "endurance": {"enabled": False},  # 60 s episodes: tested in the env and pipeline tests
         },
     }
 )
@@ -84,6 +87,24 @@ def test_a_welded_root_survives_every_push_and_a_zero_push_is_never_a_fall(welde
     assert {force: cell["n"] for force, cell in cells.items()} == {0.0: 8, 300.0: 8}
     assert cells[0.0]["impulse"] == 0.0
     assert cells[300.0]["impulse"] == pytest.approx(30.0, rel=1e-4)
+
+
+def test_gait_pushes_need_a_gait(limp, welded):
+    """A limp robot falls (mostly before any gait event: a failure of every unconditional rate). A
+    welded one never falls and hardly moves its feet: most of its episodes see no event and count in
+    neither rate, and those pushed all succeed."""
+    for entry in limp["gait_push_success"]:
+        assert (entry["n_all"], entry["unconditional"]["point"]) == (8, 0.0)
+    for entry in welded["gait_push_success"]:
+        assert entry["n"] == entry["n_all"] and entry["n"] + entry["not_pushed"] == 8
+        assert entry["success"]["point"] in (None, 1.0)
+    assert sum(entry["not_pushed"] for entry in welded["gait_push_success"]) > 16
+    assert [entry["event"] for entry in welded["gait_push_success"]] == [
+        "touchdown",
+        "mid_stance",
+        "liftoff",
+        "mid_swing",
+    ]
 
 
 def test_scores_are_identical_for_the_same_seeds(backend, welded):

@@ -42,13 +42,31 @@ def test_the_card_set_covers_every_phase_and_feature_set():
     }
 
 
-def test_smoke_overlay_shrinks_the_budget_and_eval_turns_training_randomness_off():
+def test_smoke_overlay_shrinks_the_budget_and_eval_turns_randomisation_off():
     card = load_card(ROOT / "benchmarks/phase2.yaml")
     smoke = load_card(ROOT / "benchmarks/phase2.yaml", overlays=("smoke",))
     assert smoke.training.steps < card.training.steps and smoke.training.envs < card.training.envs
     evaluated = with_overlays(card, ("eval",))
-    assert card.training_pushes.enabled and not evaluated.training_pushes.enabled
     assert not evaluated.randomization.enabled
+    # the endurance scenario plays the card's own training pushes; other scenarios only scheduled ones
+    assert evaluated.training_pushes == card.training_pushes
+
+
+def test_published_cards_train_five_seeds_and_name_their_headline_push():
+    """Intervals over seeds need seeds: every phase card trains at least 5 (the CPU learning check
+    learn_walk trains one, and says so)."""
+    for path in sorted((ROOT / "benchmarks").glob("*.yaml")):
+        card = load_card(path)
+        if card.name != "learn_walk":
+            assert len(card.training.seeds) >= 5, path.name
+        assert card.evaluation.headline_push is not None, path.name
+
+
+def test_the_headline_push_must_be_a_cell_of_the_grid():
+    with pytest.raises(
+        CardError, match=r"headline_push 75.0 N x 0.1 s is not a cell of evaluation.push_grid"
+    ):
+        card_from_dict({**MINIMAL, "evaluation": {"headline_push": {"force": 75.0, "duration": 0.1}}})
 
 
 def test_overrides_apply_last_and_change_the_hash():

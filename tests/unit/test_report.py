@@ -81,7 +81,7 @@ def test_render_tables_from_score_files(results):
     text = render_results(results).read_text()
     mjx_row = next(row for row in table_rows(text, "phase2") if " mjx | 2 |" in row)
     assert "0000000000, 1111111111 |" in mjx_row
-    assert "pelvis 5.0" in mjx_row
+    assert "pelvis 2.5" in mjx_row
     assert "0.200 [0.200, 0.200] (n=2 runs)" in mjx_row  # tracking error: walks at 0.8, commanded 1.0
     assert "| 50 N x 0.1 s: " in mjx_row  # the headline push cell, unconditional
     push_rows = [row for row in table_rows(text, "phase2") if "| 200 | 0.1 | 20.00 |" in row]
@@ -89,6 +89,17 @@ def test_render_tables_from_score_files(results):
     # 2 azimuths x 2 seeds x 8 envs, all up at the push; Wilson, not a bootstrap's [1, 1]
     once = "1.00 [0.89, 1.00] (1 run, over episodes)"
     assert push_rows[0].endswith(f"{once} | 32 | {once} | 32 |")
+    gait = text.split("## Push success by gait phase")[1].split("## Endurance")[0]
+    assert [row.split(" | ")[3] for row in table_rows(gait, "phase2") if " mjx |" in row] == [
+        "touchdown",
+        "mid_stance",
+        "liftoff",
+        "mid_swing",
+    ]
+    endurance = text.split("## Endurance under the card's training pushes")[1].split("## Plots")[0]
+    mjx_endurance = next(row for row in table_rows(endurance, "phase2") if " mjx |" in row).split(" | ")
+    assert mjx_endurance[3] == "60" and mjx_endurance[4].endswith("(n=2 runs)")
+    assert mjx_endurance[6] == "—"  # the small card states no expected length
     assert "| 0000000000-dirty |" in next(
         row for row in table_rows(text, "phase2") if "isaaclab | 1 |" in row
     )

@@ -40,10 +40,10 @@ def minimal_card(**evaluation):
 
 def test_grid_size_per_seed_and_unpushed_first():
     scenarios = evaluation_scenarios(minimal_card())
-    per_seed = 1 + 3 * 2 * 2 * 3
+    per_seed = 1 + 3 * 2 * 2 * 3 + 4 + 1  # unpushed, the grid, 4 gait events x 1 azimuth, endurance
     assert len(scenarios) == 2 * per_seed
     assert [s.seed for s in scenarios] == [100] * per_seed + [101] * per_seed
-    unpushed = [s for s in scenarios if s.push is None]
+    unpushed = [s for s in scenarios if s.push is None and not s.random_pushes]
     assert [(s.name, s.seed, s.episode_seconds, s.envs) for s in unpushed] == [
         (UNPUSHED, 100, 10.0, 8),
         (UNPUSHED, 101, 10.0, 8),
@@ -78,8 +78,35 @@ def test_force_zero_cell_is_a_scenario():
 def test_smoke_keeps_first_seed_and_first_azimuth():
     scenarios = evaluation_scenarios(minimal_card(), smoke=True)
     assert {s.seed for s in scenarios} == {100}
-    assert len(scenarios) == 1 + 3 * 2 * 2
-    assert {s.push.azimuth_deg for s in scenarios if s.push} == {0.0}
+    assert len(scenarios) == 1 + 3 * 2 * 2 + 4 + 1
+    assert {s.push.azimuth_deg for s in scenarios if s.push and not s.gait_event} == {0.0}
+
+
+def test_gait_pushes_wait_for_their_event_after_the_warm_up():
+    gait = [s for s in evaluation_scenarios(minimal_card()) if s.gait_event and s.seed == 100]
+    assert [s.name for s in gait] == [
+        "gait/touchdown/pelvis/f50/d0.10/az090",
+        "gait/mid_stance/pelvis/f50/d0.10/az090",
+        "gait/liftoff/pelvis/f50/d0.10/az090",
+        "gait/mid_swing/pelvis/f50/d0.10/az090",
+    ]
+    first = gait[0]
+    assert (first.push.start_seconds, first.start_jitter_seconds) == (2.0, 0.0)
+    assert first.episode_seconds == pytest.approx(2.0 + 2.0 + 0.1 + 3.0)
+    assert not [s for s in evaluation_scenarios(minimal_card(gait_pushes={"enabled": False})) if s.gait_event]
+
+
+def test_endurance_plays_long_episodes_with_the_cards_training_pushes():
+    endurance = [s for s in evaluation_scenarios(minimal_card()) if s.random_pushes]
+    assert [(s.name, s.seed, s.envs, s.episode_seconds, s.push) for s in endurance] == [
+        ("endurance", 100, 32, 60.0, None),
+        ("endurance", 101, 32, 60.0, None),
+    ]
+    assert not [
+        s for s in evaluation_scenarios(minimal_card(endurance={"enabled": False})) if s.random_pushes
+    ]
+    with pytest.raises(ValueError, match="seconds"):
+        minimal_card(endurance={"seconds": 30.0})
 
 
 def test_repeated_grid_values_are_refused():

@@ -104,9 +104,11 @@ def test_an_episode_that_starts_lying_is_judged_from_when_it_stands():
 def test_scoring_is_deterministic(scored):
     card, rollouts, doc = scored
     assert score_rollouts(card, rollouts) == doc
-    assert (
-        score_rollouts(card, rollouts, bootstrap_seed=1)["episode_seconds"]["mean"]
+    # 16 episodes of which 2 fall give few distinct replicates: some generator seeds tie
+    assert any(
+        score_rollouts(card, rollouts, bootstrap_seed=seed)["episode_seconds"]["mean"]
         != doc["episode_seconds"]["mean"]
+        for seed in range(1, 6)
     )
 
 

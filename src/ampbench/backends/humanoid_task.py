@@ -19,7 +19,7 @@ from array_api_compat import array_namespace
 from ampbench.cards import ExperimentCard
 from ampbench.model import HumanoidSpec, humanoid_spec
 from ampbench.motion.loader import MotionLibrary, MotionState
-from ampbench.task import commands, features, pushes, quat, rewards
+from ampbench.task import commands, features, gait, pushes, quat, rewards
 
 STATE_KEYS = (  # the state arguments of features.amp_features and features.policy_observation, in order
     "root_position",
@@ -54,7 +54,9 @@ class Outcome(NamedTuple):
 class EvalSettings(NamedTuple):
     """What an evaluation episode fixes (its push, its skill), as arrays: a pytree in JAX, so every
     scenario of a card shares one compiled step. The push direction is fixed from the heading when it
-    starts. `skill` is the commanded skill index, or -1 for the reset clip's skill."""
+    starts. `skill` is the commanded skill index, or -1 for the reset clip's skill. `random_pushes` 1
+    plays the card's training pushes instead (the endurance scenario). `gait_event` indexes
+    `task.gait.GAIT_EVENTS` for a push started by that event after `start` (-1: timed by `start`)."""
 
     body_id: Any
     force: Any
@@ -63,6 +65,12 @@ class EvalSettings(NamedTuple):
     start: Any
     jitter: Any
     skill: Any
+    random_pushes: Any
+    gait_event: Any
+
+
+PUSH_NOT_YET = 1e9
+"""`push_start` (s) of a gait-timed push whose event has not come (never reached in an episode)."""
 
 
 class HumanoidTask:
@@ -85,6 +93,7 @@ class HumanoidTask:
         self.clip_body_order = np.asarray([library.body_names.index(n) for n in spec.body_names])
         self.key_body_ids = spec.body_index(card.humanoid.key_bodies) + 1
         self.push_body_ids = spec.body_index(card.training_pushes.bodies) + 1
+        self.gait_foot_index = int(spec.body_index([card.evaluation.gait_pushes.foot])[0])
         self._limits(mj_model)
         self._skills()
         self._termination_geoms(mj_model)
@@ -249,6 +258,30 @@ class HumanoidTask:
             t, push_start, es.duration, es.force, es.azimuth_deg, root_rotation, push_vector, self.dt
         )
 
+    def initial_push_start(self, es: EvalSettings, uniform):
+        """An evaluation push's start (s) at reset: jittered after `start`, or not yet for a gait event."""
+        xp = array_namespace(uniform)
+        return xp.where(es.gait_event >= 0, PUSH_NOT_YET, es.start + uniform * es.jitter)
+
+    def gait_push_start(self, es: EvalSettings, step_count, parts: dict[str, Any], gait_memory, push_start):
+        """(push_start, gait_memory) after a control step. A gait-timed push starts at the next step
+        after its event's first occurrence past `es.start`; `gait_memory` (..., 2) holds the foot's
+        (contact, ahead) for the next step's comparison."""
+        xp = array_namespace(push_start)
+        contact, ahead = gait.foot_phase(
+            parts["body_positions"][..., self.gait_foot_index, :],
+            parts["root_position"],
+            parts["root_rotation"],
+            self.card.evaluation.gait_pushes.contact_height,
+        )
+        events = gait.gait_events(gait_memory[..., 0] > 0.5, gait_memory[..., 1], contact, ahead)
+        chosen = xp.arange(len(gait.GAIT_EVENTS)) == es.gait_event
+        happened = xp.any(events & chosen, axis=-1)
+        t = xp.astype(step_count, xp.float32) * self.dt
+        fire = (push_start >= PUSH_NOT_YET) & (t >= es.start) & happened
+        memory = xp.stack([xp.astype(contact, xp.float32), xp.astype(ahead, xp.float32)], axis=-1)
+        return xp.where(fire, t, push_start), memory
+
     def outcome(
         self, parts: dict[str, Any], skill, speed, amp_history, step_count, fallen, finite
     ) -> Outcome:
@@ -282,8 +315,9 @@ class HumanoidTask:
         """An `EvalScenario`'s push and skill as numpy scalars (body ids count the world body)."""
         skill = -1 if scenario.skill is None else self.skill_index(scenario.skill)
         push = scenario.push
+        event = -1 if scenario.gait_event is None else gait.GAIT_EVENTS.index(scenario.gait_event)
         if push is None:
-            values = (0, 0.0, 0.0, 0.0, 0.0, 0.0, skill)
+            values = (0, 0.0, 0.0, 0.0, 0.0, 0.0, skill, int(scenario.random_pushes), event)
         else:
             body_id = int(self.spec.body_index([push.body])[0]) + 1
             values = (
@@ -294,8 +328,10 @@ class HumanoidTask:
                 push.start_seconds,
                 scenario.start_jitter_seconds,
                 skill,
+                int(scenario.random_pushes),
+                event,
             )
-        ints = (0, 6)
+        ints = (0, 6, 7, 8)
         return EvalSettings(
             *(np.asarray(v, np.int32 if i in ints else np.float32) for i, v in enumerate(values))
         )

@@ -39,7 +39,10 @@ class EvalScenario:
     """A batch of evaluation episodes: training randomisation off, fixed seed, optional single push.
 
     `start_jitter_seconds` draws each env's push start uniformly in [start, start + jitter], so pushes
-    land at random gait phases. `weld_root` fixes the pelvis to the world (scorer sanity check).
+    land at random gait phases; `gait_event` (one of `task.gait.GAIT_EVENTS`) instead starts each env's
+    push at that event's first occurrence after `push.start_seconds`. `random_pushes` plays the card's
+    own random training pushes (`training_pushes`) and no scheduled one (the endurance scenario).
+    `weld_root` fixes the pelvis to the world (scorer sanity check).
     `skill` fixes the commanded skill (the recorder); by default each episode commands the skill of
     the clip it starts from. `action_noise` plays the policy's Gaussian (mean + its std x noise, as in
     training) instead of its mean: the recorder's default, so recorded torques carry the same noise as
@@ -55,6 +58,8 @@ class EvalScenario:
     weld_root: bool = False
     skill: str | None = None
     action_noise: bool = False
+    random_pushes: bool = False
+    gait_event: str | None = None
 
 
 PolicySource = Path | Literal["zeros"]
@@ -62,7 +67,8 @@ PolicySource = Path | Literal["zeros"]
 
 @dataclass(frozen=True)
 class PushRecord:
-    """The push each env actually received; arrays of shape (envs,) or (envs, 3).
+    """The push each env actually received; arrays of shape (envs,) or (envs, 3). `start_step` is -1
+    where the push never started (its gait event did not come).
 
     Impulse and velocity change are computed from what was applied (force x applied time, divided by
     the robot's total mass), not from the request, so a push cut short by a fall reports less.

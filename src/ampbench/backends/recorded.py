@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from ampbench.backends.humanoid_task import HumanoidTask
+from ampbench.backends.humanoid_task import PUSH_NOT_YET, HumanoidTask
 from ampbench.backends.protocol import EvalScenario, PolicySource, PushRecord, Rollout
 from ampbench.cards import ExperimentCard
 from ampbench.task import pushes
@@ -56,7 +56,8 @@ def _push_record(
     last_counted = np.where(fall_step >= 0, fall_step, force.shape[1])
     counted = np.arange(force.shape[1])[None, :] <= last_counted[:, None]
     impulse = np.linalg.norm((force * counted[..., None]).sum(axis=1) * task.dt, axis=-1)
-    start_step = np.floor(per_env["push_start"][:, 0] / task.dt + 1e-6).astype(int)  # the jittered schedule
+    push_start = per_env["push_start"][:, -1]  # the schedule; a gait event sets it during the episode
+    start_step = np.where(push_start >= PUSH_NOT_YET, -1, np.floor(push_start / task.dt + 1e-6)).astype(int)
     applied_seconds = impulse / scenario.push.force if scenario.push.force > 0 else np.zeros_like(impulse)
     return PushRecord(
         body=scenario.push.body,

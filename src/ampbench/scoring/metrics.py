@@ -76,11 +76,14 @@ def episode_length_stats(rollouts: Sequence[Rollout]) -> EpisodeLengthStats:
 
 @dataclass(frozen=True)
 class PushOutcome:
-    """Per env: `valid` is False where the env fell before its push started (no push, not a trial);
-    `success` is True where a valid env stayed up until `window_seconds` after the push ended."""
+    """Per env: `valid` is False where the env fell before its push started or was never pushed (no
+    trial); `success` is True where a valid env stayed up until `window_seconds` after the push ended;
+    `counted_all` marks the envs of the unconditional rate: every env except one that stayed up but
+    was never pushed (its gait event did not come)."""
 
     success: np.ndarray
     valid: np.ndarray
+    counted_all: np.ndarray
 
     @property
     def invalid_count(self) -> int:
@@ -106,20 +109,21 @@ def push_success(rollout: Rollout, window_seconds: float) -> PushOutcome:
     """
     push = _scheduled_push(rollout)
     start = np.asarray(rollout.push.start_step, dtype=int)
+    pushed = start >= 0
     fall = np.asarray(rollout.fall_step, dtype=int)
     fell = fall >= 0
     window_steps = (push.duration + window_seconds) / rollout.dt
     observed_steps = np.where(fell, fall, rollout.steps) - start
-    truncated = ~fell & (observed_steps < window_steps - 1 - _STEP_TOLERANCE)
+    truncated = pushed & ~fell & (observed_steps < window_steps - 1 - _STEP_TOLERANCE)
     if truncated.any():
         raise ValueError(
             f"scenario '{rollout.scenario.name}' (seed {rollout.scenario.seed}): {int(truncated.sum())} envs "
             f"end before push end + window ({window_steps:.1f} steps after the push start); "
             f"episode is {rollout.steps} steps"
         )
-    valid = ~fell | (fall >= start)
+    valid = pushed & (~fell | (fall >= start))
     success = valid & (~fell | (observed_steps >= window_steps - _STEP_TOLERANCE))
-    return PushOutcome(success=success, valid=valid)
+    return PushOutcome(success=success, valid=valid, counted_all=pushed | fell)
 
 
 def _magnitude(values: np.ndarray) -> np.ndarray:
@@ -145,6 +149,7 @@ class PushTrial:
     success: np.ndarray
     success_all: np.ndarray
     invalid: int
+    not_pushed: int
     delta_v_per_impulse: float
 
 
@@ -162,8 +167,9 @@ def push_trial(rollout: Rollout, window_seconds: float) -> PushTrial:
         azimuth_deg=push.azimuth_deg,
         seed=rollout.scenario.seed,
         success=outcome.success[outcome.valid],
-        success_all=outcome.success,
+        success_all=outcome.success[outcome.counted_all],
         invalid=outcome.invalid_count,
+        not_pushed=int((~outcome.counted_all).sum()),
         delta_v_per_impulse=ratio,
     )
 
@@ -187,7 +193,8 @@ class SuccessRow:
     success_all_per_seed: dict[int, np.ndarray]
 
 
-def _by_seed(trials: list[PushTrial], outcomes: str) -> dict[int, np.ndarray]:
+def trials_by_seed(trials: Sequence[PushTrial], outcomes: str) -> dict[int, np.ndarray]:
+    """`success` or `success_all` of trials, concatenated per evaluation seed."""
     per_seed: dict[int, list[np.ndarray]] = {}
     for trial in trials:
         per_seed.setdefault(trial.seed, []).append(getattr(trial, outcomes))
@@ -196,7 +203,7 @@ def _by_seed(trials: list[PushTrial], outcomes: str) -> dict[int, np.ndarray]:
 
 def _cell_row(trials: list[PushTrial]) -> SuccessRow:
     first = trials[0]
-    success = _by_seed(trials, "success")
+    success = trials_by_seed(trials, "success")
     pooled = np.concatenate(list(success.values()))
     impulse = first.force * first.duration
     ratios = np.array([trial.delta_v_per_impulse for trial in trials])
@@ -212,7 +219,7 @@ def _cell_row(trials: list[PushTrial]) -> SuccessRow:
         n=int(pooled.size),
         invalid=sum(trial.invalid for trial in trials),
         success_per_seed=success,
-        success_all_per_seed=_by_seed(trials, "success_all"),
+        success_all_per_seed=trials_by_seed(trials, "success_all"),
     )
 
 

@@ -10,15 +10,24 @@ Push timing: the push starts `settle_seconds` after reset plus a per-env uniform
 random gait phases. The episode then lasts until `window_seconds` after the latest possible push end:
 settle + jitter + duration + window. The force-0 cell is a real scenario: it measures falls that
 happen in the same window without any push (the policy's own fall rate), never a fall caused by a push.
+
+Gait-phase pushes (`evaluation.gait_pushes`): one scenario per gait event x azimuth, named like
+`gait/mid_stance/pelvis/f50/d0.10/az090`; each env's push starts at the event's first occurrence after
+the warm-up, and the episode lasts warm-up + wait + duration + window. Endurance
+(`evaluation.endurance`, named `endurance`): long episodes under the card's own random training
+pushes (none for a card that trains without).
 """
 
 from __future__ import annotations
 
 from ampbench.backends.protocol import EvalScenario, ScheduledPush
 from ampbench.cards import EvalPushGrid, ExperimentCard
+from ampbench.task.gait import GAIT_EVENTS
 
 PUSH_START_JITTER_SECONDS = 1.0
 UNPUSHED = "unpushed"
+ENDURANCE = "endurance"
+GAIT_PREFIX = "gait/"
 
 
 def _tag(value: float, decimals: int) -> str:
@@ -72,8 +81,43 @@ def _push_scenario(push: ScheduledPush, seed: int, envs: int, grid: EvalPushGrid
     )
 
 
+def _gait_scenarios(card: ExperimentCard, seed: int, smoke: bool) -> list[EvalScenario]:
+    cfg = card.evaluation.gait_pushes
+    if not cfg.enabled:
+        return []
+    azimuths = cfg.azimuths[:1] if smoke else cfg.azimuths
+    seconds = cfg.warmup_seconds + cfg.wait_seconds + cfg.duration + cfg.window_seconds
+    return [
+        EvalScenario(
+            name=GAIT_PREFIX
+            + event
+            + "/"
+            + push_scenario_name(cfg.body, cfg.force, cfg.duration, azimuth)[5:],
+            seed=seed,
+            envs=card.evaluation.envs,
+            episode_seconds=seconds,
+            push=ScheduledPush(cfg.body, cfg.force, cfg.duration, azimuth, start_seconds=cfg.warmup_seconds),
+            gait_event=event,
+        )
+        for event in GAIT_EVENTS
+        for azimuth in azimuths
+    ]
+
+
+def _endurance_scenario(card: ExperimentCard, seed: int) -> list[EvalScenario]:
+    cfg = card.evaluation.endurance
+    if not cfg.enabled:
+        return []
+    return [
+        EvalScenario(
+            name=ENDURANCE, seed=seed, envs=cfg.envs, episode_seconds=cfg.seconds, random_pushes=True
+        )
+    ]
+
+
 def evaluation_scenarios(card: ExperimentCard, *, smoke: bool = False) -> list[EvalScenario]:
-    """Every scenario the card's evaluation asks for, seed by seed (unpushed first, then the grid).
+    """Every scenario the card's evaluation asks for, seed by seed (unpushed first, then the grid, the
+    gait-phase pushes and the endurance episodes).
 
     `smoke` keeps the first evaluation seed and the first azimuth only: enough to prove the pipeline
     on a CPU, never a result.
@@ -91,4 +135,6 @@ def evaluation_scenarios(card: ExperimentCard, *, smoke: bool = False) -> list[E
             )
         )
         scenarios.extend(_push_scenario(push, seed, evaluation.envs, grid) for push in cells)
+        scenarios.extend(_gait_scenarios(card, seed, smoke))
+        scenarios.extend(_endurance_scenario(card, seed))
     return scenarios

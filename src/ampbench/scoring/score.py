@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from ampbench.runs import atomic_write_bytes
 from ampbench.scoring import metrics, stats
 from ampbench.scoring.falls import FALL_RULE
 from ampbench.scoring.scenarios import PUSH_START_JITTER_SECONDS
+from ampbench.task.gait import GAIT_EVENTS
 
 SCHEMA_VERSION = 2
 BOOTSTRAP_REPS = 2000
@@ -44,6 +45,8 @@ REQUIRED_KEYS = (
     "push_cells",
     "push_success",
     "max_impulse_survived",
+    "gait_push_success",
+    "endurance",
     "expectations",
 )
 
@@ -253,7 +256,16 @@ def _expectations(card: ExperimentCard, doc: dict[str, Any]) -> list[dict[str, A
     return results
 
 
-def _split_rollouts(rollouts: Sequence[Rollout]) -> tuple[list[Rollout], list[Rollout]]:
+class Split(NamedTuple):
+    """A run's rollouts by scenario kind (see `scoring.scenarios`)."""
+
+    unpushed: list[Rollout]
+    grid: list[Rollout]
+    gait: list[Rollout]
+    endurance: list[Rollout]
+
+
+def _split_rollouts(rollouts: Sequence[Rollout]) -> Split:
     for rollout in rollouts:
         try:
             rollout.check()
@@ -261,14 +273,66 @@ def _split_rollouts(rollouts: Sequence[Rollout]) -> tuple[list[Rollout], list[Ro
             raise ScoreError(
                 f"scenario '{rollout.scenario.name}' (seed {rollout.scenario.seed}): {error}"
             ) from None
-    unpushed = [r for r in rollouts if r.scenario.push is None]
-    pushed = [r for r in rollouts if r.scenario.push is not None]
+    unpushed = [r for r in rollouts if r.scenario.push is None and not r.scenario.random_pushes]
     if not unpushed:
         raise ScoreError(
             f"no unpushed rollout among {len(rollouts)}: episode length is the headline metric; "
             "play every scenario of `evaluation_scenarios(card)`"
         )
-    return unpushed, pushed
+    pushed = [r for r in rollouts if r.scenario.push is not None]
+    return Split(
+        unpushed=unpushed,
+        grid=[r for r in pushed if r.scenario.gait_event is None],
+        gait=[r for r in pushed if r.scenario.gait_event is not None],
+        endurance=[r for r in rollouts if r.scenario.random_pushes],
+    )
+
+
+def _gait_push_success(gait: Sequence[Rollout], window_seconds: float) -> list[dict[str, Any]]:
+    """Success of the gait-timed pushes per event (pooled over azimuths), with the episodes whose
+    event never came (`not_pushed`: up but never pushed, counted in neither rate)."""
+    by_event: dict[str, list[metrics.PushTrial]] = {}
+    for rollout in gait:
+        by_event.setdefault(rollout.scenario.gait_event, []).append(
+            metrics.push_trial(rollout, window_seconds)
+        )
+    entries = []
+    for event in GAIT_EVENTS:
+        trials = by_event.get(event)
+        if not trials:
+            continue
+        first = trials[0]
+        by_seed = {
+            outcomes: metrics.trials_by_seed(trials, outcomes) for outcomes in ("success", "success_all")
+        }
+        entries.append(
+            {
+                "event": event,
+                "body": first.body,
+                "force": first.force,
+                "duration": first.duration,
+                "not_pushed": sum(trial.not_pushed for trial in trials),
+                **_success_summary(by_seed["success"], by_seed["success_all"]),
+            }
+        )
+    return entries
+
+
+def _endurance(
+    card: ExperimentCard, endurance: Sequence[Rollout], rng: np.random.Generator
+) -> dict[str, Any] | None:
+    """Survival under the card's own training pushes, in seconds and in steps of a 100 Hz env (the
+    unit the design's expected episode lengths use), beside the card's expected value."""
+    if not endurance:
+        return None
+    summary = _episode_summary(endurance, rng)
+    return {
+        **summary,
+        "episode_limit_seconds": endurance[0].steps * endurance[0].dt,
+        "mean_steps_100hz": summary["mean"]["point"] * 100.0,
+        "median_steps_100hz": summary["median"] * 100.0,
+        "expected_steps_100hz": card.evaluation.endurance.expected_steps_100hz,
+    }
 
 
 def _commanded_skill(rollout: Rollout) -> np.ndarray:
@@ -315,7 +379,7 @@ def score_rollouts(
     measured against the reference of the skill it was commanded.
     Tracking and imitation errors use the unpushed rollouts after `push_grid.settle_seconds`.
     """
-    unpushed, pushed = _split_rollouts(rollouts)
+    unpushed, pushed, gait, endurance = _split_rollouts(rollouts)
     grid = card.evaluation.push_grid
     rng = np.random.default_rng(bootstrap_seed)
     imitation, imitation_by_skill = _imitation(card, unpushed, references or {}, grid.settle_seconds, rng)
@@ -333,7 +397,9 @@ def score_rollouts(
             "window_seconds": grid.window_seconds,
             "start_jitter_seconds": PUSH_START_JITTER_SECONDS,
             "fall_rule": FALL_RULE.describe(),
-            "headline_push": card.evaluation.headline_push.model_dump(mode="json"),
+            "headline_push": (
+                None if card.evaluation.headline_push is None else card.evaluation.headline_push.model_dump()
+            ),
             "bootstrap": {
                 "reps": BOOTSTRAP_REPS,
                 "alpha": ALPHA,
@@ -355,6 +421,8 @@ def score_rollouts(
         "push_cells": [_cell_entry(row) for row in rows],
         "push_success": _force_duration_entries(rows),
         "max_impulse_survived": _max_impulse(rows),
+        "gait_push_success": _gait_push_success(gait, card.evaluation.gait_pushes.window_seconds),
+        "endurance": _endurance(card, endurance, rng),
     }
     doc["expectations"] = _expectations(card, doc)
     return doc

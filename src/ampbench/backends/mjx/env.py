@@ -131,6 +131,7 @@ class HumanoidAmpEnv:
             "push_start": self._push_start(k_push, eval_settings),
             "push_vector": jnp.zeros(3),
             "push_force": jnp.zeros(3),
+            "gait": jnp.zeros(2),
             "body_mass": sys.body_mass,
             "body_inertia": sys.body_inertia,
             "geom_friction": sys.geom_friction,
@@ -168,7 +169,7 @@ class HumanoidAmpEnv:
     def _push_start(self, key: jax.Array, eval_settings: EvalSettings | None) -> jax.Array:
         if eval_settings is None:
             return jnp.asarray(-1.0)
-        return eval_settings.start + jax.random.uniform(key, ()) * eval_settings.jitter
+        return self.task.initial_push_start(eval_settings, jax.random.uniform(key, ()))
 
     def _randomized_sys(self, key: jax.Array) -> mjx.Model:
         dr = self.card.randomization
@@ -215,6 +216,11 @@ class HumanoidAmpEnv:
             parts, skill, speed, info["amp_history"], step_count, self._fallen(data), finite
         )
         done = out.fallen | out.truncated
+        if eval_settings is not None:
+            push_start, gait_memory = self.task.gait_push_start(
+                eval_settings, step_count, parts, info["gait"], info["push_start"]
+            )
+            info = {**info, "push_start": push_start, "gait": gait_memory}
         info = {
             **info,
             "key": key,
@@ -271,12 +277,22 @@ class HumanoidAmpEnv:
         key: jax.Array,
         eval_settings: EvalSettings | None,
     ) -> tuple[dict[str, Any], jax.Array]:
-        """Push bookkeeping for this control step and the body id; the force goes in before physics."""
-        if eval_settings is not None:
-            return self._scheduled_push(info, root_rotation, eval_settings)
+        """Push bookkeeping for this control step and the body id; the force goes in before physics.
+        An evaluation plays its scheduled push, or the card's training pushes where it asks for them."""
         cfg = self.card.training_pushes
+        if eval_settings is not None:
+            scheduled, body = self._scheduled_push(info, root_rotation, eval_settings)
+            if not cfg.enabled:
+                return scheduled, body
+            training, training_body = self._training_push(info, key)
+            random = eval_settings.random_pushes > 0
+            force = jnp.where(random, training["push_force"], scheduled["push_force"])
+            return {**training, **scheduled, "push_force": force}, jnp.where(random, training_body, body)
         if not cfg.enabled:
             return {"push_force": jnp.zeros(3)}, self.push_body_ids[0]
+        return self._training_push(info, key)
+
+    def _training_push(self, info: dict[str, Any], key: jax.Array) -> tuple[dict[str, Any], jax.Array]:
         batched = jax.tree.map(lambda x: x[None], info["push"])
         uniforms = jax.random.uniform(key, (1, pushes.PUSH_UNIFORM_COLUMNS))
         batched, force, body = self.task.training_push(batched, uniforms)

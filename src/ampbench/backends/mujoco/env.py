@@ -164,6 +164,7 @@ class MujocoHumanoidEnv:
             "push_start": np.full(envs, -1.0, np.float32),
             "push_vector": np.zeros((envs, 3), np.float32),
             "push_force": np.zeros((envs, 3), np.float32),
+            "gait": np.zeros((envs, 2), np.float32),
             "randomization": np.ones((envs, len(_DR_FIELDS)), np.float32),
             "torques": np.zeros((envs, self.action_size), np.float32),
             "obs": np.zeros((envs, self.observation_size), np.float32),
@@ -195,9 +196,10 @@ class MujocoHumanoidEnv:
         state["push_vector"][mask] = 0.0
         state["push_force"][mask] = 0.0
         state["torques"][mask] = 0.0
+        state["gait"][mask] = 0.0
         es = self.eval_settings
         if es is not None:
-            state["push_start"][mask] = es.start + rng.uniform(size=n).astype(np.float32) * es.jitter
+            state["push_start"][mask] = task.initial_push_start(es, rng.uniform(size=n).astype(np.float32))
         self._randomize(mask, rng)
         parts = self._parts(state["physics"][mask], state["torques"][mask])
         parts["command"] = task.command(state["skill"][mask], state["speed"][mask])
@@ -276,6 +278,10 @@ class MujocoHumanoidEnv:
             finite,
         )
         done = out.fallen | out.truncated
+        if self.eval_settings is not None:
+            state["push_start"], state["gait"] = task.gait_push_start(
+                self.eval_settings, step_count, parts, state["gait"], state["push_start"]
+            )
         self.last_parts = {**parts, "command": task.command(state["skill"], state["speed"])}
         state.update(physics=physics, torques=torques, step=step_count, amp_history=out.amp_history)
         state["obs"] = out.obs
@@ -311,7 +317,7 @@ class MujocoHumanoidEnv:
         """Push bookkeeping for this control step; returns the pushed body id per env."""
         state, es = self.state, self.eval_settings
         root_rotation = state["physics"][:, self._slices["qpos"]][:, 3:FREE_QPOS].astype(np.float32)
-        if es is not None:
+        if es is not None and not es.random_pushes:
             vector, force = self.task.scheduled_push(
                 es, state["step"], state["push_start"], state["push_vector"], root_rotation
             )
