@@ -128,9 +128,11 @@ def _format(combined: Combined | None, digits: int) -> str:
     if combined is None:
         return DASH
     c = combined
-    over = "1 run, over episodes" if c.runs == 1 else f"n={c.runs} runs"
-    if c.runs != c.of_runs:
-        over += f" of {c.of_runs}"
+    of = f" of {c.of_runs}" if c.runs != c.of_runs else ""
+    if c.runs == 1:
+        over = "1 run, over episodes" if not of else f"1{of} runs has it, over its episodes"
+    else:
+        over = f"n={c.runs}{of} runs"
     return f"{c.point:.{digits}f} [{c.low:.{digits}f}, {c.high:.{digits}f}] ({over})"
 
 

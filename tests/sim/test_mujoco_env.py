@@ -9,6 +9,7 @@ import mujoco
 import numpy as np
 import pytest
 
+from ampbench.backends.humanoid_task import PUSH_NOT_YET
 from ampbench.backends.mjx.env import HumanoidAmpEnv, _kinematics
 from ampbench.backends.mujoco.env import MujocoHumanoidEnv
 from ampbench.backends.protocol import EvalScenario, ScheduledPush
@@ -183,24 +184,37 @@ def test_the_endurance_scenario_plays_the_cards_training_pushes(card, library):
 
 
 def test_a_gait_push_starts_at_its_event_after_the_warm_up(card, library):
-    """Feed the task a foot that lands twice, before and after the warm-up: only the second landing
-    starts the push, at the next control step."""
+    """Feed the task a foot that lands three times, before the warm-up, in the wait and after the wait:
+    only the second landing starts the push, at the next control step; a later one would not."""
     env = MujocoHumanoidEnv(card, library, envs=1, training=False)
     task = env.task
     push = ScheduledPush(body="pelvis", force=50.0, duration=0.1, azimuth_deg=90.0, start_seconds=2.0)
-    scenario = EvalScenario(name="t", seed=0, envs=1, episode_seconds=8.0, push=push, gait_event="touchdown")
+    scenario = EvalScenario(
+        name="t",
+        seed=0,
+        envs=1,
+        episode_seconds=8.0,
+        push=push,
+        start_jitter_seconds=2.0,
+        gait_event="touchdown",
+    )
     settings = task.eval_settings(scenario)
-    push_start = task.initial_push_start(settings, np.zeros(1, np.float32))
-    memory = np.zeros((1, 2), np.float32)
     foot = task.gait_foot_index
-    landings = {50, 150}  # steps 50 (1.0 s, warm-up) and 150 (3.0 s)
-    for step in range(1, 200):
-        bodies = np.zeros((1, len(task.spec.body_names), 3), np.float32)
-        bodies[0, foot, 2] = 0.05 if step in landings or step - 1 in landings else 0.2
-        parts = {
-            "body_positions": bodies,
-            "root_position": np.array([[0.0, 0.0, 0.9]], np.float32),
-            "root_rotation": np.array([[1.0, 0.0, 0.0, 0.0]], np.float32),
-        }
-        push_start, memory = task.gait_push_start(settings, np.array([step]), parts, memory, push_start)
-    assert push_start[0] == pytest.approx(150 * task.dt)
+
+    def push_start_after(landings):
+        push_start = task.initial_push_start(settings, np.zeros(1, np.float32))
+        memory = np.zeros((1, 2), np.float32)
+        for step in range(1, 300):
+            bodies = np.zeros((1, len(task.spec.body_names), 3), np.float32)
+            bodies[0, foot, 2] = 0.05 if step in landings or step - 1 in landings else 0.2
+            parts = {
+                "body_positions": bodies,
+                "root_position": np.array([[0.0, 0.0, 0.9]], np.float32),
+                "root_rotation": np.array([[1.0, 0.0, 0.0, 0.0]], np.float32),
+            }
+            push_start, memory = task.gait_push_start(settings, np.array([step]), parts, memory, push_start)
+        return push_start[0]
+
+    # steps 50 (1.0 s, warm-up), 150 (3.0 s, in the wait up to 4.0 s), 250 (5.0 s, too late)
+    assert push_start_after({50, 150, 250}) == pytest.approx(150 * task.dt)
+    assert push_start_after({50, 250}) >= PUSH_NOT_YET

@@ -9,7 +9,15 @@ import json
 import numpy as np
 import pytest
 
-from ampbench.report import collect_scores, compare, plot_torque_profile, render_results, transfer_matrix
+from ampbench.report import (
+    _format,
+    collect_scores,
+    combined_interval,
+    compare,
+    plot_torque_profile,
+    render_results,
+    transfer_matrix,
+)
 from ampbench.scoring.score import ScoreError, score_rollouts, write_scores
 from tests.rolloutfactory import protocol_rollouts, small_card
 
@@ -256,3 +264,19 @@ def test_a_card_trained_on_two_backends_gets_one_plot_of_both_learning_curves(tm
     assert "- mini: [learning curves on every backend](plots/mini__backends__learning.png)" in text
     png = tmp_path / "plots" / "mini__backends__learning.png"
     assert png.read_bytes().startswith(PNG_MAGIC) and png.stat().st_size > 1000
+
+
+def test_every_cell_says_how_many_runs_its_interval_is_over():
+    def pick(doc):
+        return doc["metric"]
+
+    one = {"metric": {"point": 1.0, "low": 0.5, "high": 1.5}}
+    missing = {"metric": None}
+    assert _format(combined_interval([one], pick), 1) == "1.0 [0.5, 1.5] (1 run, over episodes)"
+    assert _format(combined_interval([one, missing, missing], pick), 1) == (
+        "1.0 [0.5, 1.5] (1 of 3 runs has it, over its episodes)"
+    )
+    two = {"metric": {"point": 3.0, "low": 2.0, "high": 4.0}}
+    rates = combined_interval([one, two, missing], pick, (0.0, 2.5))
+    assert (rates.runs, rates.of_runs, rates.high) == (2, 3, 2.5)  # cut to the metric's bounds
+    assert _format(rates, 1).endswith("(n=2 of 3 runs)")

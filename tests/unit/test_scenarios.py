@@ -91,7 +91,7 @@ def test_gait_pushes_wait_for_their_event_after_the_warm_up():
         "gait/mid_swing/pelvis/f50/d0.10/az090",
     ]
     first = gait[0]
-    assert (first.push.start_seconds, first.start_jitter_seconds) == (2.0, 0.0)
+    assert (first.push.start_seconds, first.start_jitter_seconds) == (2.0, 2.0)  # warm-up, then the wait
     assert first.episode_seconds == pytest.approx(2.0 + 2.0 + 0.1 + 3.0)
     assert not [s for s in evaluation_scenarios(minimal_card(gait_pushes={"enabled": False})) if s.gait_event]
 

@@ -265,8 +265,8 @@ class HumanoidTask:
 
     def gait_push_start(self, es: EvalSettings, step_count, parts: dict[str, Any], gait_memory, push_start):
         """(push_start, gait_memory) after a control step. A gait-timed push starts at the next step
-        after its event's first occurrence past `es.start`; `gait_memory` (..., 2) holds the foot's
-        (contact, ahead) for the next step's comparison."""
+        after its event's first occurrence in [`es.start`, `es.start + es.jitter`] (later, no push);
+        `gait_memory` (..., 2) holds the foot's (contact, ahead) for the next step's comparison."""
         xp = array_namespace(push_start)
         contact, ahead = gait.foot_phase(
             parts["body_positions"][..., self.gait_foot_index, :],
@@ -278,7 +278,8 @@ class HumanoidTask:
         chosen = xp.arange(len(gait.GAIT_EVENTS)) == es.gait_event
         happened = xp.any(events & chosen, axis=-1)
         t = xp.astype(step_count, xp.float32) * self.dt
-        fire = (push_start >= PUSH_NOT_YET) & (t >= es.start) & happened
+        waiting = (t >= es.start) & (t <= es.start + es.jitter + 1e-6)
+        fire = (push_start >= PUSH_NOT_YET) & waiting & happened
         memory = xp.stack([xp.astype(contact, xp.float32), xp.astype(ahead, xp.float32)], axis=-1)
         return xp.where(fire, t, push_start), memory
 

@@ -40,8 +40,9 @@ class EvalScenario:
 
     `start_jitter_seconds` draws each env's push start uniformly in [start, start + jitter], so pushes
     land at random gait phases; `gait_event` (one of `task.gait.GAIT_EVENTS`) instead starts each env's
-    push at that event's first occurrence after `push.start_seconds`. `random_pushes` plays the card's
-    own random training pushes (`training_pushes`) and no scheduled one (the endurance scenario).
+    push at that event's first occurrence in the same window (none if it does not come).
+    `random_pushes` plays the card's own random training pushes (`training_pushes`) and no scheduled
+    one (the endurance scenario).
     `weld_root` fixes the pelvis to the world (scorer sanity check).
     `skill` fixes the commanded skill (the recorder); by default each episode commands the skill of
     the clip it starts from. `action_noise` plays the policy's Gaussian (mean + its std x noise, as in

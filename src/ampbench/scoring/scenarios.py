@@ -97,6 +97,7 @@ def _gait_scenarios(card: ExperimentCard, seed: int, smoke: bool) -> list[EvalSc
             envs=card.evaluation.envs,
             episode_seconds=seconds,
             push=ScheduledPush(cfg.body, cfg.force, cfg.duration, azimuth, start_seconds=cfg.warmup_seconds),
+            start_jitter_seconds=cfg.wait_seconds,
             gait_event=event,
         )
         for event in GAIT_EVENTS
