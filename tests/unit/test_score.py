@@ -6,7 +6,15 @@ import json
 import numpy as np
 import pytest
 
-from ampbench.scoring.score import PROVENANCE_KEYS, ScoreError, load_scores, score_rollouts, write_scores
+from ampbench.scoring.metrics import SuccessRow
+from ampbench.scoring.score import (
+    PROVENANCE_KEYS,
+    ScoreError,
+    _max_impulse,
+    load_scores,
+    score_rollouts,
+    write_scores,
+)
 from tests.rolloutfactory import SMALL_EVALUATION, protocol_rollouts, small_card
 
 pytestmark = pytest.mark.unit
@@ -191,3 +199,14 @@ def test_load_errors_name_the_file_and_key(scored, tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(ScoreError, match="provenance is missing"):
         load_scores(path)
+
+
+def test_max_impulse_per_body_is_its_weakest_defined_direction():
+    def cell(impulse, rate, azimuth, n=10):
+        return SuccessRow("pelvis", impulse / 0.1, 0.1, azimuth, impulse, 0.0, rate, n, 0, {}, {})
+
+    # forward fails at once (0), left holds to 5, backwards has no valid episode (undefined)
+    rows = [cell(0, 1.0, 0.0), cell(5, 0.5, 0.0), cell(0, 1.0, 90.0), cell(5, 1.0, 90.0)]
+    rows.append(cell(0, float("nan"), 180.0, n=0))
+    assert _max_impulse(rows)["by_body"] == {"pelvis": 0.0}
+    assert _max_impulse([cell(0, float("nan"), 0.0, n=0)])["by_body"] == {"pelvis": None}

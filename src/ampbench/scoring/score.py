@@ -209,10 +209,8 @@ def _max_impulse(rows: Sequence[metrics.SuccessRow]) -> dict[str, Any]:
     per_direction = metrics.max_impulse_survived(rows, MAX_IMPULSE_THRESHOLD)
     by_body: dict[str, float | None] = {}
     for (body, _), impulse in per_direction.items():
-        if impulse is not None:
-            by_body[body] = min(by_body.get(body) or math.inf, impulse)
-        else:
-            by_body.setdefault(body, None)
+        weakest = by_body.get(body)
+        by_body[body] = impulse if weakest is None else weakest if impulse is None else min(weakest, impulse)
     return {
         "threshold": MAX_IMPULSE_THRESHOLD,
         "by_direction": [
