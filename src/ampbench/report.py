@@ -113,14 +113,26 @@ def combined_interval(
     bounds: tuple[float, float] = (-math.inf, math.inf),
 ) -> Combined | None:
     """One run with the metric: its own interval (over evaluation episodes). Several: the mean of the
-    runs' values with a Student-t interval over runs, cut to the metric's `bounds` (a rate's [0, 1])."""
-    intervals = [i for i in (_interval_of(pick(doc)) for doc in docs) if i is not None]
-    if not intervals:
+    runs' values with a Student-t interval over runs, cut to the metric's `bounds` (a rate's [0, 1]).
+
+    The spread of a few runs can understate what is known: a rate (an entry with `successes` and `n`)
+    is never shown narrower than the Wilson interval of all runs' episodes pooled, and runs that all
+    agree keep the widest of their own intervals rather than a zero-width one."""
+    entries = [entry for entry in (pick(doc) for doc in docs) if _interval_of(entry) is not None]
+    if not entries:
         return None
+    intervals = [_interval_of(entry) for entry in entries]
     if len(intervals) == 1:
         return Combined(*intervals[0], runs=1, of_runs=len(docs))
     point, low, high = stats.t_interval([point for point, _, _ in intervals])
     low, high = max(low, bounds[0]), min(high, bounds[1])
+    if all("successes" in entry and entry.get("n") for entry in entries):
+        _, pooled_low, pooled_high = stats.proportion_interval(
+            sum(e["successes"] for e in entries), sum(e["n"] for e in entries)
+        )
+        low, high = min(low, pooled_low), max(high, pooled_high)
+    elif low == high:
+        low, high = min(i[1] for i in intervals), max(i[2] for i in intervals)
     return Combined(point, low, high, runs=len(intervals), of_runs=len(docs))
 
 
@@ -176,7 +188,7 @@ def _push_keys(docs: Sequence[dict[str, Any]]) -> list[tuple[float, float]]:
 
 
 def _max_impulse_text(docs: Sequence[dict[str, Any]]) -> str:
-    """Weakest direction per body, averaged over runs."""
+    """Weakest direction per body, averaged over the runs where it is defined (n of them shown)."""
     per_body: dict[str, list[float | None]] = {}
     for doc in docs:
         for body, impulse in doc["max_impulse_survived"]["by_body"].items():
@@ -184,8 +196,18 @@ def _max_impulse_text(docs: Sequence[dict[str, Any]]) -> str:
     texts = []
     for body, values in sorted(per_body.items()):
         defined = [v for v in values if v is not None]
-        texts.append(f"{body} {np.mean(defined):.1f}" if defined else f"{body} undefined (no valid episode)")
+        if not defined:
+            texts.append(f"{body} undefined (no valid episode)")
+        else:
+            runs = f" (n={len(defined)} of {len(values)} runs)" if len(values) > 1 else ""
+            texts.append(f"{body} {np.mean(defined):.1f}{runs}")
     return ", ".join(texts) or DASH
+
+
+def _defined_text(docs: Sequence[dict[str, Any]]) -> str:
+    """The share of episodes tracking error rests on (those up after settling), where not all."""
+    shares = [doc["tracking_error"]["defined_fraction"] for doc in docs if doc["tracking_error"]]
+    return f", over {np.mean(shares):.0%} of episodes" if shares and np.mean(shares) < 1 else ""
 
 
 def _expectations_text(docs: Sequence[dict[str, Any]]) -> str:
@@ -220,7 +242,7 @@ def _headline_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
             _format(combined_interval(g.docs, _episode_mean), 1),
             _headline_push_text(g.docs),
             _max_impulse_text(g.docs),
-            _format(combined_interval(g.docs, _tracking_mean), 3),
+            _format(combined_interval(g.docs, _tracking_mean), 3) + _defined_text(g.docs),
             _format(combined_interval(g.docs, _imitation_mean), 3),
             _expectations_text(g.docs),
             _commits_text(g.docs),
@@ -301,6 +323,18 @@ def _endurance_mean(doc: dict) -> dict | None:
     return doc["endurance"]["mean"] if doc.get("endurance") else None
 
 
+def _time_to_fall_text(docs: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """Constant-hazard mean time to a fall over the runs' endurance episodes pooled: (seconds [CI], the
+    same in 100 Hz steps)."""
+    exposure = sum(doc["endurance"]["exposure_seconds"] for doc in docs)
+    falls = sum(doc["endurance"]["falls"] for doc in docs)
+    mean, low, high = stats.mean_time_to_fall(exposure, falls)
+    pooled = "" if len(docs) == 1 else f", pooled over {len(docs)} runs' episodes"
+    if falls == 0:
+        return f"> {low:.0f} s (no fall in {exposure:.0f} s{pooled})", f"> {low * 100:.0f}"
+    return f"{mean:.0f} [{low:.0f}, {high:.0f}] ({falls} falls{pooled})", f"{mean * 100:.0f}"
+
+
 def _endurance_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
     """Survival under each card's own training pushes, in seconds and 100 Hz steps, beside the design's
     expected episode length."""
@@ -309,18 +343,18 @@ def _endurance_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
         docs = [doc for doc in g.docs if doc.get("endurance")]
         if not docs:
             continue
-        combined = combined_interval(docs, _endurance_mean)
         expected = docs[0]["endurance"]["expected_steps_100hz"]
+        seconds, steps = _time_to_fall_text(docs)
         rows.append(
             [
                 g.phase,
                 g.label,
                 g.backend,
                 f"{docs[0]['endurance']['episode_limit_seconds']:g}",
-                _format(combined, 1),
-                DASH if combined is None else f"{combined.point * 100:.0f}",
+                _format(combined_interval(g.docs, _endurance_mean), 1),
+                seconds,
+                steps,
                 DASH if expected is None else f"{expected:g}",
-                f"{np.mean([doc['endurance']['fall_fraction'] for doc in docs]):.2f}",
                 str(sum(doc["endurance"]["n"] for doc in docs)),
             ]
         )
@@ -470,8 +504,9 @@ _GAIT = (
     "success, all episodes (95% CI)", "n all", "no event",
 )  # fmt: skip
 _ENDURANCE = (
-    "phase", "card", "backend", "episode limit (s)", "mean s survived (95% CI)", "mean, 100 Hz steps",
-    "design's expected, 100 Hz steps", "fall fraction", "episodes",
+    "phase", "card", "backend", "episode limit (s)", "mean s up, capped at the limit (95% CI)",
+    "mean time to fall, constant hazard (s, 95% CI)", "the same, 100 Hz steps",
+    "design's expected, 100 Hz steps", "episodes",
 )  # fmt: skip
 
 _INTRO = """# Results
@@ -488,9 +523,11 @@ that starts lying down is judged from when it first stands; one that never stand
 Episode seconds come from unpushed episodes (censored at the time limit). A push succeeds when the
 robot does not fall before the push end plus the card's window. "Success if up at push" counts only
 episodes still up when their push started; "all episodes" counts a fall before the push as a failure
-(the headline column shows it at the card's headline push cell). Max impulse survived: per body, the
-weakest direction's largest impulse up to which success stays at or above the threshold named in each
-score file; undefined where the smallest impulse has no valid episode. Rows marked
+(the headline column shows it at the card's headline push cell); an episode still lying from a get-up
+reset when its push starts is no trial, and fails the all-episodes rate. Max impulse survived: per
+body, the weakest direction's largest impulse up to which success stays at or above the threshold
+named in each score file, averaged over runs; a direction whose smallest impulse has no valid episode
+is undefined and left out. Rows marked
 "(smoke)" come from runs trained with the smoke overlay on a small budget: they show that the pipeline
 runs end to end, not how well a policy walks, and they are never pooled with full runs.
 """
@@ -511,8 +548,10 @@ def _readme(groups: Sequence[RunGroup], plots_dir: Path) -> str:
         " reached the event.\n",
         *_table(_GAIT, _gait_rows(groups)),
         "\n## Endurance under the card's training pushes\n",
-        "Long episodes with the card's own random training pushes; survival censored at the episode"
-        " limit, also in steps of a 100 Hz env (the unit of the design's expected lengths).\n",
+        "Long episodes with the card's own random training pushes (none for a card that trains"
+        " without). The mean episode length is capped at the limit; the mean time to a fall (total"
+        " time up / falls, assuming a constant fall rate) is not, and is also given in steps of a"
+        " 100 Hz env, the unit of the design's expected lengths.\n",
         *_table(_ENDURANCE, _endurance_rows(groups)),
         "\n## Plots\n",
         *_plot_links(groups, plots_dir, plots_dir.parent),
@@ -562,6 +601,8 @@ def _difference_text(first: list[float], second: list[float], digits: int) -> st
     if len(first) < 2 or len(second) < 2:
         return f"no test: needs 2+ runs per backend (have {len(first)} and {len(second)})"
     d = stats.welch_difference(first, second)
+    if math.isnan(d.p_value):
+        return f"{d.difference:+.{digits}f}; no test: every run of each backend gives the same value"
     return f"{d.difference:+.{digits}f} [{d.low:+.{digits}f}, {d.high:+.{digits}f}], p = {d.p_value:.3f}"
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from ampbench.motion.clip import load_clip
 from ampbench.motion.loader import clip_path
-from ampbench.scoring.falls import FALL_RULE, fall_steps, started_down
+from ampbench.scoring.falls import FALL_RULE, fall_steps
 
 NAMES = ("pelvis", "torso", "head", "left_hand", "right_hand")
 STANDING = np.array([0.9, 1.1, 1.3, 0.85, 0.85])
@@ -62,7 +62,6 @@ def test_falls_at_the_first_down_step_after_being_up():
         ]
     )
     np.testing.assert_array_equal(fall_steps(down), [2, -1, -1, 2, 0])
-    np.testing.assert_array_equal(started_down(down), [False, False, True, True, True])
 
 
 def test_a_rollout_without_a_rule_body_is_refused_by_name():

@@ -73,6 +73,25 @@ def test_push_success_before_inside_and_after_the_window():
     assert outcome.invalid_count == 1
 
 
+def test_a_robot_still_lying_when_its_push_starts_is_no_trial_but_fails_the_unconditional_rate():
+    rollout = synthetic_rollout(pushed(3), [-1, -1, -1], dt=DT, push_start_steps=[50] * 3)
+    positions = rollout.body_positions.copy()
+    positions[1, :55, :, 2] = 0.05  # a get-up reset: stands 5 steps after its push started
+    positions[2, :45, :, 2] = 0.05  # stood 5 steps before its push
+    outcome = push_success(dataclasses.replace(rollout, body_positions=positions), window_seconds=1.0)
+    np.testing.assert_array_equal(outcome.valid, [True, False, True])
+    np.testing.assert_array_equal(outcome.success, [True, False, True])
+    np.testing.assert_array_equal(outcome.counted_all, [True, True, True])
+
+
+def test_a_gait_push_that_never_came_counts_only_if_the_robot_fell_in_the_wait():
+    scenario = dataclasses.replace(pushed(3), start_jitter_seconds=1.0)  # push at 1.0 s + up to 1.0 s wait
+    rollout = synthetic_rollout(scenario, [80, 110, -1], dt=DT, push_start_steps=[-1, -1, -1])
+    outcome = push_success(rollout, window_seconds=1.0)
+    np.testing.assert_array_equal(outcome.valid, [False, False, False])
+    np.testing.assert_array_equal(outcome.counted_all, [True, False, False])  # the wait ends at step 100
+
+
 def test_push_success_refuses_a_too_short_episode_and_unpushed_rollouts():
     rollout = synthetic_rollout(pushed(1, seconds=1.5), [-1], dt=DT, push_start_steps=[50])
     with pytest.raises(ValueError, match="end before push end"):

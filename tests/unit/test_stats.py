@@ -5,6 +5,7 @@ import pytest
 
 from ampbench.scoring.stats import (
     iqm,
+    mean_time_to_fall,
     proportion_interval,
     stratified_bootstrap_ci,
     t_interval,
@@ -103,5 +104,16 @@ def test_welch_difference_over_runs():
     assert difference.difference == pytest.approx(3.0)
     assert difference.p_value == pytest.approx(0.02131, abs=1e-4)  # t = 3.674 on 4 degrees of freedom
     assert (difference.low, difference.high) == pytest.approx((0.7330, 5.2670), abs=1e-3)
+    undefined = welch_difference([1.0, 1.0], [0.0, 0.0])
+    assert undefined.difference == -1.0 and np.isnan(undefined.p_value) and np.isnan(undefined.low)
     with pytest.raises(ValueError, match="at least 2 runs per side, found 1 and 3"):
         welch_difference([1.0], [4.0, 5.0, 6.0])
+
+
+def test_mean_time_to_fall_reaches_past_the_episode_limit():
+    # 2 falls in 100 s up: mean 50 s; chi-square bounds 2T / chi2(0.975, 6) and 2T / chi2(0.025, 4)
+    assert mean_time_to_fall(100.0, 2) == pytest.approx((50.0, 200 / 14.4494, 200 / 0.484419), rel=1e-4)
+    mean, low, high = mean_time_to_fall(100.0, 0)  # nothing fell: only a lower bound
+    assert np.isinf(mean) and np.isinf(high) and low == pytest.approx(200 / 7.37776, rel=1e-4)
+    with pytest.raises(ValueError, match="exposure must be > 0 s"):
+        mean_time_to_fall(0.0, 1)

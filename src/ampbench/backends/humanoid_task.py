@@ -2,9 +2,10 @@
 numpy, and one post-physics function written against the array API.
 
 A backend brings physics (MJX, MuJoCo C, Isaac Lab) and reads its state into `parts` (clip conventions:
-world frame, wxyz quaternions); everything after that, observations, AMP history, rewards, the fall rule
-and truncation, is `HumanoidTask.outcome`, the same code on numpy arrays of a batch or on one env traced
-by JAX. Construction draws the reset pool (reference-state initialisation) from the clips once.
+world frame, wxyz quaternions); everything after that, observations, AMP history, rewards, the
+training termination and truncation, is `HumanoidTask.outcome`, the same code on numpy arrays of a
+batch or on one env traced by JAX. Construction draws the reset pool (reference-state initialisation)
+from the clips once.
 """
 
 from __future__ import annotations
@@ -289,8 +290,8 @@ class HumanoidTask:
         """Observation, AMP history, task reward, fall and truncation after a control step.
 
         `parts` is the new state (with "joint_torques"), `amp_history` (..., k, F) the history before it,
-        `step_count` the steps taken in this episode, `fallen` the fall rule's verdict, `finite` False where
-        physics blew up (counted as a fall).
+        `step_count` the steps taken in this episode, `fallen` the card's termination rule's verdict,
+        `finite` False where physics blew up (counted as a fall).
         """
         xp = array_namespace(speed)
         parts = {**parts, "command": self.command(skill, speed)}

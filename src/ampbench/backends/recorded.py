@@ -57,7 +57,9 @@ def _push_record(
     counted = np.arange(force.shape[1])[None, :] <= last_counted[:, None]
     impulse = np.linalg.norm((force * counted[..., None]).sum(axis=1) * task.dt, axis=-1)
     push_start = per_env["push_start"][:, -1]  # the schedule; a gait event sets it during the episode
-    start_step = np.where(push_start >= PUSH_NOT_YET, -1, np.floor(push_start / task.dt + 1e-6)).astype(int)
+    # float64 and a 1e-3-step tolerance: a float32 start of k x dt can land a hair below step k
+    steps = push_start.astype(np.float64) / task.dt
+    start_step = np.where(push_start >= PUSH_NOT_YET, -1, np.floor(steps + 1e-3)).astype(int)
     applied_seconds = impulse / scenario.push.force if scenario.push.force > 0 else np.zeros_like(impulse)
     return PushRecord(
         body=scenario.push.body,

@@ -71,8 +71,3 @@ def fall_steps(down: np.ndarray) -> np.ndarray:
     after_up = down & (np.arange(steps)[None, :] > first_up[:, None])
     fell_after = after_up.any(axis=1)
     return np.where(~ever_up, 0, np.where(fell_after, after_up.argmax(axis=1), -1))
-
-
-def started_down(down: np.ndarray) -> np.ndarray:
-    """Per env: down at the first recorded step (e.g. reset into a get-up clip's lying pose)."""
-    return np.asarray(down, dtype=bool)[:, 0]

@@ -76,10 +76,11 @@ def episode_length_stats(rollouts: Sequence[Rollout]) -> EpisodeLengthStats:
 
 @dataclass(frozen=True)
 class PushOutcome:
-    """Per env: `valid` is False where the env fell before its push started or was never pushed (no
-    trial); `success` is True where a valid env stayed up until `window_seconds` after the push ended;
-    `counted_all` marks the envs of the unconditional rate: every env except one that stayed up but
-    was never pushed (its gait event did not come)."""
+    """Per env: `valid` is True where the env was up when its push started (it had stood and had not
+    fallen; an episode still lying from a get-up reset is not); `success` is True where a valid env
+    stayed up until `window_seconds` after the push ended; `counted_all` marks the envs of the
+    unconditional rate: every env except one that was never pushed (its gait event did not come in
+    the wait) and did not fall in the wait either."""
 
     success: np.ndarray
     valid: np.ndarray
@@ -112,6 +113,12 @@ def push_success(rollout: Rollout, window_seconds: float) -> PushOutcome:
     pushed = start >= 0
     fall = np.asarray(rollout.fall_step, dtype=int)
     fell = fall >= 0
+    # record t is the state after control step t, which the push starting at step t already acts on:
+    # the robot must be up in the record before it
+    before = np.clip(start - 1, 0, rollout.steps - 1)
+    up = ~rollout.down
+    first_up = np.where(up.any(axis=1), up.argmax(axis=1), rollout.steps)
+    up_at_push = pushed & (first_up <= before) & up[np.arange(rollout.envs), before]
     window_steps = (push.duration + window_seconds) / rollout.dt
     observed_steps = np.where(fell, fall, rollout.steps) - start
     truncated = pushed & ~fell & (observed_steps < window_steps - 1 - _STEP_TOLERANCE)
@@ -121,9 +128,11 @@ def push_success(rollout: Rollout, window_seconds: float) -> PushOutcome:
             f"end before push end + window ({window_steps:.1f} steps after the push start); "
             f"episode is {rollout.steps} steps"
         )
-    valid = pushed & (~fell | (fall >= start))
+    valid = up_at_push & (~fell | (fall >= start))
     success = valid & (~fell | (observed_steps >= window_steps - _STEP_TOLERANCE))
-    return PushOutcome(success=success, valid=valid, counted_all=pushed | fell)
+    last_start = (push.start_seconds + rollout.scenario.start_jitter_seconds) / rollout.dt
+    fell_in_wait = fell & (fall <= last_start + _STEP_TOLERANCE)
+    return PushOutcome(success=success, valid=valid, counted_all=pushed | fell_in_wait)
 
 
 def _magnitude(values: np.ndarray) -> np.ndarray:

@@ -117,11 +117,12 @@ def _episode_summary(unpushed: Sequence[Rollout], rng: np.random.Generator) -> d
     }
 
 
-def _rate(per_seed: dict[int, np.ndarray]) -> tuple[dict[str, float | None], int, int]:
-    """Pooled 0/1 outcomes -> (Wilson interval, successes, n)."""
+def _rate(per_seed: dict[int, np.ndarray]) -> tuple[dict[str, Any], int, int]:
+    """Pooled 0/1 outcomes -> (Wilson interval with its counts, successes, n)."""
     successes = int(sum(int(v.sum()) for v in per_seed.values()))
     n = int(sum(v.size for v in per_seed.values()))
-    return _interval(*stats.proportion_interval(successes, n, ALPHA)), successes, n
+    interval = {**_interval(*stats.proportion_interval(successes, n, ALPHA)), "successes": successes, "n": n}
+    return interval, successes, n
 
 
 def _success_summary(per_seed: dict[int, np.ndarray], per_seed_all: dict[int, np.ndarray]) -> dict[str, Any]:
@@ -320,15 +321,22 @@ def _endurance(
     card: ExperimentCard, endurance: Sequence[Rollout], rng: np.random.Generator
 ) -> dict[str, Any] | None:
     """Survival under the card's own training pushes, in seconds and in steps of a 100 Hz env (the
-    unit the design's expected episode lengths use), beside the card's expected value."""
+    unit the design's expected episode lengths use), beside the card's expected value: the mean of the
+    episode lengths (capped at the limit) and the constant-hazard mean time to a fall (uncapped)."""
     if not endurance:
         return None
     summary = _episode_summary(endurance, rng)
+    exposure = float(sum(r.episode_seconds().sum() for r in endurance))
+    falls = int(sum((r.fall_step >= 0).sum() for r in endurance))
+    mean, low, high = stats.mean_time_to_fall(exposure, falls, ALPHA)
     return {
         **summary,
         "episode_limit_seconds": endurance[0].steps * endurance[0].dt,
         "mean_steps_100hz": summary["mean"]["point"] * 100.0,
         "median_steps_100hz": summary["median"] * 100.0,
+        "exposure_seconds": exposure,
+        "falls": falls,
+        "mean_time_to_fall_seconds": _interval(mean, low, high),
         "expected_steps_100hz": card.evaluation.endurance.expected_steps_100hz,
     }
 
@@ -377,12 +385,12 @@ def score_rollouts(
     measured against the reference of the skill it was commanded.
     Tracking and imitation errors use the unpushed rollouts after `push_grid.settle_seconds`.
     """
-    unpushed, pushed, gait, endurance = _split_rollouts(rollouts)
+    unpushed, grid_pushed, gait, endurance = _split_rollouts(rollouts)
     grid = card.evaluation.push_grid
     rng = np.random.default_rng(bootstrap_seed)
     imitation, imitation_by_skill = _imitation(card, unpushed, references or {}, grid.settle_seconds, rng)
     tracking = [metrics.velocity_tracking_error(r, settle_seconds=grid.settle_seconds) for r in unpushed]
-    rows = metrics.success_curve([metrics.push_trial(r, grid.window_seconds) for r in pushed])
+    rows = metrics.success_curve([metrics.push_trial(r, grid.window_seconds) for r in grid_pushed])
     doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "card": card.name,
@@ -398,6 +406,8 @@ def score_rollouts(
             "headline_push": (
                 None if card.evaluation.headline_push is None else card.evaluation.headline_push.model_dump()
             ),
+            "gait_pushes": card.evaluation.gait_pushes.model_dump(mode="json"),
+            "endurance": card.evaluation.endurance.model_dump(mode="json"),
             "bootstrap": {
                 "reps": BOOTSTRAP_REPS,
                 "alpha": ALPHA,

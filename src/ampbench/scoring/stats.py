@@ -8,6 +8,7 @@
 - Over training runs (seeds): a Student-t interval of the mean (`scipy.stats.t`); a percentile bootstrap
   of 3 runs is [min, max], about a 75% interval.
 - Between two backends: Welch's t-test of the difference of run means (`scipy.stats.ttest_ind`).
+- Survival past an episode limit: the constant-hazard mean time to a fall with its chi-square interval.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def proportion_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[fl
 
 
 def t_interval(values: Any, alpha: float = 0.05) -> tuple[float, float, float]:
-    """(mean, low, high) over runs with Student's t (n - 1 degrees of freedom); needs at least 2 runs."""
+    """(mean, low, high) over runs with Student's t (n - 1 degrees of freedom); needs at least 2 runs.
+    Runs that all agree give a zero-width interval: the caller decides what uncertainty remains."""
     values = np.asarray(values, dtype=float).ravel()
     if values.size < 2:
         raise ValueError(f"a t interval over runs needs at least 2 runs, found {values.size}")
@@ -124,13 +126,27 @@ class Difference(NamedTuple):
 
 
 def welch_difference(first: Any, second: Any, alpha: float = 0.05) -> Difference:
-    """Welch's t-test of mean(second) - mean(first) over runs (unequal variances); 2+ runs per side."""
+    """Welch's t-test of mean(second) - mean(first) over runs (unequal variances); 2+ runs per side.
+    NaN interval and p-value where neither side has any spread."""
     a, b = (np.asarray(v, dtype=float).ravel() for v in (first, second))
     if a.size < 2 or b.size < 2:
         raise ValueError(f"Welch's test needs at least 2 runs per side, found {a.size} and {b.size}")
     difference = float(b.mean() - a.mean())
-    if scipy.stats.sem(a) == 0 and scipy.stats.sem(b) == 0:
-        return Difference(difference, difference, difference, 0.0 if difference else 1.0)
+    if scipy.stats.sem(a) == 0 and scipy.stats.sem(b) == 0:  # no spread: the test is undefined
+        return Difference(difference, math.nan, math.nan, math.nan)
     result = scipy.stats.ttest_ind(b, a, equal_var=False)
     interval = result.confidence_interval(1 - alpha)
     return Difference(difference, float(interval.low), float(interval.high), float(result.pvalue))
+
+
+def mean_time_to_fall(exposure_seconds: float, falls: int, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(mean, low, high) time to a fall under a constant fall rate, from episodes censored at a limit:
+    total time up / falls, with the chi-square interval of time-censored exponential data. It reaches
+    past the episode limit, where a mean of censored episode lengths cannot; inf where nothing fell."""
+    if exposure_seconds <= 0:
+        raise ValueError(f"exposure must be > 0 s, found {exposure_seconds}")
+    total = 2.0 * exposure_seconds
+    low = total / scipy.stats.chi2.ppf(1 - alpha / 2, 2 * falls + 2)
+    if falls == 0:
+        return math.inf, float(low), math.inf
+    return exposure_seconds / falls, float(low), float(total / scipy.stats.chi2.ppf(alpha / 2, 2 * falls))
