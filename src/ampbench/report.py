@@ -527,9 +527,9 @@ episodes still up when their push started; "all episodes" counts a fall before t
 reset when its push starts is no trial, and fails the all-episodes rate. Max impulse survived: per
 body, the weakest direction's largest impulse up to which success stays at or above the threshold
 named in each score file, averaged over runs; a direction whose smallest impulse has no valid episode
-is undefined and left out. Rows marked
-"(smoke)" come from runs trained with the smoke overlay on a small budget: they show that the pipeline
-runs end to end, not how well a policy walks, and they are never pooled with full runs.
+is undefined and left out. Rows marked "(smoke)" come from runs trained with the smoke overlay on a
+small budget: they show that the pipeline runs end to end, not how well a policy walks, and they are
+never pooled with full runs.
 """
 
 
