@@ -335,7 +335,7 @@ class EnduranceConfig(_Frozen):
     survival is measured past the unpushed episodes' time limit."""
 
     enabled: bool = Field(
-        True, description="Play the endurance scenario (skipped where training pushes are off)."
+        True, description="Play the endurance scenario (unpushed for a card without pushes)."
     )
     seconds: float = Field(60.0, ge=60.0, description="Episode length (s); at least 60.")
     envs: int = Field(32, ge=1, description="Episodes per evaluation seed.")

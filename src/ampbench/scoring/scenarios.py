@@ -12,8 +12,9 @@ settle + jitter + duration + window. The force-0 cell is a real scenario: it mea
 happen in the same window without any push (the policy's own fall rate), never a fall caused by a push.
 
 Gait-phase pushes (`evaluation.gait_pushes`): one scenario per gait event x azimuth, named like
-`gait/mid_stance/pelvis/f50/d0.10/az090`; each env's push starts at the event's first occurrence after
-the warm-up, and the episode lasts warm-up + wait + duration + window. Endurance
+`gait/mid_stance/pelvis/f50/d0.10/az090`; each env's push starts at the event's first occurrence in
+the wait after the warm-up (no push if it does not come), and the episode lasts warm-up + wait +
+duration + window. Endurance
 (`evaluation.endurance`, named `endurance`): long episodes under the card's own random training
 pushes (none for a card that trains without).
 """
@@ -92,7 +93,7 @@ def _gait_scenarios(card: ExperimentCard, seed: int, smoke: bool) -> list[EvalSc
             name=GAIT_PREFIX
             + event
             + "/"
-            + push_scenario_name(cfg.body, cfg.force, cfg.duration, azimuth)[5:],
+            + push_scenario_name(cfg.body, cfg.force, cfg.duration, azimuth).removeprefix("push/"),
             seed=seed,
             envs=card.evaluation.envs,
             episode_seconds=seconds,
