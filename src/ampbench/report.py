@@ -290,7 +290,6 @@ def _gait_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
         events = [e["event"] for e in g.docs[0].get("gait_push_success") or []]
         for event in events:
             entries = [e for doc in g.docs for e in doc["gait_push_success"] if e["event"] == event]
-            pick = _gait_success_at(event)
             rows.append(
                 [
                     g.phase,
@@ -298,9 +297,9 @@ def _gait_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
                     g.backend,
                     event,
                     f"{entries[0]['force']:g} N x {entries[0]['duration']:g} s on {entries[0]['body']}",
-                    _format(combined_interval(g.docs, pick("success"), RATE), 2),
+                    _format(combined_interval(g.docs, _gait_success_at(event, "success"), RATE), 2),
                     str(sum(e["n"] for e in entries)),
-                    _format(combined_interval(g.docs, pick("unconditional"), RATE), 2),
+                    _format(combined_interval(g.docs, _gait_success_at(event, "unconditional"), RATE), 2),
                     str(sum(e["n_all"] for e in entries)),
                     str(sum(e["not_pushed"] for e in entries)),
                 ]
@@ -308,15 +307,14 @@ def _gait_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
     return rows
 
 
-def _gait_success_at(event: str) -> Callable[[str], Callable[[dict], dict | None]]:
-    def by_key(key: str) -> Callable[[dict], dict | None]:
-        def pick(doc: dict) -> dict | None:
-            entry = next((e for e in doc.get("gait_push_success") or [] if e["event"] == event), None)
-            return None if entry is None else entry[key]
+def _gait_success_at(event: str, key: str) -> Callable[[dict], dict | None]:
+    """`success` or `unconditional` of one gait event's entry, as `_push_success_at` for a cell."""
 
-        return pick
+    def pick(doc: dict) -> dict | None:
+        entry = next((e for e in doc.get("gait_push_success") or [] if e["event"] == event), None)
+        return None if entry is None else entry[key]
 
-    return by_key
+    return pick
 
 
 def _endurance_mean(doc: dict) -> dict | None:

@@ -16,7 +16,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import numpy as np
 
 from ampbench.cards import ExperimentCard
-from ampbench.scoring.falls import FALL_RULE, fall_steps
+from ampbench.scoring.falls import FALL_RULE, fall_steps, first_up_steps
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,11 @@ class Rollout:
     def down(self) -> np.ndarray:
         """(envs, steps) True where the fall rule finds the robot down."""
         return FALL_RULE.down(self.body_positions, self.body_names, self.finite)
+
+    @functools.cached_property
+    def first_up_step(self) -> np.ndarray:
+        """(envs,) the first step the robot is up (`steps` if never: a get-up reset that stayed down)."""
+        return first_up_steps(self.down)
 
     @functools.cached_property
     def fall_step(self) -> np.ndarray:

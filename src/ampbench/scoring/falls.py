@@ -61,13 +61,17 @@ FALL_RULE = FallRule(
 )
 
 
+def first_up_steps(down: np.ndarray) -> np.ndarray:
+    """Per env (envs,): the first step the robot is up; the step count if it never is."""
+    up = ~np.asarray(down, dtype=bool)
+    return np.where(up.any(axis=1), up.argmax(axis=1), up.shape[1])
+
+
 def fall_steps(down: np.ndarray) -> np.ndarray:
     """Per env (envs,): the first down step after the first up step; 0 if never up; -1 if it never fell."""
     down = np.asarray(down, dtype=bool)
     steps = down.shape[1]
-    up = ~down
-    ever_up = up.any(axis=1)
-    first_up = np.where(ever_up, up.argmax(axis=1), steps)
+    first_up = first_up_steps(down)
     after_up = down & (np.arange(steps)[None, :] > first_up[:, None])
     fell_after = after_up.any(axis=1)
-    return np.where(~ever_up, 0, np.where(fell_after, after_up.argmax(axis=1), -1))
+    return np.where(first_up == steps, 0, np.where(fell_after, after_up.argmax(axis=1), -1))

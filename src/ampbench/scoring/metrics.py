@@ -114,11 +114,8 @@ def push_success(rollout: Rollout, window_seconds: float) -> PushOutcome:
     fall = np.asarray(rollout.fall_step, dtype=int)
     fell = fall >= 0
     # record t is the state after control step t, which the push starting at step t already acts on:
-    # the robot must be up in the record before it
-    before = np.clip(start - 1, 0, rollout.steps - 1)
-    up = ~rollout.down
-    first_up = np.where(up.any(axis=1), up.argmax(axis=1), rollout.steps)
-    up_at_push = pushed & (first_up <= before) & up[np.arange(rollout.envs), before]
+    # the robot must have stood by the record before it (and not fallen since: `fall >= start` below)
+    up_at_push = pushed & (rollout.first_up_step <= np.maximum(start - 1, 0))
     window_steps = (push.duration + window_seconds) / rollout.dt
     observed_steps = np.where(fell, fall, rollout.steps) - start
     truncated = pushed & ~fell & (observed_steps < window_steps - 1 - _STEP_TOLERANCE)

@@ -106,7 +106,7 @@ def _episode_summary(unpushed: Sequence[Rollout], rng: np.random.Generator) -> d
     lengths = metrics.episode_length_stats(unpushed)
     summary = _continuous_summary(_per_seed(unpushed, [r.episode_seconds() for r in unpushed]), rng)
     started_down = np.concatenate([r.down[:, 0] for r in unpushed])
-    stood_up = np.concatenate([(~r.down).any(axis=1) for r in unpushed])[started_down]
+    stood_up = np.concatenate([r.first_up_step < r.steps for r in unpushed])[started_down]
     return {
         **summary,
         "median": lengths.median_seconds,
