@@ -9,7 +9,7 @@ step f was alive for f + 1 steps (as `Rollout.episode_seconds`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,12 +199,17 @@ class SuccessRow:
     success_all_per_seed: dict[int, np.ndarray]
 
 
+def concat_by_seed(parts: Iterable[tuple[int, np.ndarray]]) -> dict[int, np.ndarray]:
+    """(evaluation seed, per-env values) pairs -> each seed's values concatenated, in first-seen order."""
+    per_seed: dict[int, list[np.ndarray]] = {}
+    for seed, values in parts:
+        per_seed.setdefault(seed, []).append(values)
+    return {seed: np.concatenate(values) for seed, values in per_seed.items()}
+
+
 def trials_by_seed(trials: Sequence[PushTrial], outcomes: str) -> dict[int, np.ndarray]:
     """`success` or `success_all` of trials, concatenated per evaluation seed."""
-    per_seed: dict[int, list[np.ndarray]] = {}
-    for trial in trials:
-        per_seed.setdefault(trial.seed, []).append(getattr(trial, outcomes))
-    return {seed: np.concatenate(parts) for seed, parts in per_seed.items()}
+    return concat_by_seed((trial.seed, getattr(trial, outcomes)) for trial in trials)
 
 
 def _cell_row(trials: list[PushTrial]) -> SuccessRow:

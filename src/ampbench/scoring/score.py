@@ -67,10 +67,10 @@ def _interval(point: float, low: float, high: float) -> dict[str, float | None]:
 
 def _per_seed(rollouts: Sequence[Rollout], values) -> dict[int, np.ndarray]:
     """Group per-env values by evaluation seed, dropping NaN (envs where the metric is undefined)."""
-    grouped: dict[int, list[np.ndarray]] = {}
-    for rollout, value in zip(rollouts, values, strict=True):
-        grouped.setdefault(rollout.scenario.seed, []).append(np.asarray(value, dtype=float))
-    pooled = {seed: np.concatenate(parts) for seed, parts in grouped.items()}
+    pooled = metrics.concat_by_seed(
+        (rollout.scenario.seed, np.asarray(value, dtype=float))
+        for rollout, value in zip(rollouts, values, strict=True)
+    )
     return {seed: v[np.isfinite(v)] for seed, v in pooled.items() if np.isfinite(v).any()}
 
 
@@ -159,11 +159,7 @@ def _cell_entry(row: metrics.SuccessRow) -> dict[str, Any]:
 
 
 def _pooled_by_seed(group: Sequence[metrics.SuccessRow], outcomes: str) -> dict[int, np.ndarray]:
-    per_seed: dict[int, list[np.ndarray]] = {}
-    for row in group:
-        for seed, success in getattr(row, outcomes).items():
-            per_seed.setdefault(seed, []).append(success)
-    return {seed: np.concatenate(parts) for seed, parts in per_seed.items()}
+    return metrics.concat_by_seed(pair for row in group for pair in getattr(row, outcomes).items())
 
 
 def _force_duration_entries(rows: Sequence[metrics.SuccessRow]) -> list[dict[str, Any]]:
