@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import struct
-import subprocess
 import sys
 import tempfile
 from importlib import metadata
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ampbench.cards import CardError, ExperimentCard, data_hash
+from ampbench.source import container, git_commit
 
 CORE_PACKAGES = ("ampbench", "numpy", "scipy", "pydantic", "mujoco")
 
@@ -56,26 +56,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def git_commit(cwd: Path | None = None) -> str:
-    """HEAD commit, suffixed `-dirty` when tracked files differ; `unknown` outside a git checkout."""
-    cwd = cwd or Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{head}-dirty" if dirty else head
 
 
 def package_versions(names: tuple[str, ...]) -> dict[str, str]:
@@ -129,6 +109,7 @@ def provenance(
         "versions": {**package_versions(CORE_PACKAGES), **backend_versions},
         "hardware": hardware(),
         "device": device,
+        "container": container(),
         "command": " ".join(sys.argv),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -29,6 +29,7 @@ from ampbench.runs import (
 )
 from ampbench.scoring.scenarios import evaluation_scenarios
 from ampbench.scoring.score import LEARNING_CURVES, score_rollouts, write_scores
+from ampbench.source import container
 
 
 def imitation_references(card: ExperimentCard) -> dict[str, tuple[np.ndarray, float]]:
@@ -68,6 +69,7 @@ def score_run(
         "versions": {**package_versions(CORE_PACKAGES), **backend.versions()},
         "hardware": hardware(),
         "device": backend.device(),
+        "container": container(),
         "checkpoint": str(checkpoint.relative_to(run_dir)),
         "checkpoint_sha256": file_sha256(checkpoint),
         "training": run_provenance,
