@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from ampbench.cards import CardError, load_card
+from ampbench.phases import BACKENDS, PHASES
 
 
 def _card_args(parser: argparse.ArgumentParser) -> None:
@@ -165,6 +166,22 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from ampbench.phases import reproduce
+
+    passed = reproduce(
+        args.phase,
+        backends=tuple(args.backend or ["mjx"]),
+        seeds=args.seeds,
+        smoke=args.smoke,
+        cards_dir=Path(args.cards),
+        runs_root=Path(args.runs),
+        results_root=Path(args.results),
+        echo=lambda line: print(line, flush=True),
+    )
+    return 0 if passed else 1
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from ampbench.report import render_results
 
@@ -275,6 +292,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="score on this backend instead of the one the run trained on (the sim-to-sim check)",
     )
     score.set_defaults(func=cmd_score)
+
+    reproduce = sub.add_parser(
+        "reproduce",
+        help="train and score every card of a phase (resuming started runs, keeping finished ones)",
+    )
+    reproduce.add_argument("phase", choices=PHASES)
+    reproduce.add_argument(
+        "--backend",
+        action="append",
+        choices=BACKENDS,
+        help="backend to train on (repeatable; default mjx)",
+    )
+    reproduce.add_argument(
+        "--seeds", type=int, help="the first N of each card's training.seeds (default all)"
+    )
+    reproduce.add_argument("--smoke", action="store_true", help="smoke overlay and smoke evaluation grid")
+    reproduce.add_argument("--cards", default="benchmarks", help="folder of card files")
+    reproduce.add_argument("--runs", default="runs", help="root of run folders")
+    reproduce.add_argument("--results", default="results")
+    reproduce.set_defaults(func=cmd_reproduce)
 
     report = sub.add_parser("report", help="render results/README.md and plots from score files")
     report.add_argument("--results", default="results")
