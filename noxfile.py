@@ -239,6 +239,8 @@ def _reproduce(session: nox.Session, phase: str) -> None:
     mjx_image = images.get(IMAGE_OF_BACKEND["mjx"]) or _image(
         session, host, Path(IMAGE_OF_BACKEND["mjx"]), options.jax
     )
+    cards = sorted(glob.glob("benchmarks/*.yaml"))
+    _in_container(session, host, mjx_image, ["cards", "validate", *cards], gpu=False)
     if fetch:
         _in_container(session, host, mjx_image, ["data", "fetch"], gpu=False, network=True)
     for dockerfile, backends in by_image.items():
@@ -256,6 +258,7 @@ def _reproduce_local(session: nox.Session, options: argparse.Namespace, args: li
             "'.[isaaclab]'` and `ampbench " + " ".join(args) + "`"
         )
     session.install("-e", ".[mjx]")
+    session.run("ampbench", "cards", "validate", *sorted(glob.glob("benchmarks/*.yaml")))
     if fetch:
         session.run("ampbench", "data", "fetch")
     session.run("ampbench", *args)

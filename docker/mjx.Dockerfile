@@ -53,14 +53,16 @@ RUN pip install --no-deps --force-reinstall . \
 
 # Compilation caches live in volumes, so a second run skips XLA compiling and Warp kernel builds; the
 # runner mounts host folders here. Any user may write them (the runner runs as the host user's id).
+# ampbench's own download cache (clip sources) sits beside them.
 ENV JAX_COMPILATION_CACHE_DIR=/cache/xla \
     WARP_CACHE_PATH=/cache/warp \
+    AMPBENCH_CACHE=/cache/ampbench \
     MPLCONFIGDIR=/tmp/matplotlib \
     AMPBENCH_DATA=/opt/ampbench/data/clips
-RUN mkdir -p /cache/xla /cache/warp data/clips results runs \
-    && chmod 1777 /cache/xla /cache/warp data/clips results runs \
+RUN mkdir -p /cache/xla /cache/warp /cache/ampbench data/clips results runs \
+    && chmod 1777 /cache/xla /cache/warp /cache/ampbench data/clips results runs \
     && useradd --create-home --uid 1000 --shell /usr/sbin/nologin ampbench
-VOLUME ["/cache/xla", "/cache/warp"]
+VOLUME ["/cache/xla", "/cache/warp", "/cache/ampbench"]
 
 # The commit the image was built from (with -dirty for a tree with uncommitted changes): run folders
 # and score files record it, since the image holds no git checkout.

@@ -23,8 +23,9 @@ ENGINES = ("podman", "docker")
 JAX_BUILDS = ("cpu", "cuda12", "cuda13")
 WORKDIR = "/opt/ampbench"
 """The image's working folder: cards in benchmarks/, run folders, results and clips mounted beside them."""
-CACHES = {"xla": "/cache/xla", "warp": "/cache/warp"}
-"""Compilation caches (the image's volumes), mounted from host folders so a second run reuses them."""
+CACHES = {"xla": "/cache/xla", "warp": "/cache/warp", "ampbench": "/cache/ampbench"}
+"""The images' cache volumes (XLA and Warp compilations, ampbench's downloads), mounted from host
+folders so a second run reuses them."""
 
 PODMAN_DEFAULT_NOFILE = 1048576
 """Rootful podman raises a container's open-file limit to this; without CAP_SYS_RESOURCE that fails

@@ -161,6 +161,7 @@ def score_job(job: Job, run_dir: Path, results_root: Path, smoke: bool, echo: Ca
         echo(f"  scored already: {existing}")
         document = json.loads(existing.read_text())
     else:
+        echo(f"  scoring {run_dir} ({'smoke grid' if smoke else 'evaluation protocol'})")
         document, path = score_run(run_dir, results_root=results_root, smoke=smoke)
         echo(f"  wrote {path}")
     failed = [item for item in document["expectations"] if not item["passed"]]
