@@ -3,8 +3,12 @@
 # from an image registry. The Dockerfiles say `FROM debian:trixie-slim` and build unchanged on it.
 #
 #   docker/local-base.sh [--engine podman|docker] [--tag debian:trixie-slim]
+#   docker/local-base.sh --python-from ~/.pyenv/versions/3.12.1     # a python:3.12-slim stand-in
 #
 # Needs mmdebstrap and access to a Debian archive (MIRROR, default http://deb.debian.org/debian).
+# Debian ships no Python 3.12 (Isaac Lab 3 needs it), so --python-from copies a Python 3.12 installed on
+# this machine (to the same path, standard library only, no site-packages) into a bookworm base with the
+# libraries it links against, and tags it python:3.12-slim for docker/isaaclab.Dockerfile.
 #
 # Certificates: where outbound HTTPS passes through a proxy that re-signs it with its own certificate
 # authority, pip inside an image build fails with CERTIFICATE_VERIFY_FAILED unless the image trusts what
@@ -16,8 +20,12 @@
 set -euo pipefail
 
 ENGINE=""
-TAG="debian:trixie-slim"
+TAG=""
 SUITE="trixie"
+PYTHON_FROM=""
+INCLUDE="ca-certificates"
+# What a Python built from source (pyenv) links against, as bookworm packages.
+PYTHON_LIBS="libssl3,libffi8,libsqlite3-0,libreadline8,libncursesw6,liblzma5,libbz2-1.0,zlib1g,libuuid1,libexpat1,libcrypt1,libnsl2"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 EXTRA_CA_DIR="/usr/local/share/ca-certificates"
 BUNDLE="/etc/ssl/certs/ca-certificates.crt"
@@ -26,10 +34,25 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --engine) ENGINE="$2"; shift 2 ;;
     --tag) TAG="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --python-from) PYTHON_FROM="$(cd "$2" && pwd)"; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "local-base.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+
+hooks=()
+if [ -n "$PYTHON_FROM" ]; then
+  if ! "$PYTHON_FROM/bin/python3.12" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))'; then
+    echo "local-base.sh: $PYTHON_FROM/bin/python3.12 is not a Python 3.12" >&2
+    exit 1
+  fi
+  SUITE="bookworm"
+  TAG="${TAG:-python:3.12-slim}"
+  INCLUDE="$INCLUDE,$PYTHON_LIBS"
+  hooks+=(--customize-hook="mkdir -p \"\$1$PYTHON_FROM\" && tar -C $PYTHON_FROM --exclude='./lib/python3.12/site-packages/*' -cf - . | tar -C \"\$1$PYTHON_FROM\" -xf -")
+  hooks+=(--customize-hook="for name in python3 python; do ln -sf $PYTHON_FROM/bin/python3.12 \"\$1/usr/local/bin/\$name\"; done")
+fi
+TAG="${TAG:-debian:trixie-slim}"
 
 if [ -z "$ENGINE" ]; then
   for candidate in podman docker; do
@@ -54,7 +77,7 @@ fi
 echo "local-base.sh: $SUITE from $MIRROR with $(find "$work/ca" -name '*.crt' | wc -l) extra CA certificate(s)"
 
 # minbase + ca-certificates; apt lists and caches are left out as in the Docker Hub slim images.
-mmdebstrap --variant=minbase --include=ca-certificates \
+mmdebstrap --variant=minbase --include="$INCLUDE" "${hooks[@]}" \
   --customize-hook="mkdir -p \"\$1$EXTRA_CA_DIR\" && cp -r $work/ca/. \"\$1$EXTRA_CA_DIR/\"" \
   --customize-hook='chroot "$1" update-ca-certificates' \
   --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
