@@ -185,20 +185,26 @@ def _ensure_base(session: nox.Session, host: containers.Host, base: str) -> None
 def _image(session: nox.Session, host: containers.Host, dockerfile: Path, jax: str) -> str:
     """The image's tag, built unless an image of this clean commit exists already."""
     commit = git_commit(ROOT)
-    tag = containers.image_tag(containers.image_name(dockerfile), _version(), commit, jax)
+    chooses_jax = "ARG JAX=" in dockerfile.read_text()
+    tag = containers.image_tag(
+        containers.image_name(dockerfile), _version(), commit, jax if chooses_jax else None
+    )
     if not commit.endswith("-dirty") and containers.image_digest(host.engine, tag):
         session.log(f"reusing {tag}")
         return tag
     _ensure_base(session, host, _base_image(dockerfile))
-    args = {"COMMIT": commit, "JAX": jax} if "mjx" in dockerfile.name else {"COMMIT": commit}
+    args = {"COMMIT": commit, "JAX": jax} if chooses_jax else {"COMMIT": commit}
     session.run(*containers.build_command(host, dockerfile, tag, args, ROOT), external=True)
     return tag
 
 
+def _clips() -> Path:
+    return Path(os.environ.get("AMPBENCH_DATA") or ROOT / "data" / "clips")
+
+
 def _mounts() -> list[containers.Mount]:
-    clips = Path(os.environ.get("AMPBENCH_DATA") or ROOT / "data" / "clips")
     mounts = containers.workspace_mounts(
-        runs=ROOT / "runs", results=ROOT / "results", clips=clips, cache=CACHE
+        runs=ROOT / "runs", results=ROOT / "results", clips=_clips(), cache=CACHE
     )
     for mount in mounts:
         mount.host.mkdir(parents=True, exist_ok=True)
@@ -221,14 +227,15 @@ def _in_container(
 
 
 def _reproduce(session: nox.Session, phase: str) -> None:
+    """Validate the cards, fetch the public clips if the clip cache is empty, train and score the phase
+    per image (MJX image: mjx and mujoco; Isaac Lab's: isaaclab), then render results/README.md."""
     options = _options(session)
-    args = ["reproduce", phase, *(f"--backend={backend}" for backend in options.backends)]
-    args += ["--smoke"] if options.smoke else []
-    args += [f"--seeds={options.seeds}"] if options.seeds else []
-    clips = Path(os.environ.get("AMPBENCH_DATA") or ROOT / "data" / "clips")
-    fetch = not any(clips.rglob("*.npz"))
+    common = [
+        *(["--smoke"] if options.smoke else []),
+        *([f"--seeds={options.seeds}"] if options.seeds else []),
+    ]
     if options.local:
-        _reproduce_local(session, options, args, fetch)
+        _reproduce_local(session, options, ["reproduce", phase, *_backend_args(options.backends), *common])
         return
     host = _host(session, options)
     gpu = options.jax != "cpu"
@@ -236,21 +243,23 @@ def _reproduce(session: nox.Session, phase: str) -> None:
     for backend in options.backends:
         by_image.setdefault(IMAGE_OF_BACKEND[backend], []).append(backend)
     images = {dockerfile: _image(session, host, Path(dockerfile), options.jax) for dockerfile in by_image}
-    mjx_image = images.get(IMAGE_OF_BACKEND["mjx"]) or _image(
-        session, host, Path(IMAGE_OF_BACKEND["mjx"]), options.jax
+    first = next(iter(images.values()))
+    _in_container(
+        session, host, first, ["cards", "validate", *sorted(glob.glob("benchmarks/*.yaml"))], gpu=False
     )
-    cards = sorted(glob.glob("benchmarks/*.yaml"))
-    _in_container(session, host, mjx_image, ["cards", "validate", *cards], gpu=False)
-    if fetch:
-        _in_container(session, host, mjx_image, ["data", "fetch"], gpu=False, network=True)
+    if not any(_clips().rglob("*.npz")):
+        _in_container(session, host, first, ["data", "fetch"], gpu=False, network=True)
     for dockerfile, backends in by_image.items():
-        image_args = [arg for arg in args if not arg.startswith("--backend=")]
-        image_args += [f"--backend={backend}" for backend in backends]
-        _in_container(session, host, images[dockerfile], image_args, gpu=gpu)
-    _in_container(session, host, mjx_image, ["report"], gpu=False)
+        args = ["reproduce", phase, *_backend_args(backends), *common]
+        _in_container(session, host, images[dockerfile], args, gpu=gpu)
+    _in_container(session, host, first, ["report"], gpu=False)
 
 
-def _reproduce_local(session: nox.Session, options: argparse.Namespace, args: list[str], fetch: bool) -> None:
+def _backend_args(backends: tuple[str, ...] | list[str]) -> list[str]:
+    return [f"--backend={backend}" for backend in backends]
+
+
+def _reproduce_local(session: nox.Session, options: argparse.Namespace, args: list[str]) -> None:
     if "isaaclab" in options.backends:
         session.error(
             "--local runs mjx and mujoco only: Isaac Lab needs its own venv (its mujoco pins conflict with "
@@ -259,7 +268,7 @@ def _reproduce_local(session: nox.Session, options: argparse.Namespace, args: li
         )
     session.install("-e", ".[mjx]")
     session.run("ampbench", "cards", "validate", *sorted(glob.glob("benchmarks/*.yaml")))
-    if fetch:
+    if not any(_clips().rglob("*.npz")):
         session.run("ampbench", "data", "fetch")
     session.run("ampbench", *args)
     session.run("ampbench", "report")

@@ -123,14 +123,15 @@ def image_name(dockerfile: Path) -> str:
     return "ampbench-" + Path(dockerfile).name.removesuffix(".Dockerfile")
 
 
-def image_tag(name: str, version: str, commit: str, jax: str) -> str:
-    """`ampbench-mjx:0.1.0-<commit 12>-cpu`; a tree with uncommitted changes gets `-dirty` after the
-    commit, and such a tag is rebuilt on every build (its content may differ from the last one)."""
-    if jax not in JAX_BUILDS:
+def image_tag(name: str, version: str, commit: str, jax: str | None = None) -> str:
+    """`ampbench-mjx:0.1.0-<commit 12>-cpu` (the JAX build last, for images that choose one); a tree
+    with uncommitted changes gets `-dirty` after the commit, and such a tag is rebuilt on every build
+    (its content may differ from the last one)."""
+    if jax is not None and jax not in JAX_BUILDS:
         raise EngineError(f"JAX build must be one of {', '.join(JAX_BUILDS)}, not {jax!r}")
     dirty = commit.endswith("-dirty")
     short = commit.removesuffix("-dirty")[:12]
-    return f"{name}:{version}-{short}{'-dirty' if dirty else ''}-{jax}"
+    return f"{name}:{version}-{short}{'-dirty' if dirty else ''}{f'-{jax}' if jax else ''}"
 
 
 def _limit_flags(host: Host) -> list[str]:

@@ -52,6 +52,9 @@ def test_tags_name_version_commit_and_jax_build() -> None:
     )
     dirty = containers.image_tag("ampbench-mjx", "0.1.0", commit + "-dirty", "cuda12")
     assert dirty == "ampbench-mjx:0.1.0-2d7158400000-dirty-cuda12"
+    assert (
+        containers.image_tag("ampbench-isaaclab", "0.1.0", commit) == "ampbench-isaaclab:0.1.0-2d7158400000"
+    )
     with pytest.raises(EngineError, match="cpu, cuda12, cuda13"):
         containers.image_tag("ampbench-mjx", "0.1.0", commit, "rocm")
 
