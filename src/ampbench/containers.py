@@ -77,17 +77,38 @@ class Mount:
     read_only: bool = False
 
 
-def choose_engine(requested: str | None = None, which: Callable[[str], str | None] = shutil.which) -> str:
-    """The requested engine, or the first of podman and docker on PATH."""
+def engine_problem(engine: str) -> str | None:
+    """None when `ENGINE version` answers (for docker: its daemon too), else what it said."""
+    try:
+        found = subprocess.run([engine, "version"], capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return str(error)
+    if found.returncode == 0:
+        return None
+    lines = (found.stderr or found.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit status {found.returncode}"
+
+
+def choose_engine(
+    requested: str | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+    problem: Callable[[str], str | None] = engine_problem,
+) -> str:
+    """The requested engine, or the first of podman and docker that is installed and answers."""
     if requested is not None and requested not in ENGINES:
         raise EngineError(f"--engine must be one of {', '.join(ENGINES)}, not {requested!r}")
+    problems = []
     for engine in (requested,) if requested else ENGINES:
-        if which(engine):
+        if not which(engine):
+            problems.append(f"{engine} is not on PATH")
+            continue
+        said = problem(engine)
+        if said is None:
             return engine
-    wanted = requested or "podman or docker"
+        problems.append(f"{engine} is installed but `{engine} version` failed: {said}")
     raise EngineError(
-        f"no container engine found ({wanted} is not on PATH). Install one (Debian: apt-get install "
-        "podman buildah runc), or run without containers in a local venv: add `-- --local`, "
+        f"no usable container engine ({'; '.join(problems)}). Install or start one (Debian: apt-get "
+        "install podman buildah runc), or run without containers in a local venv: add `-- --local`, "
         "e.g. `nox -s phase2 -- --smoke --local`"
     )
 

@@ -25,16 +25,23 @@ def flag_values(command: list[str], flag: str) -> list[str]:
 
 def test_engine_choice_prefers_podman_and_honours_the_request() -> None:
     both = {"podman": "/usr/bin/podman", "docker": "/usr/bin/docker"}.get
-    assert containers.choose_engine(None, which=both) == "podman"
-    assert containers.choose_engine("docker", which=both) == "docker"
-    assert containers.choose_engine(None, which={"docker": "/usr/bin/docker"}.get) == "docker"
+    fine = lambda engine: None  # noqa: E731
+    assert containers.choose_engine(None, which=both, problem=fine) == "podman"
+    assert containers.choose_engine("docker", which=both, problem=fine) == "docker"
+    assert containers.choose_engine(None, which={"docker": "/usr/bin/docker"}.get, problem=fine) == "docker"
+    no_daemon = {"docker": "Cannot connect to the Docker daemon"}.get
+    assert containers.choose_engine(None, which=both, problem=no_daemon) == "podman"
 
 
-def test_no_engine_says_how_to_run_locally() -> None:
+def test_no_engine_says_why_and_how_to_run_locally() -> None:
     with pytest.raises(EngineError, match="--local"):
         containers.choose_engine(None, which=lambda name: None)
     with pytest.raises(EngineError, match="docker is not on PATH"):
         containers.choose_engine("docker", which={"podman": "/usr/bin/podman"}.get)
+    with pytest.raises(EngineError, match="docker version` failed: Cannot connect"):
+        containers.choose_engine(
+            "docker", which={"docker": "/usr/bin/docker"}.get, problem=lambda engine: "Cannot connect"
+        )
     with pytest.raises(EngineError, match="one of podman, docker"):
         containers.choose_engine("lxc")
 
