@@ -118,7 +118,8 @@ def check_clips(jobs: Sequence[Job]) -> None:
     if recorded:
         how += (
             f"; {recorded} are recorded from a trained policy: reproduce its phase first, then "
-            "`ampbench collect RUN_DIR --name <clip>` (benchmarks/README.md says which run and skill)"
+            "record each with `ampbench collect RUN_DIR --name <clip>` (the card's description says which "
+            "policy its clips come from)"
         )
     raise PhaseError(f"clips missing from the clip cache: {missing}; {how}")
 
