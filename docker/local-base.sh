@@ -7,8 +7,9 @@
 #
 # Needs mmdebstrap and access to a Debian archive (MIRROR, default http://deb.debian.org/debian).
 # Debian ships no Python 3.12 (Isaac Lab 3 needs it), so --python-from copies a Python 3.12 installed on
-# this machine (to the same path, standard library only, no site-packages) into a bookworm base with the
-# libraries it links against, and tags it python:3.12-slim for docker/isaaclab.Dockerfile.
+# this machine (standard library only, no site-packages) into /usr/local of a bookworm base with the
+# libraries it links against, where python:3.12-slim has its Python, and tags it python:3.12-slim for
+# docker/isaaclab.Dockerfile. Python finds its library from its own location, so the copy runs there.
 #
 # Certificates: where outbound HTTPS passes through a proxy that re-signs it with its own certificate
 # authority, pip inside an image build fails with CERTIFICATE_VERIFY_FAILED unless the image trusts what
@@ -49,8 +50,9 @@ if [ -n "$PYTHON_FROM" ]; then
   SUITE="bookworm"
   TAG="${TAG:-python:3.12-slim}"
   INCLUDE="$INCLUDE,$PYTHON_LIBS"
-  hooks+=(--customize-hook="mkdir -p \"\$1$PYTHON_FROM\" && tar -C $PYTHON_FROM --exclude='./lib/python3.12/site-packages/*' -cf - . | tar -C \"\$1$PYTHON_FROM\" -xf -")
-  hooks+=(--customize-hook="for name in python3 python; do ln -sf $PYTHON_FROM/bin/python3.12 \"\$1/usr/local/bin/\$name\"; done")
+  hooks+=(--customize-hook="tar -C $PYTHON_FROM --exclude='./lib/python3.12/site-packages/*' -cf - bin/python3.12 lib include | tar -C \"\$1/usr/local\" -xf -")
+  hooks+=(--customize-hook="for name in python3 python; do ln -sf python3.12 \"\$1/usr/local/bin/\$name\"; done")
+  hooks+=(--customize-hook='chroot "$1" ldconfig')  # libpython3.12.so from /usr/local/lib
 fi
 TAG="${TAG:-debian:trixie-slim}"
 
