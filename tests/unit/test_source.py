@@ -32,3 +32,26 @@ def test_container_provenance_only_inside_one(monkeypatch) -> None:
         "digest": "sha256:31fb",
         "engine": "podman 4.3.1",
     }
+
+
+def test_run_provenance_records_the_container(monkeypatch) -> None:
+    from ampbench.cards import card_from_dict
+    from ampbench.runs import provenance
+
+    card = card_from_dict(
+        {
+            "name": "tiny",
+            "phase": "phase1",
+            "description": "test card",
+            "mocap": {"clips": [{"name": "deepmimic/walk", "skill": "walk"}]},
+            "commands": {"bands": [{"skill": "walk", "speed": [0.5, 1.0]}]},
+        }
+    )
+    monkeypatch.setenv("AMPBENCH_CONTAINER_IMAGE", "ampbench-mjx:0.1.0-abc-cpu")
+    monkeypatch.setenv("AMPBENCH_CONTAINER_DIGEST", "sha256:31fb")
+    prov = provenance(card, backend="mujoco", backend_versions={}, device="cpu", seed=0)
+    assert prov["container"]["digest"] == "sha256:31fb"
+    assert prov["container"]["image"] == "ampbench-mjx:0.1.0-abc-cpu"
+    for name in ("AMPBENCH_CONTAINER_IMAGE", "AMPBENCH_CONTAINER_DIGEST"):
+        monkeypatch.delenv(name)
+    assert provenance(card, backend="mujoco", backend_versions={}, device="cpu", seed=0)["container"] is None
