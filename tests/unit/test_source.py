@@ -47,6 +47,8 @@ def test_run_provenance_records_the_container(monkeypatch) -> None:
             "commands": {"bands": [{"skill": "walk", "speed": [0.5, 1.0]}]},
         }
     )
+    for name in source.CONTAINER_ENV.values():
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AMPBENCH_CONTAINER_IMAGE", "ampbench-mjx:0.1.0-abc-cpu")
     monkeypatch.setenv("AMPBENCH_CONTAINER_DIGEST", "sha256:31fb")
     prov = provenance(card, backend="mujoco", backend_versions={}, device="cpu", seed=0)
