@@ -196,12 +196,8 @@ def test_sparse_contacts_are_spheres_at_the_extremities_and_the_foot_boxes():
     assert _candidate_pairs(model) == {("floor", name) for name in touching}
     assert touching == set(CONTACT_SETS["sparse"])
     points = [name for name in touching if name.endswith("_contact")]
-    assert sorted(points) == [
-        "left_elbow_contact",
-        "left_knee_contact",
-        "right_elbow_contact",
-        "right_knee_contact",
-    ]
+    joints = ("shoulder", "elbow", "hip", "knee")
+    assert sorted(points) == sorted(f"{side}_{joint}_contact" for side in ("left", "right") for joint in joints)
     for name in points:
         assert model.geom_group[model.geom(name).id] == CONTACT_POINT_GROUP
     assert model.body_mass.sum() == pytest.approx(humanoid_spec().total_mass)  # contact points carry no mass
