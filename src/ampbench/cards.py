@@ -214,6 +214,14 @@ class AmpConfig(_Frozen):
         description="Style reward: -log(1 - sigmoid(d)) (BCE variant) or max(0, 1 - (d-1)^2/4) (LSGAN).",
     )
     grad_penalty: float = Field(5.0, ge=0, description="Gradient-penalty weight on reference samples.")
+    grad_penalty_fraction: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of each minibatch's reference rows the gradient penalty is computed on (its "
+        "second backward pass is most of the discriminator's cost; the rows are shuffled, so a share is "
+        "an unbiased estimate of the full penalty).",
+    )
     logit_reg: float = Field(0.05, ge=0, description="L2 weight on the discriminator's output layer.")
     history: int = Field(2, ge=1, description="Consecutive frames per discriminator observation.")
     task_reward_scale: float = Field(0.5, ge=0, description="Weight of the velocity-tracking reward.")
