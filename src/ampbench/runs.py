@@ -25,6 +25,7 @@ import numpy as np
 from ampbench.cards import CardError, ExperimentCard, data_hash
 
 CORE_PACKAGES = ("ampbench", "numpy", "scipy", "pydantic", "mujoco")
+COMMIT_ENV_VAR = "AMPBENCH_COMMIT"
 
 
 class RunError(ValueError):
@@ -59,7 +60,9 @@ def file_sha256(path: Path) -> str:
 
 
 def git_commit(cwd: Path | None = None) -> str:
-    """HEAD commit, suffixed `-dirty` when tracked files differ; `unknown` outside a git checkout."""
+    """HEAD commit, suffixed `-dirty` when tracked files differ; outside a git checkout (an installed
+    wheel) `$AMPBENCH_COMMIT`, which the offline bundle and the container images set to the commit they
+    were built from, else `unknown`."""
     cwd = cwd or Path(__file__).resolve().parent
     try:
         head = subprocess.run(
@@ -74,7 +77,7 @@ def git_commit(cwd: Path | None = None) -> str:
             timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return os.environ.get(COMMIT_ENV_VAR) or "unknown"
     return f"{head}-dirty" if dirty else head
 
 
