@@ -14,12 +14,16 @@ converter tests (and, with `changes`, bad files of that layout).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ampbench.model import forward_kinematics, humanoid_spec
-from ampbench.motion.clip import MotionClip
+from ampbench.motion.clip import MotionClip, SourceDataWarning, load_clip
+from ampbench.motion.deepmimic import deepmimic_to_clip
+from ampbench.motion.loader import clip_path
 from ampbench.motion.retarget import joint_groups, reference_model
 from ampbench.task import quat
 
@@ -115,3 +119,20 @@ def write_isaaclab(path: Path, angles: np.ndarray, *, exponential_maps: bool = T
     """`isaaclab_fields` saved as an NPZ, with some keys replaced by `changes`."""
     np.savez(path, **(isaaclab_fields(angles, exponential_maps=exponential_maps) | changes))
     return path
+
+
+SHARED_DEEPMIMIC = Path(__file__).resolve().parents[1].parent / "shared" / "mocap" / "deepmimic"
+
+
+def deepmimic_clip(name: str) -> MotionClip:
+    """A DeepMimic clip: the converted one in the clip folder, else converted here from the shared copy
+    (skips the test where neither is present)."""
+    path = clip_path(f"deepmimic/{name}")
+    if path.exists():
+        return load_clip(path)
+    source = SHARED_DEEPMIMIC / f"humanoid3d_{name}.txt"
+    if not source.exists():
+        pytest.skip(f"neither {path} nor {source}: run `ampbench data fetch` to test on the DeepMimic clips")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SourceDataWarning)  # the converter's notes on the source data
+        return deepmimic_to_clip(source)

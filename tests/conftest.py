@@ -1,9 +1,17 @@
 """Options of the scoring harness (`pytest tests/harness --run-dir RUN`) and of the learning test
-(`--learn-set key=value`, to show that it fails when learning is broken), registered at the tests root."""
+(`--learn-set key=value`, to show that it fails when learning is broken), registered at the tests root;
+JAX's persistent compilation cache, on for the whole session (`$AMPBENCH_COMPILE_CACHE=off` turns it off),
+so tests that compile the same programs compile them once."""
 
 from __future__ import annotations
 
 import pytest
+
+from ampbench import compile_cache
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    compile_cache.enable()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -54,10 +54,22 @@ class SimulatorConfig(_Frozen):
         description="Time integrator; implicitfast treats joint damping implicitly, which keeps light limbs "
         "under full effort limits stable at a 5 ms step.",
     )
-    contacts: Literal["floor", "feet", "all"] = Field(
-        "floor",
-        description="Which contact pairs exist: every body vs floor (`floor`, needed to see falls on hands "
-        "or torso), feet vs floor only, or `all` (adds self-collision; ~3x slower in MJX).",
+    contacts: Literal["sparse", "feet", "floor", "all"] | tuple[str, ...] = Field(
+        "sparse",
+        description="Which geoms touch the floor (MJX evaluates every candidate pair every step, so this "
+        "decides most of its speed): `sparse` (pelvis, torso, head and hand spheres, massless spheres at "
+        "shoulders, elbows, hips and knees, the foot boxes: 21 contacts; falls land on them and a lying "
+        "body rests as with every segment colliding), `feet` "
+        "(the foot boxes only), `floor` (every segment geom: 34 contacts), `all` (floor plus "
+        "self-collision, about 3x slower in MJX), or a list of geom names, each paired with the floor.",
+    )
+    disable: tuple[
+        Literal["eulerdamp", "warmstart", "frictionloss", "filterparent", "midphase", "refsafe", "clampctrl"],
+        ...,
+    ] = Field(
+        (),
+        description="MuJoCo disable flags (`option/flag` in MJCF; e.g. `eulerdamp`, which only matters for "
+        "the `euler` integrator), applied by every MuJoCo backend.",
     )
     mjx: MjxOptions = Field(default_factory=MjxOptions, description="Options only the MJX backend reads.")
 
@@ -202,6 +214,14 @@ class AmpConfig(_Frozen):
         description="Style reward: -log(1 - sigmoid(d)) (BCE variant) or max(0, 1 - (d-1)^2/4) (LSGAN).",
     )
     grad_penalty: float = Field(5.0, ge=0, description="Gradient-penalty weight on reference samples.")
+    grad_penalty_fraction: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of each minibatch's reference rows the gradient penalty is computed on (its "
+        "second backward pass is most of the discriminator's cost; the rows are shuffled, so a share is "
+        "an unbiased estimate of the full penalty).",
+    )
     logit_reg: float = Field(0.05, ge=0, description="L2 weight on the discriminator's output layer.")
     history: int = Field(2, ge=1, description="Consecutive frames per discriminator observation.")
     task_reward_scale: float = Field(0.5, ge=0, description="Weight of the velocity-tracking reward.")

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import yaml
 
+from ampbench import compile_cache
 from ampbench.cards import CardError, load_card
 from ampbench.phases import BACKENDS, PHASES
+
+COMPILING_COMMANDS = ("train", "collect", "score")
 
 
 def _card_args(parser: argparse.ArgumentParser) -> None:
@@ -125,6 +128,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_offline_gather(args: argparse.Namespace) -> int:
+    from ampbench.offline import gather
+
+    out = gather(Path(args.out), have_file=Path(args.have), card_path=Path(args.card), extra=args.extra)
+    print(f"wrote {out}: copy it to the target and run `bash {out}/run.sh RESULT_DIR [train options]`")
+    return 0
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     from ampbench.recording import collect
 
@@ -198,6 +209,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ampbench", description=__doc__)
+    parser.add_argument(
+        "--compile-cache",
+        metavar="DIR|off",
+        help="JAX's persistent compilation cache for train, collect and score (default: "
+        "$AMPBENCH_COMPILE_CACHE or ~/.cache/ampbench/jax; `off` compiles everything afresh)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     cards = sub.add_parser("cards", help="validate, show and list experiment cards").add_subparsers(
@@ -313,6 +330,16 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--results", default="results")
     reproduce.set_defaults(func=cmd_reproduce)
 
+    offline = sub.add_parser("offline", help="a bundle to train and score on a machine without network")
+    gather = offline.add_subparsers(dest="offline_command", required=True).add_parser(
+        "gather", help="wheels the target lacks, the card, its clips and run.sh, into one folder"
+    )
+    gather.add_argument("out", help="bundle folder to write")
+    gather.add_argument("--have", required=True, help="`pip freeze` of the target machine's Python")
+    gather.add_argument("--card", default="benchmarks/phase2.yaml")
+    gather.add_argument("--extra", default="mjx", choices=["mjx", "mujoco"], help="install extra to bundle")
+    gather.set_defaults(func=cmd_offline_gather)
+
     report = sub.add_parser("report", help="render results/README.md and plots from score files")
     report.add_argument("--results", default="results")
     report.set_defaults(func=cmd_report)
@@ -329,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "train" and not (args.card or args.resume):
         build_parser().error("train needs a CARD or --resume RUN_DIR")
     try:
+        if args.command in COMPILING_COMMANDS:
+            compile_cache.enable(args.compile_cache)
         return args.func(args)
     except (CardError, ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"ampbench: {error}", file=sys.stderr)

@@ -17,12 +17,35 @@ import numpy as np
 from ampbench import cards
 
 ROOT_BODY = "pelvis"
-FOOT_BODIES = ("right_foot", "left_foot")
 FREE_QPOS = 7  # root position (3) + root quaternion wxyz (4) ahead of the hinge angles
 
 # Contact bits: a pair collides when (contype_a & conaffinity_b) or (contype_b & conaffinity_a).
 # Floor: (1, 0); a body geom with (0, 1) touches the floor only; (2, 3) also touches other body geoms.
-_CONTACT_SETS = ("floor", "feet", "all")
+# Named contact sets (`simulator.contacts`): the geoms that touch the floor. `floor` and `all` take every
+# body geom but the massless contact points (geom group 3); `all` adds self-collision.
+CONTACT_POINT_GROUP = 3
+CONTACT_SETS: dict[str, tuple[str, ...] | None] = {
+    "sparse": (
+        "pelvis",
+        "torso",
+        "head",
+        "right_hand",
+        "left_hand",
+        "right_shoulder_contact",
+        "left_shoulder_contact",
+        "right_elbow_contact",
+        "left_elbow_contact",
+        "right_hip_contact",
+        "left_hip_contact",
+        "right_knee_contact",
+        "left_knee_contact",
+        "right_foot",
+        "left_foot",
+    ),
+    "feet": ("right_foot", "left_foot"),
+    "floor": None,
+    "all": None,
+}
 _FLOOR_BITS = (1, 0)
 _TOUCH_FLOOR_BITS = (0, 1)
 _SELF_BITS = (2, 3)
@@ -251,26 +274,46 @@ def _apply_solver(model: mujoco.MjModel, simulator: cards.SimulatorConfig) -> No
     model.opt.ls_iterations = simulator.ls_iterations
     model.opt.cone = _CONES[simulator.cone]
     model.opt.integrator = _INTEGRATORS[simulator.integrator]
+    for flag in simulator.disable:
+        model.opt.disableflags |= int(getattr(mujoco.mjtDisableBit, f"mjDSBL_{flag.upper()}"))
 
 
-def _apply_contact_set(model: mujoco.MjModel, contacts: str) -> None:
-    """floor: every body geom vs floor; feet: only foot geoms vs floor; all: floor plus self-collision."""
-    if contacts not in _CONTACT_SETS:
-        raise ValueError(f"simulator.contacts must be one of {list(_CONTACT_SETS)}, found {contacts!r}")
-    feet = {mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name) for name in FOOT_BODIES}
+def floor_contact_geoms(model: mujoco.MjModel, contacts: str | tuple[str, ...]) -> tuple[str, ...]:
+    """Names of the body geoms that touch the floor under `simulator.contacts` (a named set or geom names)."""
+    if isinstance(contacts, str):
+        if contacts not in CONTACT_SETS:
+            raise ValueError(f"simulator.contacts must be one of {list(CONTACT_SETS)}, found {contacts!r}")
+        named = CONTACT_SETS[contacts]
+        if named is not None:
+            return _known_geoms(model, named, f"contact set {contacts!r}")
+        return tuple(
+            model.geom(g).name
+            for g in range(model.ngeom)
+            if model.geom_bodyid[g] != 0 and model.geom_group[g] != CONTACT_POINT_GROUP
+        )
+    return _known_geoms(model, contacts, "simulator.contacts")
+
+
+def _known_geoms(model: mujoco.MjModel, names: tuple[str, ...], what: str) -> tuple[str, ...]:
+    body_geoms = [model.geom(g).name for g in range(model.ngeom) if model.geom_bodyid[g] != 0]
+    unknown = [name for name in names if name not in body_geoms]
+    if unknown:
+        raise ValueError(f"{what}: unknown geoms {unknown}; the model's body geoms: {body_geoms}")
+    return tuple(names)
+
+
+def _apply_contact_set(model: mujoco.MjModel, contacts: str | tuple[str, ...]) -> None:
+    """Only the set's geoms touch the floor; `all` adds self-collision among them (never parent-child)."""
+    touching = set(floor_contact_geoms(model, contacts))
+    self_collision = contacts == "all"
     for geom in range(model.ngeom):
-        bits = _contact_bits(contacts, model.geom_bodyid[geom], feet)
+        if model.geom_bodyid[geom] == 0:
+            bits = _FLOOR_BITS
+        elif model.geom(geom).name not in touching:
+            bits = _NO_CONTACT_BITS
+        else:
+            bits = _SELF_BITS if self_collision else _TOUCH_FLOOR_BITS
         model.geom_contype[geom], model.geom_conaffinity[geom] = bits
-
-
-def _contact_bits(contacts: str, body: int, feet: set[int]) -> tuple[int, int]:
-    if body == 0:
-        return _FLOOR_BITS
-    if contacts == "all":
-        return _SELF_BITS
-    if contacts == "floor" or body in feet:
-        return _TOUCH_FLOOR_BITS
-    return _NO_CONTACT_BITS
 
 
 def forward_kinematics(

@@ -439,7 +439,14 @@ _CURVE_PANELS = (
     ("discriminator logit", (("disc/logit_reference", "reference"), ("disc/logit_policy", "policy")), None),
     ("velocity error (m/s)", (("env/velocity_error", "|v_forward - command|"),), None),
     ("action std", (("ppo/action_std", "std"),), None),
-    ("env steps / s", (("perf/steps_per_second", "update only"),), None),
+    (
+        "env steps / s",
+        (
+            ("perf/steps_per_second", "updates"),
+            ("perf/wall_steps_per_second", "wall clock"),
+        ),
+        None,
+    ),
 )
 
 

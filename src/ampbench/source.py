@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 IMAGE_COMMIT_ENV = "AMPBENCH_COMMIT"
-"""Set in the image at build time (docker/*.Dockerfile, build arg COMMIT) to the commit it was built from."""
+"""Set to the commit it was built from in an image (docker/*.Dockerfile, build arg COMMIT) and by an offline
+bundle's run.sh (`ampbench offline gather`)."""
 CONTAINER_ENV = {
     "image": "AMPBENCH_CONTAINER_IMAGE",
     "digest": "AMPBENCH_CONTAINER_DIGEST",
@@ -24,7 +25,7 @@ CONTAINER_ENV = {
 
 def git_commit(cwd: Path | None = None) -> str:
     """HEAD commit, suffixed `-dirty` when tracked files differ; outside a git checkout, the commit an
-    ampbench image was built from, else `unknown`."""
+    ampbench image or offline bundle was built from, else `unknown`."""
     cwd = cwd or Path(__file__).resolve().parent
     try:
         head = subprocess.run(

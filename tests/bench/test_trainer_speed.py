@@ -1,11 +1,13 @@
 """Training speed of the one trainer on MJX (fused update) and on MuJoCo C (host loop), pytest-benchmark.
 
 Run: `pytest tests/bench/test_trainer_speed.py --benchmark-enable -m bench` (not part of CI: MJX compiles
-for minutes at each size on 2 cores). Each benchmark times one whole training update of a
-card (rollout of every env, discriminator and PPO updates, reference draws) at 64, 256 and 1024 envs and
-records `env_steps_per_s` in extra_info; compare backends within one run, since this machine is shared.
-Two cards: phase2 (every body against the floor, [512, 256] networks) and learn_walk (foot contacts
-only, [256, 128] networks), whose learning step is a smaller share of an update.
+for minutes at each size on 2 cores). Each benchmark times one whole training update of a card (rollout
+of every env, discriminator and PPO updates, reference draws) at 256 and 1024 envs and records
+`env_steps_per_s` and `simulated_s_per_wall_s` in extra_info; compare within one run, since this machine
+is shared. Cards: phase2 with its own physics (5 ms x 4 substeps, the `sparse` contacts), phase2 with a
+peer's physics preset (2 ms x 5 substeps, feet-only contacts: less simulated time per step, fewer
+contacts) and learn_walk (feet-only contacts, [256, 128] networks, whose learning step is a smaller
+share of an update). `test_env_speed.py` times the env step, bare `mjx.step` and MuJoCo C beside it.
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ from ampbench.motion.loader import MotionLibrary
 from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.bench
-SIZES = (64, 256, 1024)
+SIZES = (256, 1024)
+PHYSICS = {
+    "card": (),
+    "2ms_x5_feet": ("simulator.timestep=0.002", "simulator.substeps=5", "simulator.contacts=feet"),
+}
+CARDS = (("phase2", "card"), ("phase2", "2ms_x5_feet"), ("learn_walk", "card"))
 
 
-CARDS = ("phase2", "learn_walk")  # every body vs the floor, [512, 256] nets / feet only, [256, 128]
-
-
-def _card(name: str, envs: int):
-    return load_card(f"benchmarks/{name}.yaml", overrides=(f"training.envs={envs}",))
+def _card(name: str, physics: str, envs: int):
+    return load_card(f"benchmarks/{name}.yaml", overrides=(f"training.envs={envs}", *PHYSICS[physics]))
 
 
 def _env(backend: str, card):
@@ -42,9 +46,9 @@ def _env(backend: str, card):
 
 @pytest.mark.parametrize("envs", SIZES)
 @pytest.mark.parametrize("backend", ["mjx", "mujoco"])
-@pytest.mark.parametrize("card_name", CARDS)
-def test_training_update(benchmark, card_name, backend, envs):
-    card = _card(card_name, envs)
+@pytest.mark.parametrize(("card_name", "physics"), CARDS)
+def test_training_update(benchmark, card_name, physics, backend, envs):
+    card = _card(card_name, physics, envs)
     env = _env(backend, card)
     state = trainer.init_train_state(env, card, seed=0)
     rollouts = trainer.rollouts_for(env, card, seed=0)
@@ -64,6 +68,7 @@ def test_training_update(benchmark, card_name, backend, envs):
     benchmark.extra_info.update(
         {
             "card": card_name,
+            "physics": physics,
             "backend": backend,
             "envs": envs,
             "env_steps_per_s": per_update / seconds,

@@ -40,6 +40,7 @@ class PointState:
     info: dict
 
 
+@jax.tree_util.register_static  # a JaxEnv is a pytree; this one has no arrays worth passing as leaves
 class PointMassEnv:
     """vel' = 0.8 vel + 0.4 action; reward exp(-4 (vel' - target)^2); falls when |vel| > 1.5."""
 
@@ -182,7 +183,7 @@ def test_tensorboard_event_file_holds_the_logged_scalars(learned):
         "reward/task", "reward/style", "episode/task_return", "episode/length", "disc/accuracy_reference",
         "disc/accuracy_policy", "disc/logit_reference", "disc/logit_policy", "disc/loss", "disc/grad_penalty",
         "ppo/policy_loss", "ppo/value_loss", "ppo/approx_kl", "ppo/action_std", "ppo/bounds_loss",
-        "perf/steps_per_second", "env/tracking",
+        "perf/steps_per_second", "perf/wall_steps_per_second", "env/tracking",
     }  # fmt: skip
     assert expected <= set(scalars)
     steps, values = scalars["reward/task"]

@@ -24,6 +24,7 @@ from ampbench.learning.amp import (
     replay_sample,
     style_rewards,
 )
+from ampbench.learning.networks import init_discriminator
 
 pytestmark = pytest.mark.unit
 
@@ -69,6 +70,16 @@ def test_gradient_penalty_of_a_linear_discriminator_is_its_weight_norm():
     loss, metrics = discriminator_loss(params, x, -x, config)
     expected = float(metrics["disc/classification_loss"]) + 5.0 * 25.0 + 0.05 * 25.0
     np.testing.assert_allclose(loss, expected, rtol=1e-6)
+
+
+def test_gradient_penalty_on_a_share_of_rows_is_the_penalty_of_those_rows():
+    config = AmpConfig(hidden=(8,), grad_penalty_fraction=0.25)
+    params = init_discriminator(jax.random.key(1), config, 3)
+    x = jax.random.normal(jax.random.key(0), (10, 3))
+    full = AmpConfig(hidden=(8,))
+    share = gradient_penalty(params, config, x)
+    np.testing.assert_allclose(share, gradient_penalty(params, full, x[:3]), rtol=1e-6)  # ceil(2.5) rows
+    assert not np.isclose(share, gradient_penalty(params, full, x))
 
 
 @pytest.mark.parametrize(

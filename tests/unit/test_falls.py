@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from ampbench.motion.clip import SourceDataWarning, load_clip
-from ampbench.motion.deepmimic import deepmimic_to_clip
-from ampbench.motion.loader import clip_path
 from ampbench.scoring.falls import FALL_RULE, fall_steps
+from tests.clipfactory import deepmimic_clip
 
 NAMES = ("pelvis", "torso", "head", "left_hand", "right_hand")
 STANDING = np.array([0.9, 1.1, 1.3, 0.85, 0.85])
@@ -79,22 +74,6 @@ def test_the_rule_is_written_out_with_its_version():
     assert described["down_below_m"] == {"pelvis": 0.5, "head": 0.8, "left_hand": 0.1, "right_hand": 0.1}
 
 
-SHARED_DEEPMIMIC = Path(__file__).resolve().parents[2].parent / "shared" / "mocap" / "deepmimic"
-
-
-def _clip(name: str):
-    """A DeepMimic clip: the converted one in the clip folder, else converted here from the shared copy."""
-    path = clip_path(f"deepmimic/{name}")
-    if path.exists():
-        return load_clip(path)
-    source = SHARED_DEEPMIMIC / f"humanoid3d_{name}.txt"
-    if not source.exists():
-        pytest.skip(f"neither {path} nor {source}: run `ampbench data fetch` to test the rule on clips")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SourceDataWarning)  # the converter's notes on the source data
-        return deepmimic_to_clip(source)
-
-
 def _clip_down(motion) -> np.ndarray:
     return FALL_RULE.down(
         motion.body_positions[None], motion.body_names, np.ones((1, motion.num_frames), bool)
@@ -103,12 +82,12 @@ def _clip_down(motion) -> np.ndarray:
 
 @pytest.mark.parametrize(("clip", "up"), [("walk", True), ("jog", True), ("run", True), ("crawl", False)])
 def test_locomotion_clips_are_up_in_every_frame_and_crawling_is_down(clip, up):
-    down = _clip_down(_clip(clip))
+    down = _clip_down(deepmimic_clip(clip))
     assert not down.any() if up else down.all()
 
 
 @pytest.mark.parametrize("clip", ["getup_faceup", "getup_facedown"])
 def test_get_up_clips_start_down_and_end_up(clip):
-    down = _clip_down(_clip(clip))
+    down = _clip_down(deepmimic_clip(clip))
     assert down[0, 0] and not down[0, -1]
     assert fall_steps(down)[0] == -1

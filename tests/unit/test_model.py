@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from ampbench import cards
-from ampbench.model import build_mj_model, forward_kinematics, humanoid_spec, model_path
+from ampbench.model import (
+    CONTACT_POINT_GROUP,
+    CONTACT_SETS,
+    build_mj_model,
+    forward_kinematics,
+    humanoid_spec,
+    model_path,
+)
 from ampbench.task import quat
 
 pytestmark = pytest.mark.unit
@@ -173,11 +180,27 @@ def _candidate_pairs(model: mujoco.MjModel) -> set[tuple[str, str]]:
 
 
 def _body_geoms(model: mujoco.MjModel, bodies=None) -> set[str]:
+    """Segment geoms (the massless contact points left out) of `bodies`, or of every body."""
     return {
         model.geom(g).name
         for g in range(model.ngeom)
-        if model.geom_bodyid[g] != 0 and (bodies is None or model.body(model.geom_bodyid[g]).name in bodies)
+        if model.geom_bodyid[g] != 0
+        and model.geom_group[g] != CONTACT_POINT_GROUP
+        and (bodies is None or model.body(model.geom_bodyid[g]).name in bodies)
     }
+
+
+def test_sparse_contacts_are_spheres_at_the_extremities_and_the_foot_boxes():
+    model = _model(contacts="sparse")
+    touching = {name for _, name in _candidate_pairs(model)}
+    assert _candidate_pairs(model) == {("floor", name) for name in touching}
+    assert touching == set(CONTACT_SETS["sparse"])
+    points = [name for name in touching if name.endswith("_contact")]
+    joints = ("shoulder", "elbow", "hip", "knee")
+    assert sorted(points) == sorted(f"{side}_{joint}_contact" for side in ("left", "right") for joint in joints)
+    for name in points:
+        assert model.geom_group[model.geom(name).id] == CONTACT_POINT_GROUP
+    assert model.body_mass.sum() == pytest.approx(humanoid_spec().total_mass)  # contact points carry no mass
 
 
 def test_floor_contacts_pair_every_body_geom_with_the_floor_only():
@@ -191,6 +214,11 @@ def test_feet_contacts_pair_only_the_feet_with_the_floor():
     assert _candidate_pairs(model) == {("floor", "right_foot"), ("floor", "left_foot")}
 
 
+def test_listed_contacts_pair_exactly_those_geoms_with_the_floor():
+    model = _model(contacts=("right_hand", "left_knee_contact"))
+    assert _candidate_pairs(model) == {("floor", "right_hand"), ("floor", "left_knee_contact")}
+
+
 def test_all_contacts_add_self_pairs():
     model = _model(contacts="all")
     pairs = _candidate_pairs(model)
@@ -199,13 +227,21 @@ def test_all_contacts_add_self_pairs():
     self_pairs = pairs - floor_pairs
     assert ("right_hand", "left_hand") in self_pairs and ("right_shin", "left_shin") in self_pairs
     assert ("right_thigh", "right_shin") not in self_pairs  # parent and child never collide
-    assert len(pairs) == 138  # STACK.md's count for the AMP humanoid with every body pair colliding
+    assert len(pairs) == 138  # the AMP humanoid with every body pair colliding
 
 
-def test_unknown_contact_set_is_refused():
-    unchecked = cards.SimulatorConfig.model_construct(contacts="hands")  # skips the card's own validation
-    with pytest.raises(ValueError, match="hands"):
+@pytest.mark.parametrize("contacts", ["hands", ("right_hand", "tail")])
+def test_unknown_contact_sets_and_geoms_are_refused(contacts):
+    unchecked = cards.SimulatorConfig.model_construct(contacts=contacts)  # skips the card's own validation
+    with pytest.raises(ValueError, match="hands" if contacts == "hands" else "unknown geoms \\['tail'\\]"):
         build_mj_model(unchecked, cards.HumanoidConfig())
+
+
+def test_disable_flags_reach_the_model():
+    model = build_mj_model(cards.SimulatorConfig(disable=("eulerdamp", "warmstart")), cards.HumanoidConfig())
+    want = mujoco.mjtDisableBit.mjDSBL_EULERDAMP | mujoco.mjtDisableBit.mjDSBL_WARMSTART
+    assert model.opt.disableflags == want
+    assert _model().opt.disableflags == 0
 
 
 def test_weld_adds_one_equality_without_changing_the_layout():

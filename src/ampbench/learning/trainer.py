@@ -26,7 +26,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +41,7 @@ from flax import struct
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
+from ampbench import compile_cache
 from ampbench.backends.protocol import BatchedEnv
 from ampbench.cards import AmpConfig, ExperimentCard, PpoConfig
 from ampbench.learning import normalizer
@@ -65,6 +67,9 @@ from ampbench.runs import RunError, atomic_write_bytes, atomic_write_json, lates
 CHECKPOINT_FORMAT = 2
 ENV_STATES_KEPT = 2  # the latest checkpoint's env batch and the one before, to fall back on
 POLICY_CONFIG = "policy_config.json"
+TIMING = "timing.json"
+# tqdm's own rate and ETA would count the first update's compile; the postfix carries ours.
+PROGRESS_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 ProgressFn = Callable[[int, dict[str, float]], None]
 
 
@@ -74,7 +79,9 @@ class JaxEnv(Protocol):
 
     `step` auto-resets on `done`; its state carries obs, reward (raw task reward), done, truncated,
     amp_obs (of the transition just taken), final_obs (before auto-reset) and metrics (name -> scalar).
-    The env object is a static argument of the jitted update, so it must be hashable (identity is fine).
+    The env is a pytree passed to the jitted update as an argument: its leaves are its large arrays (the
+    physics model, the reset pool), so they are inputs of the compiled program, not constants in it, and
+    its aux data compares equal for one env, so one env compiles once.
     """
 
     observation_size: int
@@ -210,7 +217,7 @@ def init_train_state(env: AmpEnv, card: ExperimentCard, seed: int) -> TrainState
     )
 
 
-@partial(jax.jit, static_argnums=(0, 1))
+@partial(jax.jit, static_argnums=1)
 def reset_envs(env: JaxEnv, envs: int, key: jax.Array) -> RolloutCarry:
     zeros = jnp.zeros((envs,))
     return RolloutCarry(jax.vmap(env.reset)(jax.random.split(key, envs)), zeros, zeros)
@@ -316,7 +323,7 @@ def _values(state: TrainState, ppo: PpoConfig, obs: jax.Array) -> jax.Array:
     return normalizer.denormalize(state.value_stats, raw[..., None])[..., 0]
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
+@partial(jax.jit, static_argnums=(1, 2))
 def update_step(
     env: JaxEnv,
     ppo: PpoConfig,
@@ -329,8 +336,9 @@ def update_step(
     """One rollout + discriminator update + PPO update; also finiteness flags in `HEALTH_CHECKS` order.
 
     `reference_amp_obs` (2 x envs x rollout_steps, A) are this update's fresh reference observations.
-    Jitted with the env and the (frozen, hashable) config sections static, so runs that share them share
-    one compilation.
+    Jitted with the (frozen, hashable) config sections static and the env as a pytree argument, so the
+    compiled program holds no clip data and a second run of the same card finds it in the persistent
+    compilation cache.
     """
     rollout_key, amp_key, ppo_key = jax.random.split(key, 3)
     carry, tr = rollout(env, ppo, state, carry, rollout_key)
@@ -432,14 +440,13 @@ def raise_if_diverged(update: int, health: tuple[Any, ...]) -> None:
         )
 
 
-def host_scalars(metrics: dict[str, Any], steps_per_second: float) -> dict[str, float]:
+def host_scalars(metrics: dict[str, Any]) -> dict[str, float]:
     """Floats for logging: episode sums become means (left out when no episode ended)."""
     scalars = {k: float(v) for k, v in metrics.items() if not k.endswith("_sum")}
     ended = scalars["episode/ended"]
     if ended > 0:
         scalars["episode/task_return"] = float(metrics["episode/task_return_sum"]) / ended
         scalars["episode/length"] = float(metrics["episode/length_sum"]) / ended
-    scalars["perf/steps_per_second"] = steps_per_second
     return scalars
 
 
@@ -720,13 +727,60 @@ def run_update(
 ) -> tuple[TrainState, dict[str, float], np.ndarray]:
     """One update with its finiteness check; raises before anything of the diverged update is kept.
     Returns the next update's reference draw too, made on the host while the compiled update runs."""
-    started = time.perf_counter()
-    per_update = card.training.envs * card.ppo.rollout_steps
     new_state, metrics, health = batch.update(state, update_keys(seed, update)[1], jnp.asarray(reference))
     upcoming = draw_references(env, card, seed, update + 1)
     metrics, health = jax.device_get((metrics, health))
     raise_if_diverged(update, health)
-    return new_state, host_scalars(metrics, per_update / (time.perf_counter() - started)), upcoming
+    return new_state, host_scalars(metrics), upcoming
+
+
+@dataclass
+class Throughput:
+    """This process's training speed: the first update (which compiles, unless the persistent cache
+    had it) apart from the rest, and the wall clock with everything (compile, checkpoints, logging)."""
+
+    steps_per_update: int
+    started: float = field(default_factory=time.monotonic)
+    update_seconds: list[float] = field(default_factory=list)
+    cache_at_start: dict[str, int] = field(default_factory=compile_cache.counts)
+
+    def add(self, seconds: float) -> None:
+        self.update_seconds.append(seconds)
+
+    @property
+    def update_rate(self) -> float:
+        """Env steps per second of the updates after the first (of the first while it is the only one)."""
+        timed = self.update_seconds[1:] or self.update_seconds
+        return self.steps_per_update * len(timed) / sum(timed)
+
+    @property
+    def wall_rate(self) -> float:
+        return self.steps_per_update * len(self.update_seconds) / (time.monotonic() - self.started)
+
+    @property
+    def compile_seconds(self) -> float:
+        """First update's time beyond a typical update's: compiling, or loading from the cache."""
+        return max(0.0, self.update_seconds[0] - self.steps_per_update / self.update_rate)
+
+    def record(self) -> dict[str, Any]:
+        now = compile_cache.counts()
+        return {
+            "first_update_seconds": self.update_seconds[0],
+            "compile_seconds": self.compile_seconds,
+            "updates": len(self.update_seconds),
+            "update_env_steps_per_second": self.update_rate,
+            "wall_env_steps_per_second": self.wall_rate,
+            "compile_cache": {key: now[key] - self.cache_at_start[key] for key in now},
+        }
+
+
+def write_timing(run_dir: Path, started_at: str, throughput: Throughput) -> None:
+    """`timing.json`: one entry per start of the run (a resume adds one), rewritten at each checkpoint."""
+    path = run_dir / TIMING
+    starts = json.loads(path.read_text())["starts"] if path.is_file() else []
+    starts = [entry for entry in starts if entry["started_at"] != started_at]
+    starts.append({"started_at": started_at, **throughput.record()})
+    atomic_write_json(path, {"starts": starts})
 
 
 def _report(
@@ -735,11 +789,18 @@ def _report(
     progress_fn: ProgressFn | None,
     scalars: dict[str, float],
     env_steps: int,
+    throughput: Throughput,
 ) -> None:
+    scalars = {
+        **scalars,
+        "perf/steps_per_second": throughput.update_rate,
+        "perf/wall_steps_per_second": throughput.wall_rate,
+    }
     for name, value in scalars.items():
         writer.add_scalar(name, value, global_step=env_steps)
     bar.update(env_steps - bar.n)
-    postfix = {"steps_per_s": f"{scalars['perf/steps_per_second']:.0f}"}
+    eta = (bar.total - env_steps) / throughput.update_rate
+    postfix = {"steps/s": f"{throughput.update_rate:.0f}", "eta": tqdm.format_interval(eta)}
     if "episode/length" in scalars:
         postfix["ep_len"] = f"{scalars['episode/length']:.0f}"
     postfix["reward"] = f"{scalars['reward/total']:.3f}"
@@ -767,25 +828,35 @@ def train(
     check_env_and_card(env, card, seed)
     checkpoint_dir = Path(run_dir) / "checkpoints"
     per_update, updates = schedule(card)
+    throughput, started_at = Throughput(per_update), datetime.now(UTC).isoformat(timespec="seconds")
     state, batch, first = _start(env, card, seed, checkpoint_dir, resume)
     atomic_write_json(checkpoint_dir / POLICY_CONFIG, policy_config(env, card))
     history: list[dict[str, float]] = []
     with (
         SummaryWriter(str(Path(run_dir) / "tb")) as writer,
-        tqdm(total=updates * per_update, initial=first * per_update, unit="step", unit_scale=True) as bar,
+        tqdm(
+            total=updates * per_update,
+            initial=first * per_update,
+            unit="step",
+            unit_scale=True,
+            bar_format=PROGRESS_FORMAT,
+        ) as bar,
     ):
         done = first
         reference = draw_references(env, card, seed, first)
         for update in range(first, updates):
+            update_started = time.perf_counter()
             state, scalars, reference = run_update(env, card, seed, update, state, batch, reference)
+            throughput.add(time.perf_counter() - update_started)
             done = update + 1
             out_of_time = deadline is not None and time.monotonic() >= deadline
             if done % card.training.checkpoint_every == 0 or done == updates or out_of_time:
                 save_env_state(checkpoint_dir, batch.snapshot(), update=done)
                 save_checkpoint(checkpoint_dir, state, update=done, seed=seed)
                 prune_env_states(checkpoint_dir)
+                write_timing(Path(run_dir), started_at, throughput)
             history.append(scalars)
-            _report(writer, bar, progress_fn, scalars, done * per_update)
+            _report(writer, bar, progress_fn, scalars, done * per_update, throughput)
             if out_of_time:
                 break
     return TrainResult(state, latest_checkpoint(Path(run_dir)), done, done * per_update, history)

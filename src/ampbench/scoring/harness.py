@@ -95,6 +95,7 @@ CURVE_TAGS = (
     "ppo/action_std",
     "ppo/learning_rate",
     "perf/steps_per_second",
+    "perf/wall_steps_per_second",
 )
 """The training scalars kept beside a score file, so the report draws learning curves from results/."""
 

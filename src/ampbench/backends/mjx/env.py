@@ -36,8 +36,31 @@ class EnvState:
     info: dict[str, Any]
 
 
+# The env's large arrays: the physics model and the reset pool drawn from the clips. They are the env's
+# pytree leaves, so a jitted function takes them as arguments instead of baking them into the compiled
+# program as constants (which made compiling slower and the program depend on the clips' values).
+ARRAY_ATTRIBUTES = ("sys", "reset_qpos", "reset_qvel", "reset_amp_history", "reset_skill")
+
+
+class _Static:
+    """The env's attributes other than its arrays: the pytree's aux data, equal for copies of one env."""
+
+    def __init__(self, attributes: dict[str, Any], token: object):
+        self.attributes, self.token = attributes, token
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Static) and other.token is self.token
+
+    def __hash__(self) -> int:
+        return id(self.token)
+
+
+@jax.tree_util.register_pytree_node_class
 class HumanoidAmpEnv:
-    """One humanoid env. Build once per card (it draws the reset states from the clips at build time)."""
+    """One humanoid env. Build once per card (it draws the reset states from the clips at build time).
+
+    A pytree whose leaves are `ARRAY_ATTRIBUTES`: pass it to jitted functions as an ordinary argument.
+    """
 
     def __init__(
         self,
@@ -68,6 +91,18 @@ class HumanoidAmpEnv:
         self.reset_amp_history = jnp.asarray(task.reset_amp_history)
         self.reset_skill = jnp.asarray(task.reset_skill)
         self.effort_limits = jnp.asarray(task.effort_limits)
+        self._token = object()
+
+    def tree_flatten(self) -> tuple[tuple[Any, ...], _Static]:
+        attributes = {k: v for k, v in self.__dict__.items() if k not in ARRAY_ATTRIBUTES}
+        return tuple(getattr(self, name) for name in ARRAY_ATTRIBUTES), _Static(attributes, self._token)
+
+    @classmethod
+    def tree_unflatten(cls, static: _Static, arrays: tuple[Any, ...]) -> HumanoidAmpEnv:
+        env = object.__new__(cls)
+        env.__dict__.update(static.attributes)
+        env.__dict__.update(zip(ARRAY_ATTRIBUTES, arrays, strict=True))
+        return env
 
     def reference_amp_observations(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n reference AMP observations (n, amp_observation_size) drawn afresh from the clips (host side)."""

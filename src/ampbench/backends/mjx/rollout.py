@@ -40,16 +40,15 @@ class Evaluator:
                 functools.partial(self._play, steps=steps, noisy=scenario.action_noise)
             )
         keys = jax.random.split(jax.random.PRNGKey(scenario.seed), scenario.envs)
-        record = self._compiled[key](keys, self.env.task.eval_settings(scenario))
+        record = self._compiled[key](self.env, keys, self.env.task.eval_settings(scenario))
         return to_rollout(self.env.task, scenario, jax.tree.map(np.asarray, record))
 
     def _act(self, obs: jax.Array, key: jax.Array, noisy: bool) -> jax.Array:
         return self.noisy_policy(obs, key) if noisy else self.policy(obs)
 
     def _play(
-        self, keys: jax.Array, settings: EvalSettings, *, steps: int, noisy: bool
+        self, env: HumanoidAmpEnv, keys: jax.Array, settings: EvalSettings, *, steps: int, noisy: bool
     ) -> dict[str, jax.Array]:
-        env = self.env
         state = jax.vmap(env.reset, in_axes=(0, None))(keys, settings)
         action_keys = jax.random.split(jax.random.fold_in(keys[0], 1), steps)
 

@@ -1,0 +1,102 @@
+"""Time whole training updates of a card on MJX in the checkout this runs from; prints one JSON line.
+
+Run from a checkout's root with that checkout on the path, so one script measures the code of any commit
+back to 9bd122d (whose trainer still lived in `ampbench.backends.mjx.trainer`):
+
+    PYTHONPATH=src:. python /path/to/update_speed.py --card benchmarks/phase2.yaml --envs 256
+
+`test_speed_against_commit.py` runs it alternately in this checkout and in a worktree of an older
+commit, so both are measured under the same load. Every checkout's own card, clips from its own
+`tests/clipfactory.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def _build(card_path: str, envs: int, overrides: list[str]):
+    from ampbench.cards import load_card
+    from ampbench.motion.loader import MotionLibrary
+    from tests.clipfactory import synthetic_clip
+
+    card = load_card(card_path, overrides=(f"training.envs={envs}", *overrides))
+    skills = [band.skill for band in card.commands.bands]
+    clips = [synthetic_clip(num_frames=61, fps=30.0, loop=True)] * len(skills)
+    try:
+        library = MotionLibrary(clips, skills=skills)
+    except TypeError:  # 9bd122d: skills came from the card's clip list
+        library = MotionLibrary(clips)
+    from ampbench.backends.mjx.env import HumanoidAmpEnv
+
+    return card, HumanoidAmpEnv(card, library)
+
+
+def _update_fn(card, env):
+    """A no-argument function running the next update, for the trainer of this checkout."""
+    try:
+        from ampbench.learning import trainer
+    except ImportError:  # 9bd122d: the trainer in the MJX backend, the env batch passed along
+        from ampbench.backends.mjx import trainer
+
+        state = trainer.init_train_state(env, card, seed=0)
+        carry = trainer.reset_envs(env, card.training.envs, trainer.update_keys(0, 0)[0])
+        box = {"state": state, "carry": carry, "update": 0}
+
+        def old_update():
+            box["state"], box["carry"], _ = trainer._run_update(
+                env, card, 0, box["update"], box["state"], box["carry"]
+            )
+            box["update"] += 1
+
+        return old_update
+    state = trainer.init_train_state(env, card, seed=0)
+    rollouts = trainer.rollouts_for(env, card, seed=0)
+    box = {"state": state, "reference": trainer.draw_references(env, card, 0, 0), "update": 0}
+
+    def update():
+        box["state"], _, box["reference"] = trainer.run_update(
+            env, card, 0, box["update"], box["state"], rollouts, box["reference"]
+        )
+        box["update"] += 1
+
+    return update
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--card", default="benchmarks/phase2.yaml")
+    parser.add_argument("--envs", type=int, default=256)
+    parser.add_argument("--updates", type=int, default=3, help="timed updates after the compiling one")
+    parser.add_argument("--set", action="append", default=[], help="card override, e.g. ppo.epochs=2")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    card, env = _build(args.card, args.envs, args.set)
+    built = time.perf_counter()
+    update = _update_fn(card, env)
+    update()
+    compiled = time.perf_counter()
+    for _ in range(args.updates):
+        update()
+    seconds = (time.perf_counter() - compiled) / args.updates
+    per_update = card.training.envs * card.ppo.rollout_steps
+    print(
+        json.dumps(
+            {
+                "card": card.name,
+                "envs": args.envs,
+                "overrides": args.set,
+                "env_steps_per_update": per_update,
+                "seconds_per_update": seconds,
+                "env_steps_per_s": per_update / seconds,
+                "build_s": built - started,
+                "first_update_s": compiled - built,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
