@@ -197,7 +197,9 @@ def test_sparse_contacts_are_spheres_at_the_extremities_and_the_foot_boxes():
     assert touching == set(CONTACT_SETS["sparse"])
     points = [name for name in touching if name.endswith("_contact")]
     joints = ("shoulder", "elbow", "hip", "knee")
-    assert sorted(points) == sorted(f"{side}_{joint}_contact" for side in ("left", "right") for joint in joints)
+    assert sorted(points) == sorted(
+        f"{side}_{joint}_contact" for side in ("left", "right") for joint in joints
+    )
     for name in points:
         assert model.geom_group[model.geom(name).id] == CONTACT_POINT_GROUP
     assert model.body_mass.sum() == pytest.approx(humanoid_spec().total_mass)  # contact points carry no mass

@@ -41,6 +41,7 @@ from flax import struct
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
+import ampbench
 from ampbench import compile_cache
 from ampbench.backends.protocol import BatchedEnv
 from ampbench.cards import AmpConfig, ExperimentCard, PpoConfig
@@ -636,6 +637,13 @@ def load_noisy_policy(checkpoint_path: str | Path) -> Callable[[jax.Array, jax.A
 # ---- the loop ------------------------------------------------------------------------------------------
 
 
+def committed(tree: Any) -> Any:
+    """The arrays of `tree` committed to the default device. A fresh or restored state holds uncommitted
+    arrays and an update's outputs are committed; a compiled update keys on that, so without this the
+    second update compiles the whole update again."""
+    return jax.device_put(tree, jax.devices()[0])
+
+
 class FusedRollouts:
     """A `JaxEnv`'s batch and updates: rollout and learning in one compiled call."""
 
@@ -650,8 +658,9 @@ class FusedRollouts:
         self.carry = saved
 
     def update(self, state: TrainState, key: jax.Array, reference: jax.Array):
+        state, carry = committed((state, self.carry))
         new_state, self.carry, metrics, health = update_step(
-            self.env, self.card.ppo, self.card.amp, state, self.carry, key, reference
+            self.env, self.card.ppo, self.card.amp, state, carry, key, reference
         )
         return new_state, metrics, health
 
@@ -677,6 +686,7 @@ class HostRollouts:
 
     def update(self, state: TrainState, key: jax.Array, reference: jax.Array):
         rollout_key = jax.random.split(key, 3)[0]
+        state = committed(state)
         self.carry, tr = host_rollout(self.env, self.card.ppo, state, self.carry, rollout_key)
         return learn_step(self.card.ppo, self.card.amp, state, tr, key, reference)
 
@@ -743,8 +753,11 @@ class Throughput:
     started: float = field(default_factory=time.monotonic)
     update_seconds: list[float] = field(default_factory=list)
     cache_at_start: dict[str, int] = field(default_factory=compile_cache.counts)
+    first_update_done: float = 0.0
 
     def add(self, seconds: float) -> None:
+        if not self.update_seconds:
+            self.first_update_done = time.monotonic()
         self.update_seconds.append(seconds)
 
     @property
@@ -765,6 +778,7 @@ class Throughput:
     def record(self) -> dict[str, Any]:
         now = compile_cache.counts()
         return {
+            "seconds_to_first_update": self.first_update_done - ampbench.IMPORTED_AT,
             "first_update_seconds": self.update_seconds[0],
             "compile_seconds": self.compile_seconds,
             "updates": len(self.update_seconds),
