@@ -35,3 +35,17 @@ def smoke(session: nox.Session) -> None:
     session.run("ampbench", "train", card, "--smoke", "--backend", backend, "--runs", runs)
     session.run("ampbench", "score", *sorted(glob.glob(f"{runs}/*/{backend}/*")))
     session.run("ampbench", "report")
+
+
+@nox.session(python=PYTHON)
+def isaaclab(session: nox.Session) -> None:
+    """The Isaac Lab backend's tests in their own venv (Isaac Lab's newton pins mujoco 3.12, `mjx` 3.17):
+    `nox -s isaaclab` (`-r` reuses the 7.8 GB venv). Warp's compiled kernels stay in WARP_CACHE_PATH
+    (default ~/.cache/ampbench/warp) between runs: a cold cache adds about a minute and a half."""
+    import os
+    from pathlib import Path
+
+    default_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ampbench" / "warp"
+    session.env["WARP_CACHE_PATH"] = os.environ.get("WARP_CACHE_PATH", str(default_cache))
+    session.install("-e", ".[isaaclab,dev]")
+    session.run("pytest", "tests/sim/test_isaaclab.py", *session.posargs)
