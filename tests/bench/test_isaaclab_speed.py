@@ -24,7 +24,7 @@ SIZES = (16, 64, 256)
 @pytest.mark.parametrize("envs", SIZES)
 def test_isaaclab_env_step(benchmark, envs):
     card = load_card("benchmarks/phase2.yaml")
-    library = MotionLibrary([synthetic_clip(num_frames=61, fps=30.0, loop=True)])
+    library = MotionLibrary([synthetic_clip(num_frames=61, fps=30.0, loop=True)], skills=["walk"])
     env = IsaacLabHumanoidEnv(card, library, envs=envs, training=True)
     try:
         env.reset(0)
