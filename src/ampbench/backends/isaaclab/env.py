@@ -67,19 +67,27 @@ class HumanoidDirectEnvCfg(DirectRLEnvCfg):
     scene: HumanoidSceneCfg = MISSING
 
 
-def contact_capacity(mj_model) -> tuple[int, int]:
-    """(nconmax, njmax) per env that the card's model can never exceed: every collision geom on the
-    floor with its most contacts (sphere 1, capsule 2, box 4), four pyramid rows per contact (condim 3)
-    plus one row per joint limit and DOF friction, so Newton never drops a contact MuJoCo C keeps."""
+_MOST_FLOOR_CONTACTS = {"sphere": 1, "capsule": 2, "box": 4}  # MuJoCo's most contacts of a geom on a plane
+_MOST_PAIR_CONTACTS = 8  # MuJoCo's most contacts between two primitive geoms (box-box)
+
+
+def contact_capacity(mj_model, self_collisions: bool) -> tuple[int, int]:
+    """(nconmax, njmax) per env that the card's model cannot exceed, so MuJoCo-Warp never drops a contact
+    MuJoCo C keeps: every body geom on the floor with its most contacts, with self-collision also every
+    pair of geoms on different bodies; at most four rows per contact (pyramidal cone, condim 3) plus two
+    per DOF (joint limit, DOF friction)."""
     import mujoco
 
-    per_type = {
-        mujoco.mjtGeom.mjGEOM_SPHERE: 1,
-        mujoco.mjtGeom.mjGEOM_CAPSULE: 2,
-        mujoco.mjtGeom.mjGEOM_BOX: 4,
-    }
-    bodies = mj_model.geom_bodyid > 0
-    nconmax = int(sum(per_type.get(int(t), 8) for t in mj_model.geom_type[bodies]))
+    geoms = np.flatnonzero(mj_model.geom_bodyid > 0)
+    kinds = [mujoco.mjtGeom(int(t)).name.removeprefix("mjGEOM_").lower() for t in mj_model.geom_type[geoms]]
+    unknown = sorted(set(kinds) - set(_MOST_FLOOR_CONTACTS))
+    if unknown:
+        raise ValueError(f"contact_capacity: no contact bound for geom types {unknown} of the humanoid model")
+    nconmax = sum(_MOST_FLOOR_CONTACTS[k] for k in kinds)
+    if self_collisions:
+        body = mj_model.geom_bodyid[geoms]
+        pairs = int((body[:, None] != body[None, :]).sum()) // 2
+        nconmax += _MOST_PAIR_CONTACTS * pairs
     return nconmax, 4 * nconmax + 2 * mj_model.nv
 
 
@@ -98,7 +106,7 @@ def env_cfg(card: ExperimentCard, envs: int, mj_model, device: str, seed: int) -
         )
     spec = humanoid_spec(humanoid.model)
     robot_usd, floor_usd = humanoid_usd(humanoid.model)
-    nconmax, njmax = contact_capacity(mj_model)
+    nconmax, njmax = contact_capacity(mj_model, SELF_COLLISIONS[simulator.contacts])
     pd = humanoid.action_mode == "pd"
     hinge = {name: i for i, name in enumerate(spec.dof_names)}
 
