@@ -24,6 +24,7 @@ import copy
 from dataclasses import MISSING
 from typing import Any
 
+import gymnasium
 import isaaclab.sim as sim_utils
 import numpy as np
 import torch
@@ -193,6 +194,7 @@ class HumanoidDirectEnv(DirectRLEnv):
         self.last_parts: dict[str, np.ndarray] = {}
         self._torque_sum = torch.zeros(self.num_envs, task.action_size, device=self.device)
         self._substeps_done = 0
+        self._reference_draws = 0
 
     # ---- state readout -----------------------------------------------------------------------------
 
@@ -413,6 +415,18 @@ class HumanoidDirectEnv(DirectRLEnv):
             self.state["amp_history"].reshape(self.num_envs, -1), device=self.device
         )
         return {"policy": torch.as_tensor(self.state["obs"], device=self.device)}
+
+    # ---- what skrl's AMP reads ----------------------------------------------------------------------
+
+    @property
+    def amp_observation_space(self) -> gymnasium.spaces.Box:
+        return gymnasium.spaces.Box(-np.inf, np.inf, shape=(self.task.amp_observation_size,))
+
+    def collect_reference_motions(self, n: int) -> torch.Tensor:
+        """n reference AMP observations drawn afresh from the clips (the project's loader), as torch."""
+        self._reference_draws += 1
+        rng = np.random.default_rng([self.seed_value, 0xA3F, self._reference_draws])
+        return torch.as_tensor(self.task.reference_amp_observations(rng, n), device=self.device)
 
     # ---- checkpoints -------------------------------------------------------------------------------
 
