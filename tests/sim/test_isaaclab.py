@@ -219,6 +219,40 @@ def test_an_open_loop_rollout_follows_mujoco_c(card, library, isaac, iterations)
     assert worst < tolerance
 
 
+def test_domain_randomisation_draws_and_applies_what_mujoco_c_does(card, library, isaac):
+    """Mass, floor friction and joint damping scaled per env at reset: the same seed draws the same
+    factors on both envs, and with them applied the open-loop rollout still follows MuJoCo C, once
+    MuJoCo's derived constants of the scaled model are recomputed (`mj_setConst`: the MuJoCo C env
+    scales masses without it, Newton recomputes them; README, "Isaac Lab")."""
+    randomization = card.randomization.model_copy(
+        update={
+            "enabled": True,
+            "mass_scale": (0.7, 0.8),
+            "friction": (0.3, 0.4),
+            "damping_scale": (5.0, 6.0),
+        }
+    )
+    card = _converged(card).model_copy(update={"randomization": randomization})
+    c_env = MujocoHumanoidEnv(card, library, envs=1, training=False)
+    i_env = isaac(card)
+    qpos = _same_start(c_env, i_env)
+    mujoco.mj_setConst(c_env._models[0], mujoco.MjData(c_env._models[0]))
+    np.testing.assert_allclose(i_env.state["randomization"], c_env.state["randomization"])
+    mass = float(i_env.direct.robot.data.body_mass.torch[0].sum())
+    assert mass == pytest.approx(c_env._models[0].body_mass.sum(), rel=1e-5)
+    assert mass < 0.81 * c_env.total_mass
+    worst = 0.0
+    for t in range(TRAJECTORY_STEPS):
+        action = _sway(c_env.task, qpos, t, 0.05)
+        c_env.step(action)
+        i_env.step(action)
+        c_dofs = c_env.state["physics"][0, c_env._slices["qpos"]][7:]
+        worst = max(worst, float(np.abs(i_env.last_parts["dof_positions"][0] - c_dofs).max()))
+    c_env.close()
+    print(f"largest joint angle difference, randomised: {worst:.1e} rad")
+    assert worst < TRAJECTORY_TOLERANCE
+
+
 # ---- pushes and checkpoints ----------------------------------------------------------------------------
 
 

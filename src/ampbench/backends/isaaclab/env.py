@@ -4,9 +4,10 @@ solver, and the project's `BatchedEnv` over it.
 `HumanoidDirectEnv` is an ordinary Isaac Lab direct env (torch actions in, the gym-style step out, usable
 by Isaac Lab's own tooling); its hooks hand the simulator state to `HumanoidTask`, the code the MuJoCo C
 and MJX envs run too, so observations, AMP features, rewards, termination, commands, reference-state
-resets and pushes are one implementation. Physics state stays in torch/Warp on the simulator's device;
-what the task reads crosses to numpy once per control step (`_parts`), and the task's bookkeeping
-(commands, push schedule, AMP history) is numpy, as in the MuJoCo C env.
+resets and pushes are one implementation, and domain randomisation draws as the MuJoCo C env does.
+Physics state stays in torch/Warp on the simulator's device; what the task reads crosses to numpy once
+per control step (`_parts`), and the task's bookkeeping (commands, push schedule, AMP history) is numpy,
+as in the MuJoCo C env.
 
 Actuation is the MuJoCo C env's PD servo, force = kp (target - q) - kd q̇ clamped at the effort limit,
 integrated implicitly by `implicitfast`: Isaac Lab's implicit drive, which Newton hands to MuJoCo-Warp
@@ -28,6 +29,7 @@ import gymnasium
 import isaaclab.sim as sim_utils
 import numpy as np
 import torch
+import warp as wp
 from isaaclab.actuators import ImplicitActuatorCfg
 from isaaclab.assets import ArticulationCfg, AssetBaseCfg
 from isaaclab.envs import DirectRLEnv, DirectRLEnvCfg
@@ -35,6 +37,7 @@ from isaaclab.scene import InteractiveSceneCfg
 from isaaclab.sim import SimulationCfg
 from isaaclab.utils import configclass
 from isaaclab_newton.physics import MJWarpSolverCfg, NewtonCfg, NewtonManager
+from newton import ModelFlags
 
 from ampbench.backends.humanoid_task import METRICS, EvalSettings, HumanoidTask, Outcome
 from ampbench.backends.isaaclab import conventions
@@ -99,11 +102,6 @@ def env_cfg(card: ExperimentCard, envs: int, mj_model, device: str, seed: int) -
         raise CardError(
             f"card {card.name}: simulator.contacts={simulator.contacts!r} is not available on the isaaclab "
             f"backend (choose from {sorted(SELF_COLLISIONS)})"
-        )
-    if card.randomization.enabled:
-        raise CardError(
-            f"card {card.name}: randomization.enabled is not implemented on the isaaclab backend yet "
-            "(train and score domain-randomised cards on mujoco or mjx)"
         )
     spec = humanoid_spec(humanoid.model)
     robot_usd, floor_usd = humanoid_usd(humanoid.model)
@@ -195,6 +193,9 @@ class HumanoidDirectEnv(DirectRLEnv):
         self._torque_sum = torch.zeros(self.num_envs, task.action_size, device=self.device)
         self._substeps_done = 0
         self._reference_draws = 0
+        self._randomized = task.card.randomization.enabled
+        if self._randomized:
+            self._randomization_bindings()
 
     # ---- state readout -----------------------------------------------------------------------------
 
@@ -236,6 +237,7 @@ class HumanoidDirectEnv(DirectRLEnv):
             "push_vector": np.zeros((envs, 3), np.float32),
             "push_force": np.zeros((envs, 3), np.float32),
             "gait": np.zeros((envs, 2), np.float32),
+            "randomization": np.ones((envs, 3), np.float32),
             "torques": np.zeros((envs, task.action_size), np.float32),
             "obs": np.zeros((envs, task.observation_size), np.float32),
             "counter": np.zeros((), np.int64),
@@ -267,6 +269,7 @@ class HumanoidDirectEnv(DirectRLEnv):
         es = self.eval_settings
         if es is not None:
             state["push_start"][mask] = task.initial_push_start(es, rng.uniform(size=n).astype(np.float32))
+        self._randomize(mask, rng)
         parts = self._parts(torch.as_tensor(state["torques"], device=self.device)[:, self.dof_from_model])
         parts = {name: value[mask] for name, value in parts.items()}
         parts["command"] = task.command(state["skill"][mask], state["speed"][mask])
@@ -278,6 +281,50 @@ class HumanoidDirectEnv(DirectRLEnv):
         if es is None or es.skill < 0:
             return rng.integers(0, pool.shape[0], size=n)
         return rng.choice(np.flatnonzero(pool == es.skill), size=n)
+
+    def _randomization_bindings(self) -> None:
+        """The unscaled physics the card's randomisation scales, and Newton's per-env shape friction.
+
+        As on MuJoCo C, a friction draw sets the sliding friction of every geom of the env, so contacts
+        (friction: the larger of the two geoms') take it. The floor is one shape shared by every env here,
+        so its sliding friction goes to 0 and each env's robot shapes carry the draw."""
+        data, model = self.robot.data, NewtonManager.get_model()
+        self._base_mass = data.body_mass.torch.clone()
+        self._base_inertia = data.body_inertia.torch.clone()
+        self._base_damping = data.joint_viscous_friction_coeff.torch.clone()
+        # Newton exposes per-env shape friction through the articulation's view (as Isaac Lab's own
+        # material randomisation event reads it)
+        self._friction = wp.to_torch(self.robot._root_view.get_attribute("shape_material_mu", model)[:, 0])
+        static = wp.to_torch(model.shape_body) < 0
+        wp.to_torch(model.shape_material_mu)[static] = 0.0
+        NewtonManager.add_model_change(ModelFlags.SHAPE_PROPERTIES)
+
+    def _randomize(self, mask: np.ndarray, rng: np.random.Generator) -> None:
+        """New scale factors (mass, friction, damping) for the envs in `mask`, drawn as on MuJoCo C."""
+        if not self._randomized:
+            return
+        dr, n = self.task.card.randomization, int(mask.sum())
+        scales = np.stack(
+            [rng.uniform(*dr.mass_scale, n), rng.uniform(*dr.friction, n), rng.uniform(*dr.damping_scale, n)],
+            1,
+        )
+        self.state["randomization"][mask] = scales
+        self.apply_randomization(mask)
+
+    def apply_randomization(self, mask: np.ndarray) -> None:
+        """Write the envs' scale factors into the simulation: masses and inertias scaled, the sliding
+        friction of their shapes set, passive joint damping scaled."""
+        ids = torch.as_tensor(np.flatnonzero(mask), dtype=torch.long, device=self.device)
+        scales = torch.as_tensor(self.state["randomization"][mask], dtype=torch.float32, device=self.device)
+        mass, friction, damping = scales[:, 0:1], scales[:, 1:2], scales[:, 2:3]
+        index = ids.to(torch.int32)
+        self.robot.set_masses_index(masses=self._base_mass[ids] * mass, env_ids=index)
+        self.robot.set_inertias_index(inertias=self._base_inertia[ids] * mass[:, :, None], env_ids=index)
+        self.robot.write_joint_viscous_friction_coefficient_to_sim_index(
+            joint_viscous_friction_coeff=self._base_damping[ids] * damping, env_ids=index
+        )
+        self._friction[ids] = friction.expand(-1, self._friction.shape[1])
+        NewtonManager.add_model_change(ModelFlags.SHAPE_PROPERTIES)
 
     def write_physics(self, mask: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
         """Set the envs in `mask` to MuJoCo-layout states (qpos: root xyz, root wxyz, hinges; qvel: root
@@ -529,3 +576,5 @@ class IsaacLabHumanoidEnv:
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         self.direct.state = copy.deepcopy(saved["task"])
         self.direct.load_physics_state(saved["physics"])
+        if self.direct._randomized:
+            self.direct.apply_randomization(np.ones(self.num_envs, bool))
