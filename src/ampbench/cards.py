@@ -424,8 +424,8 @@ class ExperimentCard(_Frozen):
         "ampbench",
         description="Who trains: the project's PPO + AMP trainer (every backend), or skrl 2.x's AMP as an "
         "independent cross-check (isaaclab backend only; `learning/skrl_amp.py` maps the card onto it, "
-        "refuses what it cannot run and lists where it differs). skrl runs write skrl checkpoints, which "
-        "the scorer cannot play yet.",
+        "refuses what it cannot run and lists where it differs); its last policy is scored from a "
+        "framework-neutral policy file (`learning/policy_file.py`).",
     )
 
     @model_validator(mode="after")

@@ -8,8 +8,7 @@ import pytest
 
 from ampbench.cards import CardError, load_card
 from ampbench.learning import skrl_amp
-from ampbench.runs import RunError, create_run, provenance, start_runs
-from ampbench.scoring.harness import score_run
+from ampbench.runs import start_runs
 
 pytestmark = pytest.mark.unit
 
@@ -33,13 +32,6 @@ def test_trainer_skrl_runs_on_isaaclab_only(card, tmp_path):
     with pytest.raises(ValueError, match="trainer=skrl runs on the isaaclab backend only"):
         start_runs(card, backend="mujoco", seeds=(0,), runs_root=tmp_path)
     assert not any(tmp_path.iterdir())
-
-
-def test_the_scorer_refuses_a_skrl_run_by_name(card, tmp_path):
-    prov = provenance(card, backend="isaaclab", backend_versions={}, device="cpu", seed=0)
-    create_run(tmp_path / "run", card, prov)
-    with pytest.raises(RunError, match="trainer=skrl"):
-        score_run(tmp_path / "run", results_root=tmp_path / "results")
 
 
 def test_the_mapping_builds_skrls_amp_config_and_skrl_refuses_unknown_names(card, tmp_path):

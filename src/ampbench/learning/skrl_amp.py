@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ampbench.cards import CardError, ExperimentCard
+from ampbench.learning import policy_file
+from ampbench.learning.ppo import ACTION_LIMIT
+from ampbench.runs import atomic_write_bytes
 
 SKRL_DIFFERENCES = (
     "one Adam optimiser for policy, value and discriminator, at ppo.learning_rate (amp.learning_rate unused)",
@@ -132,10 +135,26 @@ def runner_cfg(card: ExperimentCard, run_dir: Path, seed: int) -> dict[str, Any]
 
 def train(env, card: ExperimentCard, run_dir: Path, seed: int) -> Path:
     """Train `env` (an Isaac Lab direct env with `amp_observation_space` and `collect_reference_motions`)
-    with skrl's AMP; returns the folder of skrl's checkpoints (`run_dir/skrl/checkpoints`)."""
+    with skrl's AMP (its checkpoints in `run_dir/skrl/checkpoints`); the last one's policy becomes a
+    policy file in `run_dir/checkpoints`, named by `checkpoints/latest`, which the scorer plays."""
     from isaaclab_rl.skrl import SkrlVecEnvWrapper
     from skrl.utils.runner.torch import Runner
 
     cfg = runner_cfg(card, run_dir, seed)
     Runner(SkrlVecEnvWrapper(env, ml_framework="torch"), cfg).run()
-    return Path(run_dir) / "skrl" / "checkpoints"
+    skrl_checkpoints = sorted(
+        (Path(run_dir) / "skrl" / "checkpoints").glob("agent_*.pt"), key=lambda p: int(p.stem.split("_")[1])
+    )
+    if not skrl_checkpoints:
+        raise RuntimeError(f"{run_dir}/skrl/checkpoints: skrl wrote no agent_*.pt checkpoint")
+    last = skrl_checkpoints[-1]
+    checkpoint_dir = Path(run_dir) / "checkpoints"
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    policy = policy_file.from_skrl_checkpoint(
+        last,
+        checkpoint_dir / f"policy_{last.stem}{policy_file.SUFFIX}",
+        action_limit=ACTION_LIMIT,
+        observation_clip=card.ppo.observation_clip,
+    )
+    atomic_write_bytes(checkpoint_dir / "latest", (policy.name + "\n").encode())
+    return policy

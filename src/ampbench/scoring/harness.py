@@ -18,7 +18,6 @@ from ampbench.motion.clip import ClipError
 from ampbench.motion.loader import load_library
 from ampbench.runs import (
     CORE_PACKAGES,
-    RunError,
     atomic_write_json,
     file_sha256,
     git_commit,
@@ -53,11 +52,6 @@ def score_run(
     """Evaluate the run's latest checkpoint under the `eval` overlay and write its score file; `on`
     scores it on another backend than it trained on (same protocol, same policy file)."""
     card, run_provenance = load_run(run_dir)
-    if card.trainer != "ampbench":
-        raise RunError(
-            f"{run_dir}: trained by trainer={card.trainer}, whose checkpoints the scorer cannot play "
-            "(it plays the project trainer's policy files only)"
-        )
     checkpoint = latest_checkpoint(run_dir)
     trained_on = run_provenance["backend"]
     scored_on = on or trained_on
