@@ -48,4 +48,10 @@ def isaaclab(session: nox.Session) -> None:
     default_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ampbench" / "warp"
     session.env["WARP_CACHE_PATH"] = os.environ.get("WARP_CACHE_PATH", str(default_cache))
     session.install("-e", ".[isaaclab,dev]")
-    session.run("pytest", "tests/sim/test_isaaclab.py", *session.posargs)
+    session.run(
+        "pytest",
+        "tests/sim/test_isaaclab.py",
+        "tests/unit/test_skrl_card.py",
+        "tests/unit/test_policy_file.py",
+        *session.posargs,
+    )
