@@ -18,6 +18,8 @@ from ampbench.learning import policy_file
 from ampbench.learning.ppo import ACTION_LIMIT
 from ampbench.runs import atomic_write_bytes
 
+SKRL_FOLDER = "tb"  # the run's TensorBoard folder, which the scorer reads (skrl's tags are its own)
+
 SKRL_DIFFERENCES = (
     "one Adam optimiser for policy, value and discriminator, at ppo.learning_rate (amp.learning_rate unused)",
     "the discriminator trains inside PPO's epochs and minibatches (amp.epochs unused; amp.minibatches sets "
@@ -118,9 +120,9 @@ def runner_cfg(card: ExperimentCard, run_dir: Path, seed: int) -> dict[str, Any]
             "discriminator_gradient_penalty_scale": amp.grad_penalty,
             "discriminator_weight_decay_scale": 0.0,
             "time_limit_bootstrap": True,
-            "experiment": {
+            "experiment": {  # skrl's TensorBoard files and checkpoints go to the run's tb/ folder
                 "directory": str(Path(run_dir)),
-                "experiment_name": "skrl",
+                "experiment_name": SKRL_FOLDER,
                 "write_interval": ppo.rollout_steps,
                 "checkpoint_interval": ppo.rollout_steps * training.checkpoint_every,
             },
@@ -135,7 +137,7 @@ def runner_cfg(card: ExperimentCard, run_dir: Path, seed: int) -> dict[str, Any]
 
 def train(env, card: ExperimentCard, run_dir: Path, seed: int) -> Path:
     """Train `env` (an Isaac Lab direct env with `amp_observation_space` and `collect_reference_motions`)
-    with skrl's AMP (its checkpoints in `run_dir/skrl/checkpoints`); the last one's policy becomes a
+    with skrl's AMP (its checkpoints in `run_dir/tb/checkpoints`); the last one's policy becomes a
     policy file in `run_dir/checkpoints`, named by `checkpoints/latest`, which the scorer plays."""
     from isaaclab_rl.skrl import SkrlVecEnvWrapper
     from skrl.utils.runner.torch import Runner
@@ -143,10 +145,11 @@ def train(env, card: ExperimentCard, run_dir: Path, seed: int) -> Path:
     cfg = runner_cfg(card, run_dir, seed)
     Runner(SkrlVecEnvWrapper(env, ml_framework="torch"), cfg).run()
     skrl_checkpoints = sorted(
-        (Path(run_dir) / "skrl" / "checkpoints").glob("agent_*.pt"), key=lambda p: int(p.stem.split("_")[1])
+        (Path(run_dir) / SKRL_FOLDER / "checkpoints").glob("agent_*.pt"),
+        key=lambda p: int(p.stem.split("_")[1]),
     )
     if not skrl_checkpoints:
-        raise RuntimeError(f"{run_dir}/skrl/checkpoints: skrl wrote no agent_*.pt checkpoint")
+        raise RuntimeError(f"{run_dir}/{SKRL_FOLDER}/checkpoints: skrl wrote no agent_*.pt checkpoint")
     last = skrl_checkpoints[-1]
     checkpoint_dir = Path(run_dir) / "checkpoints"
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
