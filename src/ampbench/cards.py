@@ -440,6 +440,13 @@ class ExperimentCard(_Frozen):
         default_factory=dict,
         description="Card-specific named dotted-key patches; they take precedence over benchmarks/overlays/.",
     )
+    trainer: Literal["ampbench", "skrl"] = Field(
+        "ampbench",
+        description="Who trains: the project's PPO + AMP trainer (every backend), or skrl 2.x's AMP as an "
+        "independent cross-check (isaaclab backend only; `learning/skrl_amp.py` maps the card onto it, "
+        "refuses what it cannot run and lists where it differs); its last policy is scored from a "
+        "framework-neutral policy file (`learning/policy_file.py`).",
+    )
 
     @model_validator(mode="after")
     def _skills_have_bands(self) -> ExperimentCard:

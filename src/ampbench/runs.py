@@ -187,6 +187,8 @@ def start_runs(
         raise ValueError(
             f"card {card.name}: seeds {unknown} are not in training.seeds {list(card.training.seeds)}"
         )
+    if card.trainer != "ampbench" and backend != "isaaclab":
+        raise ValueError(f"card {card.name}: trainer={card.trainer} runs on the isaaclab backend only")
     impl = get_backend(backend)
     run_dirs = []
     for seed in seeds:

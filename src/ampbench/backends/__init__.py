@@ -1,4 +1,4 @@
-"""Backends by name, imported only when asked for: the MJX path never imports torch, Isaac Lab never jax."""
+"""Backends by name, imported only when asked for: the MJX and MuJoCo C paths never import torch."""
 
 from __future__ import annotations
 

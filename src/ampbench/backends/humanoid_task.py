@@ -144,6 +144,9 @@ class HumanoidTask:
         geoms = np.flatnonzero(np.isin(mj_model.geom_bodyid, bodies))
         self.termination_geoms = geoms.astype(np.int32)
         self.termination_geom_size = mj_model.geom_size[geoms].astype(np.float32)
+        self.termination_geom_body = (mj_model.geom_bodyid[geoms] - 1).astype(np.int64)  # in spec.body_names
+        self.termination_geom_pos = mj_model.geom_pos[geoms].astype(np.float32)
+        self.termination_geom_quat = mj_model.geom_quat[geoms].astype(np.float32)
         kind = mj_model.geom_type[geoms]
         self.termination_geom_is_box = kind == mujoco.mjtGeom.mjGEOM_BOX
         self.termination_geom_is_capsule = kind == mujoco.mjtGeom.mjGEOM_CAPSULE
@@ -231,6 +234,15 @@ class HumanoidTask:
             self.termination_geom_is_capsule,
         )
         return too_low | xp.any(lowest < self.card.humanoid.contact_tolerance, axis=-1)
+
+    def fallen_from_body_frames(self, parts: dict[str, Any]):
+        """`fallen` with the termination geoms' poses from their bodies' world frames in `parts`
+        ("body_positions", "body_rotations" wxyz): for backends that read body frames, not geoms."""
+        body = self.termination_geom_body
+        body_rotation = parts["body_rotations"][..., body, :]
+        centre = parts["body_positions"][..., body, :] + quat.rotate(body_rotation, self.termination_geom_pos)
+        rotation = quat.multiply(body_rotation, self.termination_geom_quat)
+        return self.fallen(parts["root_position"][..., 2], centre[..., 2], _z_row(rotation))
 
     def training_push(self, push_state: pushes.PushState, uniforms):
         """One control step of the card's random training pushes for a batch (E envs): the new push
@@ -379,3 +391,10 @@ def _take_last(state: MotionState) -> MotionState:
     """The newest frame of each (n, k, ...) history."""
     values = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
     return MotionState(**{name: None if v is None else v[:, -1] for name, v in values.items()})
+
+
+def _z_row(rotation):
+    """Bottom row (..., 3) of the rotation matrices of wxyz quaternions: each local axis's world z."""
+    xp = array_namespace(rotation)
+    w, x, y, z = (rotation[..., i] for i in range(4))
+    return xp.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)

@@ -57,14 +57,19 @@ def variance(stats: RunningStats) -> jax.Array:
     return jnp.where(stats.count > 0, stats.m2 / jnp.maximum(stats.count, 1.0), 1.0)
 
 
+def scale(stats: RunningStats) -> jax.Array:
+    """The divisor of `normalize`: the standard deviation, floored."""
+    return jnp.sqrt(variance(stats) + _VARIANCE_FLOOR)
+
+
 def normalize(stats: RunningStats, x: jax.Array, clip: float | None) -> jax.Array:
     """z-scored values, clipped to +-clip (None: not clipped)."""
     _check_width(stats, x, "normalize")
-    scaled = (x - stats.mean) / jnp.sqrt(variance(stats) + _VARIANCE_FLOOR)
+    scaled = (x - stats.mean) / scale(stats)
     return scaled if clip is None else jnp.clip(scaled, -clip, clip)
 
 
 def denormalize(stats: RunningStats, z: jax.Array) -> jax.Array:
     """The inverse of an unclipped `normalize`."""
     _check_width(stats, z, "denormalize")
-    return z * jnp.sqrt(variance(stats) + _VARIANCE_FLOOR) + stats.mean
+    return z * scale(stats) + stats.mean

@@ -45,7 +45,7 @@ import ampbench
 from ampbench import compile_cache
 from ampbench.backends.protocol import BatchedEnv
 from ampbench.cards import AmpConfig, ExperimentCard, PpoConfig
-from ampbench.learning import normalizer
+from ampbench.learning import normalizer, policy_file
 from ampbench.learning.amp import AmpState, amp_init, amp_update
 from ampbench.learning.networks import (
     ACTIVATION,
@@ -621,8 +621,37 @@ def export_policy(
     return apply_fn, params, stats
 
 
+def write_policy_file(checkpoint_path: str | Path) -> Path:
+    """The checkpoint's policy as a framework-neutral policy file beside it (`policy_file`), with the
+    observation and AMP normalisers; the same actions as `load_policy` of the checkpoint."""
+    path = Path(checkpoint_path)
+    _, params, stats = export_policy(path)
+    config = json.loads((path.parent / POLICY_CONFIG).read_text())
+    amp_stats = normalizer.RunningStats(
+        **{k: jnp.asarray(v) for k, v in read_checkpoint(path)["state"]["amp"]["amp_stats"].items()}
+    )
+    torso = params["params"]["torso"]
+    names = [f"hidden_{i}" for i in range(len(torso) - 1)] + ["mean"]
+    return policy_file.write(
+        path.with_name(path.stem.replace("ckpt_", "policy_", 1) + policy_file.SUFFIX),
+        layers=[(np.asarray(torso[n]["kernel"]), np.asarray(torso[n]["bias"])) for n in names],
+        observation_size=config["observation_size"],
+        action_size=config["action_size"],
+        activation=config["activation"],
+        observation_mean=np.asarray(stats.mean),
+        observation_scale=np.asarray(normalizer.scale(stats)),
+        observation_clip=config["observation_clip"],
+        log_std=np.asarray(params["params"]["log_std"]),
+        action_limit=config["action_limit"],
+        amp_observation_mean=np.asarray(amp_stats.mean),
+        amp_observation_scale=np.asarray(normalizer.scale(amp_stats)),
+    )
+
+
 def load_policy(checkpoint_path: str | Path) -> Callable[[jax.Array], jax.Array]:
-    """A jitted `obs -> action` function (deterministic) from a checkpoint file."""
+    """A jitted `obs -> action` function (deterministic) from a checkpoint or policy file."""
+    if policy_file.is_policy_file(checkpoint_path):
+        return policy_file.players(checkpoint_path)[0]
     apply_fn, params, stats = export_policy(checkpoint_path)
     return jax.jit(partial(apply_fn, params, stats))
 
@@ -630,6 +659,8 @@ def load_policy(checkpoint_path: str | Path) -> Callable[[jax.Array], jax.Array]
 def load_noisy_policy(checkpoint_path: str | Path) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """A jitted `(obs, key) -> action` function: mean + std x Gaussian noise, clipped to the action range,
     exactly as the trainer's rollouts act (what the recorder plays by default)."""
+    if policy_file.is_policy_file(checkpoint_path):
+        return policy_file.players(checkpoint_path)[1]
     apply_fn, params, stats = export_policy(checkpoint_path, noisy=True)
     return jax.jit(partial(apply_fn, params, stats))
 
@@ -866,7 +897,7 @@ def train(
             out_of_time = deadline is not None and time.monotonic() >= deadline
             if done % card.training.checkpoint_every == 0 or done == updates or out_of_time:
                 save_env_state(checkpoint_dir, batch.snapshot(), update=done)
-                save_checkpoint(checkpoint_dir, state, update=done, seed=seed)
+                write_policy_file(save_checkpoint(checkpoint_dir, state, update=done, seed=seed))
                 prune_env_states(checkpoint_dir)
                 write_timing(Path(run_dir), started_at, throughput)
             history.append(scalars)

@@ -80,9 +80,6 @@ class MujocoHumanoidEnv:
         self.nbody = self.mj_model.nbody
         self._slices = _state_slices(self.mj_model)
         self._nstate = mujoco.mj_stateSize(self.mj_model, _STATE)
-        self._geom_body = self.mj_model.geom_bodyid[task.termination_geoms]
-        self._geom_pos = self.mj_model.geom_pos[task.termination_geoms]
-        self._geom_quat = self.mj_model.geom_quat[task.termination_geoms]
         self._threads = threads or os.cpu_count() or 1
         self._pool = mj_rollout.Rollout(nthread=self._threads)
         self._physics_data = [mujoco.MjData(self.mj_model) for _ in range(self._threads)]
@@ -137,16 +134,6 @@ class MujocoHumanoidEnv:
         """Body-frame sensors (envs, 13B) of the given states, in one threaded call."""
         _, sensordata = self._pool.rollout(self.kinematics_model, self._kinematics_data, physics, nstep=1)
         return sensordata[:, 0]
-
-    def _fallen(self, parts: dict[str, np.ndarray]) -> np.ndarray:
-        """The task's fall rule, with the termination geoms' poses from their bodies' frames."""
-        body = self._geom_body - 1
-        body_rotation = parts["body_rotations"][:, body]
-        centre = parts["body_positions"][:, body] + quat.rotate(
-            body_rotation, self._geom_pos.astype(np.float32)
-        )
-        rotation = quat.multiply(body_rotation, self._geom_quat.astype(np.float32))
-        return self.task.fallen(parts["root_position"][:, 2], centre[..., 2], _z_row(rotation))
 
     # ---- reset -------------------------------------------------------------------------------------
 
@@ -274,7 +261,7 @@ class MujocoHumanoidEnv:
             state["speed"],
             state["amp_history"],
             step_count,
-            self._fallen(parts),
+            task.fallen_from_body_frames(parts),
             finite,
         )
         done = out.fallen | out.truncated
@@ -343,9 +330,3 @@ class MujocoHumanoidEnv:
         if self._randomized:
             for env in range(self.num_envs):
                 self._apply_randomization(env)
-
-
-def _z_row(rotation: np.ndarray) -> np.ndarray:
-    """Bottom row (..., 3) of the rotation matrices of wxyz quaternions: each local axis's world z."""
-    w, x, y, z = (rotation[..., i] for i in range(4))
-    return np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)

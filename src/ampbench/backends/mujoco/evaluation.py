@@ -1,4 +1,5 @@
-"""Evaluation rollouts on MuJoCo C: play a policy file through an `EvalScenario`, return a `Rollout`.
+"""Evaluation rollouts on host-stepped envs (MuJoCo C, and Isaac Lab through a subclass): play a policy
+file through an `EvalScenario`, return a `Rollout`.
 
 The policy is the trainer's own jitted JAX function (`trainer.load_policy`), so a policy trained on any
 backend plays here; an MJX-trained policy scored on MuJoCo C is MJX's sim-to-sim check.

@@ -1,0 +1,163 @@
+"""skrl 2.x's AMP (torch) as an independent cross-check of the project's trainer, on a torch env
+(the Isaac Lab backend's direct env).
+
+The card -> skrl mapping lives here and nowhere else: `runner_cfg` builds skrl's runner configuration in
+skrl 2.x key names, and the runner constructs `AMP_CFG(**agent)` from it, so a key skrl does not know
+fails loudly (Isaac Lab's own AMP YAML still uses 1.x names). Where a card asks for an AMP variant skrl
+cannot run, `check_card` names the field. What skrl's AMP does differently from the project's, with the
+same card (`SKRL_DIFFERENCES`), is listed in the README.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ampbench.cards import CardError, ExperimentCard
+from ampbench.learning import policy_file
+from ampbench.learning.ppo import ACTION_LIMIT
+from ampbench.runs import atomic_write_bytes
+
+SKRL_FOLDER = "tb"  # the run's TensorBoard folder, which the scorer reads (skrl's tags are its own)
+
+SKRL_DIFFERENCES = (
+    "one Adam optimiser for policy, value and discriminator, at ppo.learning_rate (amp.learning_rate unused)",
+    "the discriminator trains inside PPO's epochs and minibatches (amp.epochs unused; amp.minibatches sets "
+    "only its batch size)",
+    "no bounds loss on the action mean (ppo.bounds_loss unused)",
+    "reference AMP observations come from a dataset of amp.replay_size refreshed by 2 x rollout samples "
+    "per update, not drawn afresh for each update",
+    "every rollout sample enters the discriminator's replay buffer (amp.replay_updates unused)",
+)
+
+
+def check_card(card: ExperimentCard) -> None:
+    """Raise where the card asks for what skrl's AMP cannot run, naming the card field."""
+    refused = []
+    if card.amp.loss != "bce":
+        refused.append(f"amp.loss={card.amp.loss!r} (skrl's discriminator loss is BCE only)")
+    if card.ppo.learn_log_std:
+        refused.append("ppo.learn_log_std=true (this mapping keeps skrl's log std fixed, as the references)")
+    if refused:
+        raise CardError(f"card {card.name}: skrl's AMP cannot run {'; '.join(refused)}")
+
+
+def _mlp(layers: tuple[int, ...]) -> list[dict[str, Any]]:
+    return [{"name": "net", "input": "OBSERVATIONS", "layers": list(layers), "activations": "elu"}]
+
+
+def runner_cfg(card: ExperimentCard, run_dir: Path, seed: int) -> dict[str, Any]:
+    """skrl's runner configuration for `card` (skrl 2.x key names)."""
+    check_card(card)
+    ppo, amp, training = card.ppo, card.amp, card.training
+    transitions = training.envs * ppo.rollout_steps
+    schedule = (
+        {
+            "learning_rate_scheduler": "KLAdaptiveLR",
+            "learning_rate_scheduler_kwargs": {
+                "kl_threshold": ppo.desired_kl,
+                "min_lr": ppo.learning_rate_range[0],
+                "max_lr": ppo.learning_rate_range[1],
+            },
+        }
+        if ppo.learning_rate_schedule == "adaptive_kl"
+        else {"learning_rate_scheduler": None}
+    )
+    return {
+        "seed": seed,
+        "models": {
+            "separate": True,
+            "policy": {
+                "class": "GaussianMixin",
+                "clip_actions": False,
+                "clip_log_std": False,
+                "initial_log_std": ppo.init_log_std,
+                "fixed_log_std": True,
+                "network": _mlp(ppo.hidden),
+                "output": "ACTIONS",
+            },
+            "value": {
+                "class": "DeterministicMixin",
+                "clip_actions": False,
+                "network": _mlp(ppo.hidden),
+                "output": "ONE",
+            },
+            "discriminator": {
+                "class": "DeterministicMixin",
+                "clip_actions": False,
+                "network": _mlp(amp.hidden),
+                "output": "ONE",
+            },
+        },
+        "memory": {"class": "RandomMemory", "memory_size": -1},
+        "motion_dataset": {"class": "RandomMemory", "memory_size": amp.replay_size},
+        "reply_buffer": {"class": "RandomMemory", "memory_size": amp.replay_size},
+        "agent": {
+            "class": "AMP",
+            "rollouts": ppo.rollout_steps,
+            "learning_epochs": ppo.epochs,
+            "mini_batches": ppo.minibatches,
+            "discount_factor": ppo.gamma,
+            "gae_lambda": ppo.gae_lambda,
+            "learning_rate": ppo.learning_rate,
+            **schedule,
+            "observation_preprocessor": "RunningStandardScaler",
+            "observation_preprocessor_kwargs": {"clip_threshold": ppo.observation_clip},
+            "value_preprocessor": "RunningStandardScaler" if ppo.normalize_values else None,
+            "amp_observation_preprocessor": "RunningStandardScaler",
+            "amp_observation_preprocessor_kwargs": {"clip_threshold": ppo.observation_clip},
+            "grad_norm_clip": ppo.max_grad_norm,
+            "ratio_clip": ppo.clip,
+            "value_clip": 0.0,  # the project's value loss is unclipped
+            "entropy_loss_scale": ppo.entropy,
+            "value_loss_scale": ppo.value_coef,
+            "discriminator_loss_scale": 1.0,
+            "amp_batch_size": 2 * transitions,  # the project's reference draw per update
+            "task_reward_scale": amp.task_reward_scale,
+            "style_reward_scale": amp.style_reward_scale,
+            "discriminator_batch_size": transitions // amp.minibatches,
+            "discriminator_logit_regularization_scale": amp.logit_reg,
+            "discriminator_gradient_penalty_scale": amp.grad_penalty,
+            "discriminator_weight_decay_scale": 0.0,
+            "time_limit_bootstrap": True,
+            "experiment": {  # skrl's TensorBoard files and checkpoints go to the run's tb/ folder
+                "directory": str(Path(run_dir)),
+                "experiment_name": SKRL_FOLDER,
+                "write_interval": ppo.rollout_steps,
+                "checkpoint_interval": ppo.rollout_steps * training.checkpoint_every,
+            },
+        },
+        "trainer": {
+            "class": "SequentialTrainer",
+            "timesteps": training.steps // training.envs,
+            "environment_info": "log",
+        },
+    }
+
+
+def train(env, card: ExperimentCard, run_dir: Path, seed: int) -> Path:
+    """Train `env` (an Isaac Lab direct env with `amp_observation_space` and `collect_reference_motions`)
+    with skrl's AMP (its checkpoints in `run_dir/tb/checkpoints`); the last one's policy becomes a
+    policy file in `run_dir/checkpoints`, named by `checkpoints/latest`, which the scorer plays."""
+    from isaaclab_rl.skrl import SkrlVecEnvWrapper
+    from skrl.utils.runner.torch import Runner
+
+    cfg = runner_cfg(card, run_dir, seed)
+    Runner(SkrlVecEnvWrapper(env, ml_framework="torch"), cfg).run()
+    skrl_checkpoints = sorted(
+        (Path(run_dir) / SKRL_FOLDER / "checkpoints").glob("agent_*.pt"),
+        key=lambda p: int(p.stem.split("_")[1]),
+    )
+    if not skrl_checkpoints:
+        raise RuntimeError(f"{run_dir}/{SKRL_FOLDER}/checkpoints: skrl wrote no agent_*.pt checkpoint")
+    last = skrl_checkpoints[-1]
+    checkpoint_dir = Path(run_dir) / "checkpoints"
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    policy = policy_file.from_skrl_checkpoint(
+        last,
+        checkpoint_dir / f"policy_{last.stem}{policy_file.SUFFIX}",
+        action_limit=ACTION_LIMIT,
+        observation_clip=card.ppo.observation_clip,
+    )
+    atomic_write_bytes(checkpoint_dir / "latest", (policy.name + "\n").encode())
+    return policy

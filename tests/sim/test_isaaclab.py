@@ -1,0 +1,317 @@
+"""The Isaac Lab backend against MuJoCo C and the clips: names and quaternions map one to one, the same
+state and action give the same joint torque, short open-loop rollouts follow MuJoCo C, pushes change
+momentum by force x duration, and a saved batch continues.
+
+Needs the isaaclab venv (`pip install -e '.[isaaclab,dev]'`, Python 3.12); elsewhere the module skips.
+Each test builds its own Isaac Lab env (one simulation per process at a time; ~12 s for the first with a
+warm Warp kernel cache, ~2 s after that) and closes it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import pytest
+
+pytest.importorskip("isaaclab", reason="the isaaclab backend's tests need the isaaclab venv (.[isaaclab])")
+torch = pytest.importorskip("torch")
+from isaaclab.utils.math import quat_apply_inverse  # noqa: E402
+
+from ampbench.backends.isaaclab import conventions  # noqa: E402
+from ampbench.backends.isaaclab.env import IsaacLabHumanoidEnv  # noqa: E402
+from ampbench.backends.mujoco.env import MujocoHumanoidEnv  # noqa: E402
+from ampbench.backends.protocol import EvalScenario, ScheduledPush  # noqa: E402
+from ampbench.model import build_mj_model, humanoid_spec  # noqa: E402
+from ampbench.motion.clip import load_clip  # noqa: E402
+from ampbench.motion.loader import DATA_DIR_ENV  # noqa: E402
+
+pytestmark = pytest.mark.sim
+TORQUE_TOLERANCE = 1e-3  # N·m; measured 2e-4 (float32 MuJoCo-Warp against float64 MuJoCo C)
+TRAJECTORY_STEPS = 25  # 0.5 s at 50 Hz, the feet in contact throughout
+TRAJECTORY_TOLERANCE = 1e-5  # rad, solver converged; measured 5e-7
+CARD_SOLVER_TOLERANCE = 3e-2  # rad, the card's 4 iterations (warm vs cold start); measured 1.3e-2
+
+
+@pytest.fixture(scope="module")
+def card(card):
+    """The shared smoke card with every segment colliding: the Isaac Lab backend has no per-geom contact
+    sets yet (the cards' default `sparse` set is refused there with a clear error)."""
+    return card.model_copy(update={"simulator": card.simulator.model_copy(update={"contacts": "floor"})})
+
+
+@pytest.fixture
+def isaac(card, library):
+    envs: list[IsaacLabHumanoidEnv] = []
+
+    def build(card_=card, **kwargs) -> IsaacLabHumanoidEnv:
+        env = IsaacLabHumanoidEnv(card_, library, **{"envs": 1, "training": False, **kwargs})
+        envs.append(env)
+        return env
+
+    yield build
+    for env in envs:
+        env.close()
+
+
+def _converged(card):
+    return card.model_copy(update={"simulator": card.simulator.model_copy(update={"iterations": 10})})
+
+
+def _scenario(envs: int = 1, push: ScheduledPush | None = None) -> EvalScenario:
+    return EvalScenario(name="t", seed=0, envs=envs, episode_seconds=1.0, push=push)
+
+
+# ---- names and quaternions ----------------------------------------------------------------------------
+
+
+def test_dof_names_map_to_hinges_and_reject_strangers():
+    known = humanoid_spec().dof_names
+    assert conventions.dof_name("left_hip_x:0", known) == "left_hip_x"
+    assert conventions.dof_name("left_hip_x:2", known) == "left_hip_z"
+    assert conventions.dof_name("right_knee_1", known) == "right_knee"
+    assert conventions.dof_name("left_elbow", known) == "left_elbow"
+    with pytest.raises(ValueError, match="left_wrist_x"):
+        conventions.dof_name("left_wrist_x:1", known)
+    with pytest.raises(ValueError, match="missing"):
+        conventions.dof_names(["left_hip_x:0"], known)
+
+
+def test_quaternion_conversion_round_trips_in_numpy_and_torch():
+    q = np.random.default_rng(0).normal(size=(5, 4))
+    np.testing.assert_array_equal(conventions.xyzw_to_wxyz(conventions.wxyz_to_xyzw(q)), q)
+    np.testing.assert_array_equal(conventions.wxyz_to_xyzw(q)[:, 3], q[:, 0])
+    t = torch.as_tensor(q)
+    assert torch.equal(conventions.wxyz_to_xyzw(t), torch.as_tensor(conventions.wxyz_to_xyzw(q)))
+
+
+def test_isaaclab_dof_and_body_names_map_onto_the_model_one_to_one(isaac):
+    """Newton's names, mapped, are the model's; its joint limits, reordered, are the MJCF's axis by axis
+    (the x, y and z ranges of a joint differ, so a wrong axis order fails here)."""
+    env = isaac()
+    robot, spec = env.direct.robot, env.spec
+    assert any(":" in name for name in robot.joint_names)  # Newton's merged joints are being mapped
+    assert sorted(conventions.dof_names(robot.joint_names, spec.dof_names)) == sorted(spec.dof_names)
+    limits = robot.data.joint_pos_limits.torch[0].cpu().numpy()[env.direct.dof_order.numpy()]
+    np.testing.assert_allclose(limits, spec.joint_ranges, atol=1e-5)
+    assert [robot.body_names[i] for i in env.direct.body_order] == list(spec.body_names)
+
+
+def _isaaclab_walk() -> Path:
+    import isaaclab_tasks
+
+    path = Path(isaaclab_tasks.__file__).parent / "contrib" / "humanoid_amp" / "motions" / "humanoid_walk.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this isaaclab_tasks install")
+    return path
+
+
+def _project_walk() -> Path:
+    path = Path(os.environ.get(DATA_DIR_ENV) or "data/clips") / "deepmimic" / "walk.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} missing: set ${DATA_DIR_ENV} to a clip folder (`ampbench data fetch`)")
+    return path
+
+
+def _skeleton_offsets(names, positions, rotations_xyzw) -> np.ndarray:
+    """Each child body's position in its parent's frame, per frame (F, pairs, 3), by Isaac Lab's maths."""
+    model = build_mj_model(*_default_sections())
+    pairs = [
+        (names.index(model.body(b).name), names.index(model.body(model.body_parentid[b]).name))
+        for b in range(2, model.nbody)
+    ]
+    child, parent = (np.asarray(i) for i in zip(*pairs, strict=True))
+    delta = torch.as_tensor(positions[:, child] - positions[:, parent])
+    return quat_apply_inverse(torch.as_tensor(rotations_xyzw[:, parent]), delta).numpy()
+
+
+def _default_sections():
+    from ampbench.cards import HumanoidConfig, SimulatorConfig
+
+    return SimulatorConfig(), HumanoidConfig()
+
+
+@pytest.mark.parametrize("clip", ["isaaclab", "project"])
+def test_clip_quaternions_converted_to_xyzw_hold_the_skeleton_rigid_in_isaaclab_maths(clip):
+    """Wxyz clip rotations, converted at the edge, put every child body at a fixed offset in its parent's
+    frame through Isaac Lab's own `quat_apply_inverse`; passed unconverted (as wxyz), they do not."""
+    if clip == "isaaclab":
+        with np.load(_isaaclab_walk()) as data:
+            names = [str(n) for n in data["body_names"]]
+            positions, rotations = data["body_positions"].astype(np.float64), data["body_rotations"]
+    else:
+        walk = load_clip(_project_walk())
+        names, positions, rotations = list(walk.body_names), walk.body_positions, walk.body_rotations
+    converted = _skeleton_offsets(
+        names, positions, conventions.wxyz_to_xyzw(np.asarray(rotations, np.float64))
+    )
+    unconverted = _skeleton_offsets(names, positions, np.asarray(rotations, np.float64))
+    assert converted.std(axis=0).max() < 2e-3  # float32 files: mm-level noise
+    assert unconverted.std(axis=0).max() > 2e-2
+    if clip == "project":  # the project's clips are the model's own kinematics: offsets = MJCF body_pos
+        model = build_mj_model(*_default_sections())
+        np.testing.assert_allclose(converted.mean(axis=0), model.body_pos[2:], atol=1e-4)
+
+
+# ---- physics against MuJoCo C --------------------------------------------------------------------------
+
+
+def _same_start(c_env: MujocoHumanoidEnv, i_env: IsaacLabHumanoidEnv) -> np.ndarray:
+    """Both envs at the MuJoCo C env's reset pose, lowered onto the floor, at rest, same command."""
+    settings = c_env.task.eval_settings(_scenario())
+    c_env.reset(0, settings)
+    i_env.reset(0, settings)
+    model, qpos_slice = c_env.mj_model, c_env._slices["qpos"]
+    data = mujoco.MjData(model)
+    data.qpos[:] = c_env.state["physics"][0, qpos_slice]
+    while mujoco.mj_forward(model, data) or data.ncon == 0:
+        data.qpos[2] -= 0.002
+    c_env.state["physics"][0, qpos_slice] = data.qpos
+    c_env.state["physics"][0, c_env._slices["qvel"]] = 0.0
+    i_env.direct.write_physics(np.ones(1, bool), data.qpos[None], np.zeros((1, model.nv)))
+    for key in ("skill", "speed"):
+        i_env.state[key][:] = c_env.state[key]
+    parts = i_env.direct._parts(i_env.direct._torque_sum)
+    np.testing.assert_allclose(parts["body_positions"][0], data.xpos[1:], atol=1e-5)
+    np.testing.assert_allclose(parts["body_rotations"][0], data.xquat[1:], atol=1e-5)
+    return data.qpos.copy()
+
+
+def _sway(task, qpos: np.ndarray, t: int, amplitude: float) -> np.ndarray:
+    """PD targets swaying about the start pose."""
+    start = (qpos[7:] - task.pd_center) / task.pd_scale
+    return (start + amplitude * np.sin(0.5 * t + np.arange(task.action_size))).astype(np.float32)[None]
+
+
+def test_the_same_state_and_action_give_the_same_joint_torque_as_mujoco_c(card, library, isaac):
+    """One control step: MuJoCo C's servo force (its actuator-force sensor) and Isaac Lab's implicit
+    actuator's reported torque, both averaged over the substeps, in model DOF order."""
+    c_env = MujocoHumanoidEnv(card, library, envs=1, training=False)
+    i_env = isaac()
+    qpos = _same_start(c_env, i_env)
+    for t in range(3):
+        action = _sway(c_env.task, qpos, t, 0.1)
+        c_env.step(action)
+        i_env.step(action)
+        c_torque, i_torque = c_env.state["torques"][0], i_env.state["torques"][0]
+        assert np.abs(c_torque).max() > 10.0  # the servos work: a comparison of zeros would prove nothing
+        assert np.all(np.abs(c_torque) < 0.99 * c_env.task.effort_limits)
+        np.testing.assert_allclose(i_torque, c_torque, atol=TORQUE_TOLERANCE)
+    c_env.close()
+
+
+@pytest.mark.parametrize("iterations", [10, None])
+def test_an_open_loop_rollout_follows_mujoco_c(card, library, isaac, iterations):
+    """Same start on the floor, same swaying PD targets, 0.5 s: joint angles within the stated tolerance,
+    with the solver converged (10 Newton iterations) and at the card's own iterations (the README's
+    "MuJoCo C and Isaac Lab" section names where the two part)."""
+    card = _converged(card) if iterations else card
+    tolerance = TRAJECTORY_TOLERANCE if iterations else CARD_SOLVER_TOLERANCE
+    c_env = MujocoHumanoidEnv(card, library, envs=1, training=False)
+    i_env = isaac(card)
+    qpos = _same_start(c_env, i_env)
+    worst = 0.0
+    for t in range(TRAJECTORY_STEPS):
+        action = _sway(c_env.task, qpos, t, 0.05)
+        c_step, i_step = c_env.step(action), i_env.step(action)
+        c_dofs = c_env.state["physics"][0, c_env._slices["qpos"]][7:]
+        worst = max(worst, float(np.abs(i_env.last_parts["dof_positions"][0] - c_dofs).max()))
+        if iterations:
+            np.testing.assert_allclose(i_step.obs, c_step.obs, atol=1e-3)
+            np.testing.assert_allclose(i_step.reward, c_step.reward, atol=1e-4)
+    c_env.close()
+    print(f"largest joint angle difference over {TRAJECTORY_STEPS} steps: {worst:.1e} rad")
+    assert worst < tolerance
+
+
+def test_domain_randomisation_draws_and_applies_what_mujoco_c_does(card, library, isaac):
+    """Mass, floor friction and joint damping scaled per env at reset: the same seed draws the same
+    factors on both envs, and with them applied the open-loop rollout still follows MuJoCo C, once
+    MuJoCo's derived constants of the scaled model are recomputed (`mj_setConst`: the MuJoCo C env
+    scales masses without it, Newton recomputes them; README, "Isaac Lab")."""
+    randomization = card.randomization.model_copy(
+        update={
+            "enabled": True,
+            "mass_scale": (0.7, 0.8),
+            "friction": (0.3, 0.4),
+            "damping_scale": (5.0, 6.0),
+        }
+    )
+    card = _converged(card).model_copy(update={"randomization": randomization})
+    c_env = MujocoHumanoidEnv(card, library, envs=1, training=False)
+    i_env = isaac(card)
+    qpos = _same_start(c_env, i_env)
+    mujoco.mj_setConst(c_env._models[0], mujoco.MjData(c_env._models[0]))
+    np.testing.assert_allclose(i_env.state["randomization"], c_env.state["randomization"])
+    mass = float(i_env.direct.robot.data.body_mass.torch[0].sum())
+    assert mass == pytest.approx(c_env._models[0].body_mass.sum(), rel=1e-5)
+    assert mass < 0.81 * c_env.total_mass
+    worst = 0.0
+    for t in range(TRAJECTORY_STEPS):
+        action = _sway(c_env.task, qpos, t, 0.05)
+        c_env.step(action)
+        i_env.step(action)
+        c_dofs = c_env.state["physics"][0, c_env._slices["qpos"]][7:]
+        worst = max(worst, float(np.abs(i_env.last_parts["dof_positions"][0] - c_dofs).max()))
+    c_env.close()
+    print(f"largest joint angle difference, randomised: {worst:.1e} rad")
+    assert worst < TRAJECTORY_TOLERANCE
+
+
+# ---- pushes and checkpoints ----------------------------------------------------------------------------
+
+
+def _momentum(env: IsaacLabHumanoidEnv) -> np.ndarray:
+    data = env.direct.robot.data
+    mass = data.body_mass.torch[0].cpu().numpy()
+    velocity = data.body_com_lin_vel_w.torch[0].cpu().numpy()
+    return (mass[:, None] * velocity).sum(axis=0)
+
+
+def _momentum_path(isaac, push: ScheduledPush | None, steps: int) -> list[np.ndarray]:
+    """Total linear momentum after each of `steps` zero-action control steps, 3 m above the floor."""
+    env = isaac()
+    env.reset(0, env.task.eval_settings(_scenario(push=push)))
+    qpos, qvel = env.task.reset_qpos[:1].copy(), np.zeros((1, env.mj_model.nv), np.float32)
+    qpos[0, 2] += 3.0
+    env.direct.write_physics(np.ones(1, bool), qpos, qvel)
+    zero = np.zeros((1, env.action_size), np.float32)
+    path = [_momentum(env)]
+    for _ in range(steps):
+        env.step(zero)
+        path.append(_momentum(env))
+    assert not env.direct.robot.permanent_wrench_composer.active  # cleared once the push is over
+    env.close()
+    return path
+
+
+def test_a_scheduled_push_changes_momentum_by_force_times_duration_then_stops(isaac):
+    """No contact: 100 N x 0.1 s on the torso, against the same fall unpushed, adds 10 N·s along the
+    push and nothing after it ends (the composer holds it for exactly its duration)."""
+    push = ScheduledPush(body="torso", force=100.0, duration=0.1, azimuth_deg=0.0, start_seconds=0.04)
+    steps = 12  # 0.24 s: the push ends at 0.14 s
+    pushed, still = (np.stack(_momentum_path(isaac, p, steps)) for p in (push, None))
+    gained = pushed - still
+    assert np.linalg.norm(gained[-1]) == pytest.approx(100.0 * 0.1, rel=1e-3)
+    assert abs(gained[-1, 2]) < 1e-2  # a horizontal push
+    # once it ended nothing more (a force left on would add 2 N·s per step; the float32 momentum read-out
+    # of two differently spinning robots parts by ~6e-3 N·s over these 3 steps), and nothing before it
+    np.testing.assert_allclose(gained[-1], gained[-4], atol=2e-2)
+    assert np.linalg.norm(gained[2]) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_a_saved_batch_continues(card, library, isaac):
+    """State dict -> the same observations again; MuJoCo-Warp's solver warm start is not part of it, so
+    the replay agrees to the card solver's tolerance, not bit for bit."""
+    env = isaac(_converged(card), envs=4, training=True)
+    env.reset(3)
+    actions = np.random.default_rng(1).uniform(-0.3, 0.3, (12, 4, env.action_size)).astype(np.float32)
+    for a in actions[:6]:
+        env.step(a)
+    saved = env.state_dict()
+    first = np.stack([env.step(a).obs for a in actions[6:]])
+    env.load_state_dict(saved)
+    again = np.stack([env.step(a).obs for a in actions[6:]])
+    np.testing.assert_allclose(again, first, atol=1e-3)
