@@ -71,7 +71,12 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=256)
     parser.add_argument("--updates", type=int, default=3, help="timed updates after the compiling one")
     parser.add_argument("--set", action="append", default=[], help="card override, e.g. ppo.epochs=2")
+    parser.add_argument("--compile-cache", help="JAX's persistent cache folder (checkouts that have one)")
     args = parser.parse_args()
+    if args.compile_cache:
+        from ampbench import compile_cache
+
+        compile_cache.enable(args.compile_cache)
     started = time.perf_counter()
     card, env = _build(args.card, args.envs, args.set)
     built = time.perf_counter()

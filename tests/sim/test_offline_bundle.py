@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ampbench import compile_cache
 from ampbench.cli import main
 
 pytestmark = [pytest.mark.sim, pytest.mark.learn]
@@ -46,7 +47,14 @@ def test_a_bundle_installs_trains_and_scores_without_an_index(tmp_path, monkeypa
     assert not wheels & {"jax", "jaxlib", "flax", "numpy", "scipy"}
 
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHON": str(python), "PIP_NO_INDEX": "1", "AMPBENCH_DATA": "/nonexistent"}
+    # The session's compilation cache (same JAX version in the target): the programs compile once per CI run.
+    env = {
+        **os.environ,
+        "PYTHON": str(python),
+        "PIP_NO_INDEX": "1",
+        "AMPBENCH_DATA": "/nonexistent",
+        "AMPBENCH_COMPILE_CACHE": str(compile_cache.default_folder()),
+    }
     subprocess.run(
         ["bash", str(bundle / "run.sh"), str(out), "--smoke", "--set", "training.steps=1024"],
         env=env,

@@ -76,7 +76,7 @@ def test_gradient_penalty_on_a_share_of_rows_is_the_penalty_of_those_rows():
     config = AmpConfig(hidden=(8,), grad_penalty_fraction=0.25)
     params = init_discriminator(jax.random.key(1), config, 3)
     x = jax.random.normal(jax.random.key(0), (10, 3))
-    full = AmpConfig(hidden=(8,))
+    full = AmpConfig(hidden=(8,), grad_penalty_fraction=1.0)
     share = gradient_penalty(params, config, x)
     np.testing.assert_allclose(share, gradient_penalty(params, full, x[:3]), rtol=1e-6)  # ceil(2.5) rows
     assert not np.isclose(share, gradient_penalty(params, full, x))
