@@ -1,11 +1,13 @@
-"""Training speed of this checkout against an older commit's, measured in one run (pytest-benchmark).
+"""Training speed of this checkout against an older commit's, measured under the same load
+(pytest-benchmark).
 
 Run: `pytest tests/bench/test_speed_against_commit.py --benchmark-enable -m bench` (not part of CI: each
-process compiles its update for one to four minutes on 2 cores). The older commit (default 9bd122d,
-`$AMPBENCH_BASELINE_COMMIT` to change it) is checked out into a temporary git worktree; `update_speed.py`
-then times whole training updates of the phase-2 card at 256 envs in fresh processes, old and new
-alternated (old, new, old, new), so both see the same machine load. The ratio of the mean rates is
-recorded in extra_info: the figure to quote, since absolute rates swing with the load of a shared CPU.
+worker compiles its update for one to four minutes on 2 cores). The older commit (default 9bd122d,
+`$AMPBENCH_BASELINE_COMMIT` to change it) is checked out into a temporary git worktree. One
+`update_speed.py --serve` worker per checkout compiles the phase-2 card's update at 256 envs, then the
+driver asks them for one update at a time, in turn, for `ROUNDS` rounds: both see the same machine load
+within seconds, which back-to-back processes on a shared CPU do not (their rates swung 3x here). The ratio
+of mean update times is recorded in extra_info.
 """
 
 from __future__ import annotations
@@ -23,19 +25,48 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("update_speed.py")
 BASELINE = os.environ.get("AMPBENCH_BASELINE_COMMIT", "9bd122d")
 ENVS = 256
+ROUNDS = 6
 
 
-def _measure(checkout: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": f"{checkout / 'src'}:{checkout}"}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--envs", str(ENVS), "--updates", "3"],
-        cwd=checkout,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def alternate(workers: dict[str, tuple[Path, tuple[str, ...]]], rounds: int = ROUNDS) -> dict[str, dict]:
+    """Start one serving worker per (checkout, extra arguments), then time `rounds` updates of each in
+    turn; per worker its first (compiling) update and every timed update's seconds."""
+    started = {}
+    for name, (checkout, extra) in workers.items():
+        started[name] = subprocess.Popen(
+            [sys.executable, str(SCRIPT), "--envs", str(ENVS), "--serve", *extra],
+            cwd=checkout,
+            env={**os.environ, "PYTHONPATH": f"{checkout / 'src'}:{checkout}"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+    results = {name: {"seconds": []} for name in workers}
+    try:
+        for name, worker in started.items():
+            results[name].update(_reply(worker))
+        for _ in range(rounds):
+            for name, worker in started.items():
+                worker.stdin.write("update\n")
+                worker.stdin.flush()
+                results[name]["seconds"].append(_reply(worker)["seconds"])
+    finally:
+        for worker in started.values():
+            worker.stdin.close()
+            worker.wait(timeout=60)
+    for result in results.values():
+        result["env_steps_per_s"] = (
+            result["env_steps_per_update"] * len(result["seconds"]) / sum(result["seconds"])
+        )
+    return results
+
+
+def _reply(worker: subprocess.Popen) -> dict:
+    for line in worker.stdout:
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"update_speed.py worker ended with code {worker.wait()} before replying")
 
 
 @pytest.fixture(scope="module")
@@ -47,24 +78,13 @@ def baseline(tmp_path_factory) -> Path:
 
 
 def test_training_update_against_the_baseline_commit(benchmark, baseline):
-    runs = {"baseline": [], "this": []}
+    measured = {}
 
-    def alternate():
-        for _ in range(2):
-            runs["baseline"].append(_measure(baseline))
-            runs["this"].append(_measure(ROOT))
+    def run():
+        measured.update(alternate({"baseline": (baseline, ()), "this": (ROOT, ())}))
 
-    benchmark.pedantic(alternate, rounds=1, iterations=1)
-    rates = {name: [run["env_steps_per_s"] for run in measured] for name, measured in runs.items()}
-    mean = {name: sum(values) / len(values) for name, values in rates.items()}
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    mean = {name: sum(r["seconds"]) / len(r["seconds"]) for name, r in measured.items()}
     benchmark.extra_info.update(
-        {
-            "baseline_commit": BASELINE,
-            "envs": ENVS,
-            "env_steps_per_s": rates,
-            "first_update_s": {
-                name: [run["first_update_s"] for run in measured] for name, measured in runs.items()
-            },
-            "ratio": mean["this"] / mean["baseline"],
-        }
+        {"baseline_commit": BASELINE, "envs": ENVS, **measured, "ratio": mean["baseline"] / mean["this"]}
     )

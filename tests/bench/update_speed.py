@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 
@@ -72,6 +73,12 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=3, help="timed updates after the compiling one")
     parser.add_argument("--set", action="append", default=[], help="card override, e.g. ppo.epochs=2")
     parser.add_argument("--compile-cache", help="JAX's persistent cache folder (checkouts that have one)")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="after the compiling update, run one update per line read from stdin and print its seconds, "
+        "so a driver can alternate updates of several checkouts under the same load",
+    )
     args = parser.parse_args()
     if args.compile_cache:
         from ampbench import compile_cache
@@ -83,6 +90,16 @@ def main() -> None:
     update = _update_fn(card, env)
     update()
     compiled = time.perf_counter()
+    if args.serve:
+        per_update = card.training.envs * card.ppo.rollout_steps
+        print(
+            json.dumps({"first_update_s": compiled - built, "env_steps_per_update": per_update}), flush=True
+        )
+        for _ in sys.stdin:
+            started = time.perf_counter()
+            update()
+            print(json.dumps({"seconds": time.perf_counter() - started}), flush=True)
+        return
     for _ in range(args.updates):
         update()
     seconds = (time.perf_counter() - compiled) / args.updates
