@@ -39,13 +39,14 @@ def enable(folder: str | Path | None = None) -> Path | None:
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    global _listening
     if not _listening:
         jax.monitoring.register_event_listener(_count)
-        _listening.append(True)
+        _listening = True
     return path
 
 
-_listening: list[bool] = []
+_listening = False
 
 
 def _count(event: str, **_: object) -> None:

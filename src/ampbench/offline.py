@@ -67,12 +67,23 @@ def _pip(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "pip", *args], check=True)
 
 
-def gather(
-    out: Path, *, have_file: Path, card_path: Path, extra: str = "mjx", source: Path = Path(".")
-) -> Path:
+def checkout_root() -> Path:
+    """The source checkout this ampbench runs from (its wheel is built from it)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "pyproject.toml").is_file():
+        raise FileNotFoundError(
+            f"ampbench offline gather builds ampbench's wheel from a source checkout; {root} is not one "
+            "(run it from a clone's venv, e.g. after `pip install -e .`)"
+        )
+    return root
+
+
+def gather(out: Path, *, have_file: Path, card_path: Path, extra: str = "mjx") -> Path:
     """Write the bundle (layout in the module docstring) into `out`; returns `out`."""
+    source = checkout_root()
     card = load_card(card_path)
     have = installed_names(have_file.read_text())
+    clips = _copy_clips(card, out / "clips")  # first: a missing clip stops before minutes of pip
     wheels = out / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     report_path = out / "resolution.json"
@@ -90,7 +101,6 @@ def gather(
     if wanted:
         _pip("download", "--quiet", "--no-deps", "--only-binary=:all:", "--dest", str(wheels), *wanted)
     _pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), str(source))
-    clips = _copy_clips(card, out / "clips")
     shutil.copyfile(card_path, out / "card.yaml")
     script = out / "run.sh"
     script.write_text(resources.files("ampbench").joinpath(RUN_SCRIPT).read_text())
