@@ -18,7 +18,7 @@ from pathlib import Path
 
 import mujoco
 
-from ampbench.model import model_path
+from ampbench.model import CONTACT_POINT_GROUP, model_path
 from ampbench.motion.fetch import cache_dir
 
 FLOOR_GEOM = "floor"
@@ -32,7 +32,8 @@ class AssetError(RuntimeError):
 def usd_folder(model: str) -> Path:
     """Where the USD of `model` is cached: <cache>/isaaclab/usd/<model>-<hash of MJCF and converter>."""
     xml = model_path(model)
-    digest = hashlib.sha256(xml.read_bytes() + version(CONVERTER).encode()).hexdigest()[:16]
+    recipe = f"{version(CONVERTER)} without contact points".encode()  # what _robot_only leaves out
+    digest = hashlib.sha256(xml.read_bytes() + recipe).hexdigest()[:16]
     return cache_dir() / "isaaclab" / "usd" / f"{model}-{digest}"
 
 
@@ -82,10 +83,15 @@ def _floor(spec: mujoco.MjSpec, xml: Path) -> mujoco.MjsGeom:
 
 
 def _robot_only(xml: Path) -> mujoco.MjSpec:
+    """The robot without floor and motors, and without the massless contact points of the `sparse`
+    contact set: the contact sets Isaac Lab takes (`floor`, `all`) leave them out on MuJoCo too, and the
+    converter would give them mass."""
     spec = mujoco.MjSpec.from_file(str(xml))
     spec.delete(_floor(spec, xml))
     for actuator in list(spec.actuators):
         spec.delete(actuator)
+    for geom in [geom for geom in spec.geoms if geom.group == CONTACT_POINT_GROUP]:
+        spec.delete(geom)
     spec.compile()
     return spec
 
