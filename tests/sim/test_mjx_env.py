@@ -36,7 +36,7 @@ def stepped(env):
 
 
 def test_reset_and_step_share_structure_shapes_and_dtypes(stepped):
-    """Identical pytrees mean the jitted step compiles once (STACK.md: weak types recompile)."""
+    """Reset and step give identical pytrees (dtypes and weak types too): the jitted step compiles once."""
     first, state, step = stepped
     assert jax.tree.structure(first) == jax.tree.structure(state)
     for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(state), strict=True):
