@@ -350,6 +350,32 @@ class HumanoidTask:
             *(np.asarray(v, np.int32 if i in ints else np.float32) for i, v in enumerate(values))
         )
 
+    def reset_indices(self, rng: np.random.Generator, n: int, es: EvalSettings | None) -> np.ndarray:
+        """n reset-pool rows for host-stepped envs, from the commanded skill's clips when an evaluation
+        fixes the skill."""
+        if es is None or es.skill < 0:
+            return rng.integers(0, self.reset_skill.shape[0], size=n)
+        return rng.choice(np.flatnonzero(self.reset_skill == es.skill), size=n)
+
+    def start_episodes(
+        self, state: dict[str, Any], mask: np.ndarray, index: np.ndarray, rng: np.random.Generator, es
+    ) -> None:
+        """A host-stepped env batch's episode bookkeeping for the envs in `mask`, started from reset-pool
+        rows `index` (the physics is the env's to write): command, clock, AMP history, no push."""
+        n = int(mask.sum())
+        skill = self.reset_skill[index]
+        state["skill"][mask] = skill
+        state["speed"][mask] = self.band_speed(skill, rng.uniform(size=n).astype(np.float32))
+        state["step"][mask] = 0
+        state["amp_history"][mask] = self.reset_amp_history[index]
+        state["push"] = pushes.push_on_reset(pushes.PushState(**state["push"]), mask)._asdict()
+        state["push_vector"][mask] = 0.0
+        state["push_force"][mask] = 0.0
+        state["torques"][mask] = 0.0
+        state["gait"][mask] = 0.0
+        if es is not None:
+            state["push_start"][mask] = self.initial_push_start(es, rng.uniform(size=n).astype(np.float32))
+
     def skill_index(self, skill: str) -> int:
         if skill not in self.skill_names:
             raise ValueError(

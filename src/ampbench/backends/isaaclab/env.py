@@ -254,33 +254,14 @@ class HumanoidDirectEnv(DirectRLEnv):
         state, task, n = self.state, self.task, int(mask.sum())
         if n == 0:
             return
-        index = self._reset_index(rng, n)
+        index = task.reset_indices(rng, n, self.eval_settings)
         self.write_physics(mask, task.reset_qpos[index], task.reset_qvel[index])
-        skill = task.reset_skill[index]
-        state["skill"][mask] = skill
-        state["speed"][mask] = task.band_speed(skill, rng.uniform(size=n).astype(np.float32))
-        state["step"][mask] = 0
-        state["amp_history"][mask] = task.reset_amp_history[index]
-        state["push"] = pushes.push_on_reset(pushes.PushState(**state["push"]), mask)._asdict()
-        state["push_vector"][mask] = 0.0
-        state["push_force"][mask] = 0.0
-        state["torques"][mask] = 0.0
-        state["gait"][mask] = 0.0
-        es = self.eval_settings
-        if es is not None:
-            state["push_start"][mask] = task.initial_push_start(es, rng.uniform(size=n).astype(np.float32))
+        task.start_episodes(state, mask, index, rng, self.eval_settings)
         self._randomize(mask, rng)
         parts = self._parts(torch.as_tensor(state["torques"], device=self.device)[:, self.dof_from_model])
         parts = {name: value[mask] for name, value in parts.items()}
         parts["command"] = task.command(state["skill"][mask], state["speed"][mask])
         state["obs"][mask] = task.observation(parts)
-
-    def _reset_index(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        pool = self.task.reset_skill
-        es = self.eval_settings
-        if es is None or es.skill < 0:
-            return rng.integers(0, pool.shape[0], size=n)
-        return rng.choice(np.flatnonzero(pool == es.skill), size=n)
 
     def _randomization_bindings(self) -> None:
         """The unscaled physics the card's randomisation scales, and Newton's per-env shape friction.

@@ -165,7 +165,7 @@ class MujocoHumanoidEnv:
         state, task, n = self.state, self.task, int(mask.sum())
         if n == 0:
             return
-        index = self._reset_index(rng, n)
+        index = task.reset_indices(rng, n, self.eval_settings)
         qpos, qvel = task.reset_qpos[index].astype(np.float64), task.reset_qvel[index].astype(np.float64)
         if self.weld_root:  # start where the weld holds the pelvis: the model's reference root pose, at rest
             qpos[:, :FREE_QPOS] = self.mj_model.qpos0[:FREE_QPOS]
@@ -174,31 +174,11 @@ class MujocoHumanoidEnv:
         physics[:, self._slices["qpos"]] = qpos
         physics[:, self._slices["qvel"]] = qvel
         state["physics"][mask] = physics
-        skill = task.reset_skill[index]
-        state["skill"][mask] = skill
-        state["speed"][mask] = task.band_speed(skill, rng.uniform(size=n).astype(np.float32))
-        state["step"][mask] = 0
-        state["amp_history"][mask] = task.reset_amp_history[index]
-        state["push"] = pushes.push_on_reset(pushes.PushState(**state["push"]), mask)._asdict()
-        state["push_vector"][mask] = 0.0
-        state["push_force"][mask] = 0.0
-        state["torques"][mask] = 0.0
-        state["gait"][mask] = 0.0
-        es = self.eval_settings
-        if es is not None:
-            state["push_start"][mask] = task.initial_push_start(es, rng.uniform(size=n).astype(np.float32))
+        task.start_episodes(state, mask, index, rng, self.eval_settings)
         self._randomize(mask, rng)
         parts = self._parts(state["physics"][mask], state["torques"][mask])
         parts["command"] = task.command(state["skill"][mask], state["speed"][mask])
         state["obs"][mask] = task.observation(parts)
-
-    def _reset_index(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """Reference states, from the commanded skill's clips when an evaluation fixes the skill."""
-        pool = self.task.reset_skill
-        es = self.eval_settings
-        if es is None or es.skill < 0:
-            return rng.integers(0, pool.shape[0], size=n)
-        return rng.choice(np.flatnonzero(pool == es.skill), size=n)
 
     def _randomize(self, mask: np.ndarray, rng: np.random.Generator) -> None:
         dr = self.card.randomization
