@@ -36,6 +36,8 @@ def enable(folder: str | Path | None = None) -> Path | None:
 
     path = Path(chosen)
     path.mkdir(parents=True, exist_ok=True)
+    global _folder
+    _folder = path
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
@@ -47,6 +49,12 @@ def enable(folder: str | Path | None = None) -> Path | None:
 
 
 _listening = False
+_folder: Path | None = None
+
+
+def folder() -> Path | None:
+    """The folder `enable` put the cache in, or None while it is off."""
+    return _folder
 
 
 def _count(event: str, **_: object) -> None:

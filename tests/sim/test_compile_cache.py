@@ -1,10 +1,13 @@
-"""JAX's persistent compilation cache, on for every command and for the tests: a second run of a card
-loads its compiled programs instead of compiling them, because the env's arrays are program inputs."""
+"""JAX's persistent compilation cache and the traced programs kept beside it, on for every command and
+for the tests: a second run of a card loads its traced and compiled programs instead of tracing and
+compiling them, because the env's arrays are program inputs."""
 
 from __future__ import annotations
 
 import json
 
+import jax
+import numpy as np
 import pytest
 
 from ampbench.backends.mjx.env import HumanoidAmpEnv
@@ -16,25 +19,29 @@ from tests.clipfactory import synthetic_clip
 pytestmark = pytest.mark.sim
 
 
-def _two_update_run(run_dir, clip_seed: int, schedule: str) -> dict:
-    """Train two updates of the phase-2 smoke card; its timing entry, and how many programs the
-    in-memory jit cache of the update gained (each run's env is a new pytree, so at least one)."""
+def _two_update_run(run_dir, clip_seed: int, schedule: str) -> tuple[dict, trainer.TrainState]:
+    """Train two updates of the phase-2 smoke card; its timing entry and final state."""
     overrides = ("training.steps=1024", f"ppo.learning_rate_schedule={schedule}")
     card = load_card("benchmarks/phase2.yaml", overlays=("smoke",), overrides=overrides)
     clips = [synthetic_clip(num_frames=61, fps=30.0, loop=True, seed=clip_seed)] * 3
     env = HumanoidAmpEnv(card, MotionLibrary(clips, skills=["walk", "pace", "run"]))
-    before = trainer.update_step._cache_size()
-    trainer.train(env, card, seed=0, run_dir=run_dir, resume=False)
+    result = trainer.train(env, card, seed=0, run_dir=run_dir, resume=False)
     (start,) = json.loads((run_dir / trainer.TIMING).read_text())["starts"]
-    return {**start, "update_programs": trainer.update_step._cache_size() - before}
+    return start, result.state
 
 
 def test_a_second_run_loads_every_program_from_the_cache_even_with_other_clips(tmp_path):
-    first = _two_update_run(tmp_path / "first", clip_seed=0, schedule="adaptive_kl")
-    second = _two_update_run(tmp_path / "second", clip_seed=1, schedule="adaptive_kl")  # other reset pool
+    first, first_state = _two_update_run(tmp_path / "first", clip_seed=0, schedule="adaptive_kl")
+    second, _ = _two_update_run(tmp_path / "second", clip_seed=1, schedule="adaptive_kl")  # other pool
     assert second["compile_cache"]["compiled"] == 0
     assert second["compile_cache"]["loaded"] >= 2  # the env reset and the training update
+    assert second["traced_programs"] == {"loaded": 2, "traced": 0}
     assert second["updates"] == 2 and second["first_update_seconds"] > 0
-    # One update program per run: the adaptive-KL state once made the second update compile it again
-    # (uncommitted arrays in the fresh state, committed ones after an update).
-    assert first["update_programs"] == second["update_programs"] == 1
+    # Two programs per run, the reset and one update: the adaptive-KL state once made the second update
+    # compile it again (uncommitted arrays in the fresh state, committed ones after an update).
+    assert sum(first["traced_programs"].values()) == 2
+    # A loaded program is the traced one: the first run again, from disk, ends where the first ended.
+    again, again_state = _two_update_run(tmp_path / "again", clip_seed=0, schedule="adaptive_kl")
+    assert again["traced_programs"] == {"loaded": 2, "traced": 0}
+    for ours, theirs in zip(jax.tree.leaves(first_state), jax.tree.leaves(again_state), strict=True):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))

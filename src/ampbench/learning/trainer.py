@@ -38,11 +38,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
 import ampbench
-from ampbench import compile_cache
+from ampbench import compile_cache, program_cache
 from ampbench.backends.protocol import BatchedEnv
 from ampbench.cards import AmpConfig, ExperimentCard, PpoConfig
 from ampbench.learning import normalizer, policy_file
@@ -668,19 +669,49 @@ def load_noisy_policy(checkpoint_path: str | Path) -> Callable[[jax.Array, jax.A
 # ---- the loop ------------------------------------------------------------------------------------------
 
 
-def committed(tree: Any) -> Any:
-    """The arrays of `tree` committed to the default device. A fresh or restored state holds uncommitted
-    arrays and an update's outputs are committed; a compiled update keys on that, so without this the
-    second update compiles the whole update again."""
-    return jax.device_put(tree, jax.devices()[0])
+def committed(tree: Any, sharding: Any = None) -> Any:
+    """The arrays of `tree` committed to `sharding` (default: the first device). A fresh or restored state
+    holds uncommitted arrays and an update's outputs are committed; a compiled update keys on that, so
+    without this the second update compiles the whole update again."""
+    return jax.device_put(tree, sharding if sharding is not None else jax.devices()[0])
+
+
+def env_split(envs: int) -> tuple[NamedSharding, NamedSharding]:
+    """(replicated, split along the env axis) over the most of JAX's default devices that divide `envs`.
+
+    On a CPU split into one device per core (`ampbench.cpu_devices`) each core steps its share of the
+    envs; on one GPU both are that GPU. The numbers are the same up to float rounding: random draws do
+    not depend on the split (JAX's partitionable threefry), only the order of sums across devices does.
+    """
+    devices = jax.devices()
+    mesh = Mesh(np.asarray(devices[: split_count(envs, len(devices))]), ("envs",))
+    return NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("envs"))
+
+
+def split_count(envs: int, devices: int) -> int:
+    """The most of `devices` that share `envs` evenly (an uneven split would pad every device's share)."""
+    return max(n for n in range(1, devices + 1) if envs % n == 0)
 
 
 class FusedRollouts:
-    """A `JaxEnv`'s batch and updates: rollout and learning in one compiled call."""
+    """A `JaxEnv`'s batch and updates: rollout and learning in one compiled call, the envs split over
+    the devices (`env_split`) and the learner's state copied to each."""
 
     def __init__(self, env: JaxEnv, card: ExperimentCard, seed: int):
         self.env, self.card = env, card
-        self.carry = reset_envs(env, card.training.envs, update_keys(seed, 0)[0])
+        self.replicated, self.split = env_split(card.training.envs)
+        self.placed_env = committed(env, self.replicated)
+        envs, ppo, amp = card.training.envs, card.ppo, card.amp
+        reset = program_cache.cached_jit(
+            "reset_envs", lambda env, key: reset_envs(env, envs, key), env, static_key=f"envs={envs}"
+        )
+        self.carry = reset(self.placed_env, committed(update_keys(seed, 0)[0], self.replicated))
+        self._update = program_cache.cached_jit(
+            "update_step",
+            lambda env, *args: update_step(env, ppo, amp, *args),
+            env,
+            static_key=repr((ppo, amp)),
+        )
 
     def snapshot(self) -> RolloutCarry:
         return self.carry
@@ -689,10 +720,9 @@ class FusedRollouts:
         self.carry = saved
 
     def update(self, state: TrainState, key: jax.Array, reference: jax.Array):
-        state, carry = committed((state, self.carry))
-        new_state, self.carry, metrics, health = update_step(
-            self.env, self.card.ppo, self.card.amp, state, carry, key, reference
-        )
+        state, carry = committed(state, self.replicated), committed(self.carry, self.split)
+        key, reference = committed((key, reference), self.replicated)
+        new_state, self.carry, metrics, health = self._update(self.placed_env, state, carry, key, reference)
         return new_state, metrics, health
 
 
@@ -784,6 +814,7 @@ class Throughput:
     started: float = field(default_factory=time.monotonic)
     update_seconds: list[float] = field(default_factory=list)
     cache_at_start: dict[str, int] = field(default_factory=compile_cache.counts)
+    programs_at_start: dict[str, int] = field(default_factory=program_cache.counts)
     first_update_done: float = 0.0
 
     def add(self, seconds: float) -> None:
@@ -816,6 +847,9 @@ class Throughput:
             "update_env_steps_per_second": self.update_rate,
             "wall_env_steps_per_second": self.wall_rate,
             "compile_cache": {key: now[key] - self.cache_at_start[key] for key in now},
+            "traced_programs": {
+                key: count - self.programs_at_start[key] for key, count in program_cache.counts().items()
+            },
         }
 
 

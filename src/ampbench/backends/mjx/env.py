@@ -8,10 +8,12 @@ is swapped into the model inside `step`, so one compiled step serves every env.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import mujoco
 import numpy as np
 from flax import struct
 from mujoco import mjx
@@ -91,6 +93,7 @@ class HumanoidAmpEnv:
         self.reset_amp_history = jnp.asarray(task.reset_amp_history)
         self.reset_skill = jnp.asarray(task.reset_skill)
         self.effort_limits = jnp.asarray(task.effort_limits)
+        self.program_key = _program_key(card, self.mj_model, training=training, weld_root=weld_root)
         self._token = object()
 
     def tree_flatten(self) -> tuple[tuple[Any, ...], _Static]:
@@ -357,6 +360,15 @@ class HumanoidAmpEnv:
 
         data, torques = jax.lax.scan(substep, data, None, length=self.card.simulator.substeps)
         return data, jnp.mean(torques, axis=0)
+
+
+def _program_key(card: ExperimentCard, mj_model: mujoco.MjModel, **flags: bool) -> str:
+    """What decides this env's traced programs besides the code (`ampbench.program_cache`): the card, the
+    built model byte for byte, and the flags. Clips are not in it: they reach programs only as arrays."""
+    model = np.empty(mujoco.mj_sizeModel(mj_model), np.uint8)
+    mujoco.mj_saveModel(mj_model, None, model)
+    described = card.model_dump_json().encode() + model.tobytes() + repr(sorted(flags.items())).encode()
+    return hashlib.sha256(described).hexdigest()
 
 
 def _kinematics(sys: mjx.Model, data: mjx.Data) -> mjx.Data:

@@ -1,0 +1,134 @@
+"""Traced programs kept on disk beside the compilation cache, so a second run skips Python tracing too.
+
+The persistent compilation cache (`compile_cache`) spares XLA's compile, but every process still traces
+the MJX update in Python to learn which program to ask for: 8-10 s of a cached start on 2 cores. Here
+the traced program is serialised with `jax.export` the first time, under a key made of everything that
+decides it (ampbench's files, the versions of JAX, MuJoCo, flax and optax, the devices, the env's own
+program key, the static settings and every argument's shape, dtype and sharding), and a later run with
+the same key loads it and only asks the compilation cache for its executable. A program is always run
+through its exported form, so the first run compiles exactly what later runs load.
+
+An env opts in with a `program_key` attribute: a string that changes whenever its traced program would
+(the MJX env: its card, model and flags). Without one, or with the compilation cache off, functions run
+as plain `jax.jit`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from ampbench import compile_cache
+from ampbench.runs import atomic_write_bytes
+
+FORMAT = 1  # raise when what is stored changes
+VERSIONED = ("jax", "jaxlib", "mujoco", "mujoco-mjx", "flax", "optax", "numpy")
+_PACKAGE = Path(__file__).resolve().parent
+_source_digest: str | None = None
+_counts = {"loaded": 0, "traced": 0}
+
+
+def counts() -> dict[str, int]:
+    """Programs this process `loaded` from disk and `traced` (and wrote), so far."""
+    return dict(_counts)
+
+
+def source_digest() -> str:
+    """sha256 of every file of the installed ampbench package (code and the MJCF alike)."""
+    global _source_digest
+    if _source_digest is None:
+        digest = hashlib.sha256()
+        for path in sorted(_PACKAGE.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
+        _source_digest = digest.hexdigest()
+    return _source_digest
+
+
+def _versions() -> str:
+    found = []
+    for name in VERSIONED:
+        try:
+            found.append(f"{name}={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{name}=absent")
+    return " ".join(found)
+
+
+def _describe(leaf: Any) -> str:
+    if isinstance(leaf, jax.Array):
+        return f"{jax.typeof(leaf)} {leaf.sharding}"
+    return f"{type(leaf).__name__} {jax.typeof(leaf)}"
+
+
+class CachedProgram:
+    """`fn` (positional pytree arguments, no static ones: bind those first) run as an exported program,
+    loaded from `folder` when a run with the same key traced it before."""
+
+    def __init__(self, name: str, fn: Callable[..., Any], *, env_key: str, static_key: str):
+        self.name, self.fn = name, fn
+        self.env_key, self.static_key = env_key, static_key
+        self._calls: dict[str, tuple[Callable[..., Any], Any]] = {}
+
+    def key(self, leaves: list[Any], in_tree: Any) -> str:
+        devices = jax.devices()
+        parts = [
+            f"format={FORMAT}",
+            self.name,
+            source_digest(),
+            _versions(),
+            f"{devices[0].platform}:{devices[0].device_kind} x{len(devices)}",
+            self.env_key,
+            self.static_key,
+            str(in_tree.num_leaves),
+            *map(_describe, leaves),
+        ]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+    def __call__(self, *args: Any) -> Any:
+        leaves, in_tree = jax.tree_util.tree_flatten(args)
+        key = self.key(leaves, in_tree)
+        if key not in self._calls:
+            self._calls[key] = self._load_or_export(key, leaves, in_tree)
+        call, out_tree = self._calls[key]
+        return jax.tree_util.tree_unflatten(out_tree, call(*leaves))
+
+    def _load_or_export(self, key: str, leaves: list[Any], in_tree: Any) -> tuple[Callable, Any]:
+        path = compile_cache.folder() / "programs" / f"{self.name}-{key[:32]}.bin"
+        if path.is_file():
+            try:
+                out_tree, serialized = pickle.loads(path.read_bytes())
+                exported = jax.export.deserialize(serialized)
+                _counts["loaded"] += 1
+                return jax.jit(exported.call), out_tree
+            except (OSError, EOFError, ValueError, pickle.UnpicklingError):  # unreadable: trace again
+                path.unlink(missing_ok=True)
+        found: dict[str, Any] = {}
+
+        def flat(*flat_leaves):
+            out = self.fn(*jax.tree_util.tree_unflatten(in_tree, flat_leaves))
+            out_leaves, found["out_tree"] = jax.tree_util.tree_flatten(out)
+            return out_leaves
+
+        shardings = tuple(leaf.sharding if isinstance(leaf, jax.Array) else None for leaf in leaves)
+        serialized = jax.export.export(jax.jit(flat, in_shardings=shardings))(*leaves).serialize()
+        atomic_write_bytes(path, pickle.dumps((found["out_tree"], serialized)))
+        _counts["traced"] += 1
+        # Run what later runs will load: a deserialised program's outputs are never weakly typed, and
+        # the next program's key (and trace) would differ if this run's were.
+        return jax.jit(jax.export.deserialize(serialized).call), found["out_tree"]
+
+
+def cached_jit(name: str, fn: Callable[..., Any], env: Any, static_key: str) -> Callable[..., Any]:
+    """`fn` as a `CachedProgram` when `env` has a `program_key` and the compilation cache is on, else
+    `jax.jit(fn)`."""
+    env_key = getattr(env, "program_key", None)
+    if env_key is None or compile_cache.folder() is None:
+        return jax.jit(fn)
+    return CachedProgram(name, fn, env_key=env_key, static_key=static_key)
