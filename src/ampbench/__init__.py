@@ -2,9 +2,5 @@
 
 import time
 
-from ampbench import cpu_devices
-
 IMPORTED_AT = time.monotonic()
 """When this process first imported ampbench: training reports its time to the first update from here."""
-
-cpu_devices.request()

@@ -26,20 +26,17 @@ SCRIPT = Path(__file__).with_name("update_speed.py")
 BASELINE = os.environ.get("AMPBENCH_BASELINE_COMMIT", "9bd122d")
 ENVS = 256
 ROUNDS = 6
-DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 
 
 def alternate(workers: dict[str, tuple[Path, tuple[str, ...]]], rounds: int = ROUNDS) -> dict[str, dict]:
-    """Start one serving worker per (checkout, extra arguments[, environment variables]), then time
-    `rounds` updates of each in turn; per worker its first (compiling) update and every timed update's
-    seconds. Workers choose their own CPU device split (`$AMPBENCH_CPU_DEVICES`), not this process's."""
+    """Start one serving worker per (checkout, extra arguments), then time `rounds` updates of each in
+    turn; per worker its first (compiling) update and every timed update's seconds."""
     started = {}
-    for name, (checkout, extra, *variables) in workers.items():
+    for name, (checkout, extra) in workers.items():
         started[name] = subprocess.Popen(
             [sys.executable, str(SCRIPT), "--envs", str(ENVS), "--serve", *extra],
             cwd=checkout,
-            env={**_without_device_count(os.environ), "PYTHONPATH": f"{checkout / 'src'}:{checkout}"}
-            | (variables[0] if variables else {}),
+            env={**os.environ, "PYTHONPATH": f"{checkout / 'src'}:{checkout}"},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -63,12 +60,6 @@ def alternate(workers: dict[str, tuple[Path, tuple[str, ...]]], rounds: int = RO
             result["env_steps_per_update"] * len(result["seconds"]) / sum(result["seconds"])
         )
     return results
-
-
-def _without_device_count(environ: os._Environ) -> dict[str, str]:
-    """`environ` without the CPU device count this process asked XLA for (`ampbench.cpu_devices`)."""
-    flags = [f for f in environ.get("XLA_FLAGS", "").split() if not f.startswith(DEVICE_COUNT_FLAG)]
-    return {**environ, "XLA_FLAGS": " ".join(flags)}
 
 
 def _reply(worker: subprocess.Popen) -> dict:

@@ -12,7 +12,6 @@ import pytest
 from flax import struct
 
 from ampbench.cards import card_from_dict
-from ampbench.learning import trainer
 from ampbench.learning.networks import policy_distribution
 from ampbench.learning.normalizer import normalize
 from ampbench.learning.trainer import (
@@ -295,23 +294,6 @@ def test_the_host_loop_gives_the_fused_update_from_the_same_transitions(tmp_path
     _assert_same_leaves(fused.state, host.state, rtol=2e-4, atol=2e-6)
     for f, h in zip(fused.history, host.history, strict=True):
         assert f["reward/task"] == pytest.approx(h["reward/task"], rel=1e-5)
-
-
-def test_the_fused_update_splits_the_envs_over_the_devices_and_trains_as_on_one(tmp_path, monkeypatch):
-    """ampbench splits the CPU into one JAX device per core; the fused update steps each device's share
-    of the envs there and reaches the parameters a one-device run reaches, to float rounding."""
-    if len(jax.devices()) < 2:
-        pytest.skip(f"one JAX device here ({jax.devices()[0]}): the split needs >= 2 cores or GPUs")
-    card = short_card(updates=4)
-    batch = trainer.FusedRollouts(PointMassEnv(), card, seed=0)
-    state = trainer.init_train_state(batch.env, card, seed=0)
-    batch.update(state, update_keys(0, 0)[0], trainer.draw_references(batch.env, card, 0, 0))
-    assert len(batch.carry.episode_return.sharding.device_set) == 2
-    split = train(PointMassEnv(), card, seed=0, run_dir=tmp_path / "split", resume=False)
-    one_device = trainer.env_split(1)
-    monkeypatch.setattr(trainer, "env_split", lambda envs: one_device)
-    whole = train(PointMassEnv(), card, seed=0, run_dir=tmp_path / "whole", resume=False)
-    _assert_same_leaves(split.state, whole.state, rtol=2e-4, atol=2e-6)
 
 
 def test_a_host_loop_run_resumed_from_its_checkpoint_equals_the_uninterrupted_run(tmp_path):

@@ -38,7 +38,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import struct
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
@@ -669,43 +668,25 @@ def load_noisy_policy(checkpoint_path: str | Path) -> Callable[[jax.Array, jax.A
 # ---- the loop ------------------------------------------------------------------------------------------
 
 
-def committed(tree: Any, sharding: Any = None) -> Any:
-    """The arrays of `tree` committed to `sharding` (default: the first device). A fresh or restored state
-    holds uncommitted arrays and an update's outputs are committed; a compiled update keys on that, so
-    without this the second update compiles the whole update again."""
-    return jax.device_put(tree, sharding if sharding is not None else jax.devices()[0])
-
-
-def env_split(envs: int) -> tuple[NamedSharding, NamedSharding]:
-    """(replicated, split along the env axis) over the most of JAX's default devices that divide `envs`.
-
-    On a CPU split into one device per core (`ampbench.cpu_devices`) each core steps its share of the
-    envs; on one GPU both are that GPU. The numbers are the same up to float rounding: random draws do
-    not depend on the split (JAX's partitionable threefry), only the order of sums across devices does.
-    """
-    devices = jax.devices()
-    mesh = Mesh(np.asarray(devices[: split_count(envs, len(devices))]), ("envs",))
-    return NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("envs"))
-
-
-def split_count(envs: int, devices: int) -> int:
-    """The most of `devices` that share `envs` evenly (an uneven split would pad every device's share)."""
-    return max(n for n in range(1, devices + 1) if envs % n == 0)
+def committed(tree: Any) -> Any:
+    """The arrays of `tree` committed to the default device. A fresh or restored state holds uncommitted
+    arrays and an update's outputs are committed; a compiled update keys on that, so without this the
+    second update compiles the whole update again."""
+    return jax.device_put(tree, jax.devices()[0])
 
 
 class FusedRollouts:
-    """A `JaxEnv`'s batch and updates: rollout and learning in one compiled call, the envs split over
-    the devices (`env_split`) and the learner's state copied to each."""
+    """A `JaxEnv`'s batch and updates: rollout and learning in one compiled call (traced once per card
+    and code, `program_cache`)."""
 
     def __init__(self, env: JaxEnv, card: ExperimentCard, seed: int):
         self.env, self.card = env, card
-        self.replicated, self.split = env_split(card.training.envs)
-        self.placed_env = committed(env, self.replicated)
+        self.placed_env = committed(env)
         envs, ppo, amp = card.training.envs, card.ppo, card.amp
         reset = program_cache.cached_jit(
             "reset_envs", lambda env, key: reset_envs(env, envs, key), env, static_key=f"envs={envs}"
         )
-        self.carry = reset(self.placed_env, committed(update_keys(seed, 0)[0], self.replicated))
+        self.carry = reset(self.placed_env, committed(update_keys(seed, 0)[0]))
         self._update = program_cache.cached_jit(
             "update_step",
             lambda env, *args: update_step(env, ppo, amp, *args),
@@ -720,8 +701,7 @@ class FusedRollouts:
         self.carry = saved
 
     def update(self, state: TrainState, key: jax.Array, reference: jax.Array):
-        state, carry = committed(state, self.replicated), committed(self.carry, self.split)
-        key, reference = committed((key, reference), self.replicated)
+        state, carry, key, reference = committed((state, self.carry, key, reference))
         new_state, self.carry, metrics, health = self._update(self.placed_env, state, carry, key, reference)
         return new_state, metrics, health
 
