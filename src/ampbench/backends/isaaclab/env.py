@@ -43,13 +43,12 @@ from ampbench.backends.humanoid_task import METRICS, EvalSettings, HumanoidTask,
 from ampbench.backends.isaaclab import conventions
 from ampbench.backends.isaaclab.assets import humanoid_usd
 from ampbench.backends.protocol import BatchStep
-from ampbench.cards import CardError, ExperimentCard
-from ampbench.model import FREE_QPOS, build_mj_model, humanoid_spec
+from ampbench.cards import ExperimentCard
+from ampbench.model import FREE_QPOS, build_mj_model, floor_contact_geoms, humanoid_spec, self_collides
 from ampbench.motion.loader import MotionLibrary
 from ampbench.task import commands, pushes, quat
 
 ENV_SPACING = 4.0  # m between env origins; every position the task reads is relative to its env origin
-SELF_COLLISIONS = {"floor": False, "all": True}  # card simulator.contacts -> Isaac Lab articulation setting
 _STATE_FIELDS = ("root_pose", "root_velocity", "joint_position", "joint_velocity")
 
 
@@ -75,20 +74,20 @@ _MOST_FLOOR_CONTACTS = {"sphere": 1, "capsule": 2, "box": 4}  # MuJoCo's most co
 _MOST_PAIR_CONTACTS = 8  # MuJoCo's most contacts between two primitive geoms (box-box)
 
 
-def contact_capacity(mj_model, self_collisions: bool) -> tuple[int, int]:
-    """(nconmax, njmax) per env that the card's model cannot exceed, so MuJoCo-Warp never drops a contact
-    MuJoCo C keeps: every body geom on the floor with its most contacts, with self-collision also every
-    pair of geoms on different bodies; at most four rows per contact (pyramidal cone, condim 3) plus two
-    per DOF (joint limit, DOF friction)."""
+def contact_capacity(mj_model, contacts: str | tuple[str, ...]) -> tuple[int, int]:
+    """(nconmax, njmax) per env that the card's contact set cannot exceed, so MuJoCo-Warp never drops a
+    contact MuJoCo C keeps: every geom of the set on the floor with its most contacts, with
+    self-collision also every pair of them on different bodies; at most four rows per contact
+    (pyramidal cone, condim 3) plus two per DOF (joint limit, DOF friction)."""
     import mujoco
 
-    geoms = np.flatnonzero(mj_model.geom_bodyid > 0)
+    geoms = np.asarray([mj_model.geom(name).id for name in floor_contact_geoms(mj_model, contacts)])
     kinds = [mujoco.mjtGeom(int(t)).name.removeprefix("mjGEOM_").lower() for t in mj_model.geom_type[geoms]]
     unknown = sorted(set(kinds) - set(_MOST_FLOOR_CONTACTS))
     if unknown:
         raise ValueError(f"contact_capacity: no contact bound for geom types {unknown} of the humanoid model")
     nconmax = sum(_MOST_FLOOR_CONTACTS[k] for k in kinds)
-    if self_collisions:
+    if self_collides(contacts):
         body = mj_model.geom_bodyid[geoms]
         pairs = int((body[:, None] != body[None, :]).sum()) // 2
         nconmax += _MOST_PAIR_CONTACTS * pairs
@@ -98,14 +97,9 @@ def contact_capacity(mj_model, self_collisions: bool) -> tuple[int, int]:
 def env_cfg(card: ExperimentCard, envs: int, mj_model, device: str, seed: int) -> HumanoidDirectEnvCfg:
     """The card's simulator and robot as an Isaac Lab config (Newton, MuJoCo-Warp solver)."""
     simulator, humanoid = card.simulator, card.humanoid
-    if simulator.contacts not in SELF_COLLISIONS:
-        raise CardError(
-            f"card {card.name}: simulator.contacts={simulator.contacts!r} is not available on the isaaclab "
-            f"backend (choose from {sorted(SELF_COLLISIONS)})"
-        )
     spec = humanoid_spec(humanoid.model)
-    robot_usd, floor_usd = humanoid_usd(humanoid.model)
-    nconmax, njmax = contact_capacity(mj_model, SELF_COLLISIONS[simulator.contacts])
+    robot_usd, floor_usd = humanoid_usd(humanoid.model, floor_contact_geoms(mj_model, simulator.contacts))
+    nconmax, njmax = contact_capacity(mj_model, simulator.contacts)
     pd = humanoid.action_mode == "pd"
     hinge = {name: i for i, name in enumerate(spec.dof_names)}
 
@@ -125,7 +119,7 @@ def env_cfg(card: ExperimentCard, envs: int, mj_model, device: str, seed: int) -
         spawn=sim_utils.UsdFileCfg(
             usd_path=str(robot_usd),
             articulation_props=sim_utils.ArticulationRootPropertiesCfg(
-                enabled_self_collisions=SELF_COLLISIONS[simulator.contacts]
+                enabled_self_collisions=self_collides(simulator.contacts)
             ),
         ),
         actuators={"hinges": actuator},
