@@ -12,6 +12,8 @@ warm Warp kernel cache, ~2 s after that) and closes it.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mujoco
@@ -20,10 +22,12 @@ import pytest
 
 pytest.importorskip("isaaclab", reason="the isaaclab backend's tests need the isaaclab venv (.[isaaclab])")
 torch = pytest.importorskip("torch")
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 from isaaclab.utils.math import quat_apply_inverse  # noqa: E402
 
 from ampbench.backends.isaaclab import conventions  # noqa: E402
-from ampbench.backends.isaaclab.env import IsaacLabHumanoidEnv  # noqa: E402
+from ampbench.backends.isaaclab.env import IsaacLabHumanoidEnv, to_jax, to_torch  # noqa: E402
 from ampbench.backends.mujoco.env import MujocoHumanoidEnv  # noqa: E402
 from ampbench.backends.protocol import EvalScenario, ScheduledPush  # noqa: E402
 from ampbench.model import FREE_QPOS, build_mj_model, floor_contact_geoms, humanoid_spec  # noqa: E402
@@ -361,6 +365,63 @@ def test_a_get_up_clips_lying_start_rests_on_isaaclab_where_it_rests_on_mujoco_c
     assert heights[0] < 0.01 and heights.max() < 0.03, (
         f"{clip_name}: body heights differ by {heights.round(3)}"
     )
+
+
+# ---- the seam to the JAX trainer ------------------------------------------------------------------------
+
+
+def test_a_step_through_the_dlpack_seam_gives_the_arrays_of_the_numpy_path(card, isaac):
+    """JAX actions reach Isaac Lab as the same torch memory (DLPack, on the CPU too), the env's tensors
+    reach JAX the same way, and every array of the step is the task's own numpy result of that step
+    (what the env handed the trainer before DLPack): observations, rewards, flags, AMP history, final
+    observations, metrics; the servo targets are those of the action in numpy."""
+    env = isaac(_converged(card), envs=4, training=True)
+    obs = env.reset(3)
+    assert isinstance(obs, jax.Array)
+    np.testing.assert_array_equal(np.asarray(obs), env.state["obs"])
+    rng = np.random.default_rng(2)
+    tensor = torch.arange(12.0).reshape(3, 4)
+    assert to_jax(tensor).unsafe_buffer_pointer() == tensor.data_ptr()
+    for _ in range(5):
+        actions = jnp.asarray(rng.uniform(-1.2, 1.2, (4, env.action_size)).astype(np.float32))
+        assert to_torch(actions, "cpu").data_ptr() == actions.unsafe_buffer_pointer()
+        stepped = env.step(actions)
+        out, task = env.direct.outcome, env.task
+        targets = np.clip(task.ctrl(np.clip(np.asarray(actions), -1, 1)), *env.spec.joint_ranges.T)
+        np.testing.assert_allclose(env.direct._targets.numpy()[:, env.direct.dof_order], targets, atol=1e-6)
+        numpy_path = {
+            "obs": env.state["obs"],
+            "reward": out.reward,
+            "done": (out.fallen | out.truncated).astype(np.float32),
+            "truncated": out.truncated.astype(np.float32),
+            "amp_obs": out.amp_history.reshape(4, -1),
+            "final_obs": out.obs,
+        }
+        for name, expected in numpy_path.items():
+            got = getattr(stepped, name)
+            assert isinstance(got, jax.Array), name
+            np.testing.assert_array_equal(np.asarray(got), expected, err_msg=name)
+        for name, value in stepped.metrics.items():
+            np.testing.assert_array_equal(np.asarray(value), out.metrics[name].astype(np.float32), name)
+    assert np.any(np.asarray(stepped.reward) != 0) and not np.array_equal(np.asarray(obs), env.state["obs"])
+
+
+@pytest.mark.parametrize(("backend", "preallocate"), [("isaaclab", "false"), ("mujoco", None)])
+def test_jax_does_not_preallocate_the_gpu_beside_torch_on_the_isaaclab_path_only(backend, preallocate):
+    """Importing the isaaclab backend sets XLA_PYTHON_CLIENT_PREALLOCATE=false before JAX has started a
+    backend (XLA reads it then); the MuJoCo backends leave JAX's default."""
+    code = (
+        "import os, jax\n"
+        "from jax._src import xla_bridge\n"
+        "from ampbench.backends import get_backend\n"
+        f"get_backend({backend!r})\n"
+        "assert not xla_bridge.backends_are_initialized()\n"
+        "print(os.environ.get('XLA_PYTHON_CLIENT_PREALLOCATE'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XLA_PYTHON_CLIENT_PREALLOCATE"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == str(preallocate)
 
 
 # ---- pushes and checkpoints ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ and MJX envs run too, so observations, AMP features, rewards, termination, comma
 resets and pushes are one implementation, and domain randomisation draws as the MuJoCo C env does.
 Physics state stays in torch/Warp on the simulator's device; what the task reads crosses to numpy once
 per control step (`_parts`), and the task's bookkeeping (commands, push schedule, AMP history) is numpy,
-as in the MuJoCo C env.
+as in the MuJoCo C env. Between the env and the JAX trainer, torch and JAX meet by DLPack.
 
 Actuation is the MuJoCo C env's PD servo, force = kp (target - q) - kd q̇ clamped at the effort limit,
 integrated implicitly by `implicitfast`: Isaac Lab's implicit drive, which Newton hands to MuJoCo-Warp
@@ -27,6 +27,9 @@ from typing import Any
 
 import gymnasium
 import isaaclab.sim as sim_utils
+import jax
+import jax.dlpack
+import jax.numpy as jnp
 import numpy as np
 import torch
 import warp as wp
@@ -436,7 +439,8 @@ class HumanoidDirectEnv(DirectRLEnv):
         self.extras["amp_obs"] = torch.as_tensor(
             self.state["amp_history"].reshape(self.num_envs, -1), device=self.device
         )
-        return {"policy": torch.as_tensor(self.state["obs"], device=self.device)}
+        # a copy, never a view of the task's array: the BatchedEnv hands this memory to JAX
+        return {"policy": torch.tensor(self.state["obs"], device=self.device)}
 
     # ---- what skrl's AMP reads ----------------------------------------------------------------------
 
@@ -475,13 +479,34 @@ class HumanoidDirectEnv(DirectRLEnv):
         )
 
 
+def to_torch(actions, device: str) -> torch.Tensor:
+    """Actions as a float32 torch tensor on `device`: a JAX array (the trainer's policy) crosses by
+    DLPack, with no copy where JAX and torch share the device; numpy (scorers, tests) is copied in."""
+    if isinstance(actions, np.ndarray):
+        return torch.as_tensor(np.asarray(actions, np.float32), device=device)
+    return torch.from_dlpack(actions).to(device=device, dtype=torch.float32)
+
+
+def to_jax(tensor: torch.Tensor) -> jax.Array:
+    """A torch tensor as a JAX array by DLPack: the same memory, on the tensor's device. Only for tensors
+    made afresh each step (JAX treats the memory as immutable; Isaac Lab's own buffers are overwritten
+    in place)."""
+    return jax.dlpack.from_dlpack(tensor.detach().contiguous())
+
+
 def default_device() -> str:
     """cuda:0 where torch sees a GPU, else cpu (Newton runs Warp's CPU kernels there)."""
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 class IsaacLabHumanoidEnv:
-    """The project's `BatchedEnv` over `HumanoidDirectEnv`: numpy at the seam, the trainer's host loop."""
+    """The project's `BatchedEnv` over `HumanoidDirectEnv`, stepped by the trainer's host loop.
+
+    At the seam torch and JAX meet by DLPack: the policy's JAX actions enter Isaac Lab as torch tensors,
+    and the observations and rewards Isaac Lab returns leave as JAX arrays, without a copy on a GPU. The
+    task's own per-env results (done flags, AMP history, final observations, metrics) are numpy, as the
+    task computes them on this backend, and enter JAX by a copy; the scorer's records (`last_parts`)
+    stay numpy, as the `Rollout` protocol has them."""
 
     def __init__(
         self,
@@ -526,23 +551,24 @@ class IsaacLabHumanoidEnv:
     def close(self) -> None:
         self.direct.close()
 
-    def reset(self, seed: int, eval_settings: EvalSettings | None = None) -> np.ndarray:
+    def reset(self, seed: int, eval_settings: EvalSettings | None = None) -> jax.Array:
         self.direct.begin(seed, eval_settings)
-        self.direct.reset()
-        return self.state["obs"].copy()
+        observations, _ = self.direct.reset()
+        return to_jax(observations["policy"])
 
-    def step(self, actions: np.ndarray) -> BatchStep:
-        self.direct.step(torch.as_tensor(np.array(actions, np.float32), device=self.direct.device))
+    def step(self, actions) -> BatchStep:
+        """One control step from JAX (or numpy) actions; JAX arrays out (see the class docstring)."""
+        observations, reward, _, _, _ = self.direct.step(to_torch(actions, self.direct.device))
         out, envs = self.direct.outcome, self.num_envs
-        done = out.fallen | out.truncated
+        done = out.fallen | out.truncated  # the task's flags: evaluation envs never end in Isaac Lab
         return BatchStep(
-            obs=self.state["obs"].copy(),
-            reward=out.reward.astype(np.float32),
-            done=done.astype(np.float32),
-            truncated=out.truncated.astype(np.float32),
-            amp_obs=out.amp_history.reshape(envs, -1),
-            final_obs=out.obs,
-            metrics={name: out.metrics[name].astype(np.float32) for name in METRICS},
+            obs=to_jax(observations["policy"]),
+            reward=to_jax(reward),
+            done=jnp.asarray(done, jnp.float32),
+            truncated=jnp.asarray(out.truncated, jnp.float32),
+            amp_obs=jnp.asarray(out.amp_history.reshape(envs, -1)),
+            final_obs=jnp.asarray(out.obs),
+            metrics={name: jnp.asarray(out.metrics[name], jnp.float32) for name in METRICS},
         )
 
     def state_dict(self) -> dict[str, Any]:
