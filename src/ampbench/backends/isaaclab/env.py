@@ -483,7 +483,7 @@ def to_torch(actions, device: str) -> torch.Tensor:
     """Actions as a float32 torch tensor on `device`: a JAX array (the trainer's policy) crosses by
     DLPack, with no copy where JAX and torch share the device; numpy (scorers, tests) is copied in."""
     if isinstance(actions, np.ndarray):
-        return torch.as_tensor(np.asarray(actions, np.float32), device=device)
+        return torch.tensor(actions, dtype=torch.float32, device=device)
     return torch.from_dlpack(actions).to(device=device, dtype=torch.float32)
 
 
