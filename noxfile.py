@@ -286,6 +286,7 @@ def isaaclab(session: nox.Session) -> None:
     session.run(
         "pytest",
         "tests/sim/test_isaaclab.py",
+        "tests/sim/test_skrl_runs.py",
         "tests/unit/test_skrl_card.py",
         "tests/unit/test_policy_file.py",
         *session.posargs,

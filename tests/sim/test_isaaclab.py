@@ -27,7 +27,12 @@ import jax.numpy as jnp  # noqa: E402
 from isaaclab.utils.math import quat_apply_inverse  # noqa: E402
 
 from ampbench.backends.isaaclab import conventions  # noqa: E402
-from ampbench.backends.isaaclab.env import IsaacLabHumanoidEnv, to_jax, to_torch  # noqa: E402
+from ampbench.backends.isaaclab.env import (  # noqa: E402
+    IsaacLabHumanoidEnv,
+    contact_capacity,
+    to_jax,
+    to_torch,
+)
 from ampbench.backends.mujoco.env import MujocoHumanoidEnv  # noqa: E402
 from ampbench.backends.protocol import EvalScenario, ScheduledPush  # noqa: E402
 from ampbench.model import FREE_QPOS, build_mj_model, floor_contact_geoms, humanoid_spec  # noqa: E402
@@ -292,6 +297,8 @@ def test_the_robot_has_mujocos_masses_and_inertias_and_collides_with_the_cards_s
 
     geoms = NewtonManager._solver.mjw_model.ngeom
     assert geoms == 1 + len(floor_contact_geoms(model, card.simulator.contacts)) < model.ngeom
+    # contact buffers from the set: the card docs' 21 contacts of `sparse`, 34 with every segment
+    assert contact_capacity(model, "sparse")[0] == 21 and contact_capacity(model, "floor")[0] == 34
 
 
 def _qpos(parts: dict[str, np.ndarray]) -> np.ndarray:
