@@ -142,7 +142,7 @@ def combined_interval(
             sum(e["successes"] for e in entries), sum(e["n"] for e in entries)
         )
         low, high = min(low, pooled_low), max(high, pooled_high)
-    elif low == high:
+    elif math.isclose(low, high, rel_tol=1e-9, abs_tol=1e-12):  # agreeing runs (to rounding)
         low, high = min(i[1] for i in intervals), max(i[2] for i in intervals)
     return Combined(point, low, high, runs=len(intervals), of_runs=len(docs))
 
@@ -545,7 +545,9 @@ body, the weakest direction's largest impulse up to which success stays at or ab
 named in each score file, averaged over runs; a direction whose smallest impulse has no valid episode
 is undefined and left out. Rows marked "(smoke)" come from runs trained with the smoke overlay on a
 small budget: they show that the pipeline runs end to end, not how well a policy walks, and they are
-never pooled with full runs.
+never pooled with full runs. Rows marked "[skrl]" were trained by skrl's AMP instead of the project's
+trainer (the card's `trainer`) and are never pooled with the project trainer's runs; in the trained-on x
+scored-on matrix the trainer is a column of its own.
 """
 
 

@@ -327,6 +327,9 @@ def test_every_cell_says_how_many_runs_its_interval_is_over():
     assert _format(rates, 1).endswith("(n=2 of 3 runs)")
     agree = combined_interval([one, dict(one)], pick)
     assert (agree.low, agree.high) == (0.5, 1.5)  # runs that agree keep their own uncertainty
+    rounded = {"metric": {"point": 0.9999999999999999, "low": 0.5, "high": 1.5}}
+    nearly = combined_interval([one, rounded], pick)
+    assert (nearly.low, nearly.high) == (0.5, 1.5)  # runs that agree but for rounding, too
     counted = {"metric": {"point": 1.0, "low": 0.9, "high": 1.0, "successes": 32, "n": 32}}
     pooled = combined_interval([counted, counted], pick, (0.0, 1.0))
     assert pooled.low == pytest.approx(64 / (64 + 1.959964**2), abs=1e-6)  # Wilson of 64 of 64
