@@ -488,10 +488,13 @@ def to_torch(actions, device: str) -> torch.Tensor:
 
 
 def to_jax(tensor: torch.Tensor) -> jax.Array:
-    """A torch tensor as a JAX array by DLPack: the same memory, on the tensor's device. Only for tensors
-    made afresh each step (JAX treats the memory as immutable; Isaac Lab's own buffers are overwritten
-    in place)."""
-    return jax.dlpack.from_dlpack(tensor.detach().contiguous())
+    """A torch tensor as a JAX array by DLPack: the same memory, on the tensor's device (a CPU-only JAX
+    beside torch on a GPU gets it through one copy to the host). Only for tensors made afresh each step
+    (JAX treats the memory as immutable; Isaac Lab's own buffers are overwritten in place)."""
+    tensor = tensor.detach().contiguous()
+    if tensor.device.type != "cpu" and jax.default_backend() == "cpu":
+        tensor = tensor.cpu()
+    return jax.dlpack.from_dlpack(tensor)
 
 
 def default_device() -> str:
