@@ -277,15 +277,16 @@ def _reproduce_local(session: nox.Session, options: argparse.Namespace, args: li
 @nox.session(python=PYTHON)
 def isaaclab(session: nox.Session) -> None:
     """The Isaac Lab backend's tests in their own venv (Isaac Lab's newton pins mujoco 3.12, `mjx` 3.17):
-    `nox -s isaaclab` (creating the 7.8 GB venv took 5-25 min here; `-r` reuses it). Warp's compiled
-    kernels stay in WARP_CACHE_PATH (default ~/.cache/ampbench/warp) between runs: the tests take
-    0.5 min with it warm, 3 min cold."""
+    `nox -s isaaclab` (creating the 7.8 GB venv took 3-25 min here, as the download speed varied; it is
+    reused). Warp's compiled kernels stay in WARP_CACHE_PATH (default ~/.cache/ampbench/warp) between
+    runs: the tests take 1.5 min with it warm, 2.4 min cold (`.ci/run` runs this session)."""
     default_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ampbench" / "warp"
     session.env["WARP_CACHE_PATH"] = os.environ.get("WARP_CACHE_PATH", str(default_cache))
     session.install("-e", ".[isaaclab,dev]")
     session.run(
         "pytest",
         "tests/sim/test_isaaclab.py",
+        "tests/sim/test_skrl_runs.py",
         "tests/unit/test_skrl_card.py",
         "tests/unit/test_policy_file.py",
         *session.posargs,

@@ -302,10 +302,15 @@ def _known_geoms(model: mujoco.MjModel, names: tuple[str, ...], what: str) -> tu
     return tuple(names)
 
 
+def self_collides(contacts: str | tuple[str, ...]) -> bool:
+    """Whether the contact set `simulator.contacts` lets body geoms collide with each other (`all` only)."""
+    return contacts == "all"
+
+
 def _apply_contact_set(model: mujoco.MjModel, contacts: str | tuple[str, ...]) -> None:
     """Only the set's geoms touch the floor; `all` adds self-collision among them (never parent-child)."""
     touching = set(floor_contact_geoms(model, contacts))
-    self_collision = contacts == "all"
+    self_collision = self_collides(contacts)
     for geom in range(model.ngeom):
         if model.geom_bodyid[geom] == 0:
             bits = _FLOOR_BITS

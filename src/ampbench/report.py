@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from ampbench.motion.clip import load_clip
 from ampbench.scoring import stats
-from ampbench.scoring.score import LEARNING_CURVES, load_scores
+from ampbench.scoring.score import LEARNING_CURVES, PROJECT_TRAINER, load_scores, trained_by
 
 PHASE_ORDER = ("baseline", "phase1", "phase2", "phase3", "torque")
 DASH = "—"
@@ -46,24 +46,34 @@ class Combined:
 
 @dataclass(frozen=True)
 class RunGroup:
-    """All score documents of one card on one backend at one budget (smoke runs never mix with real ones)."""
+    """All score documents of one card on one backend by one trainer at one budget (smoke runs never mix
+    with real ones, nor skrl-trained runs with the project trainer's)."""
 
     phase: str
     card: str
     backend: str
     budget: str
     docs: tuple[dict[str, Any], ...]
+    trainer: str = PROJECT_TRAINER
 
     @property
     def label(self) -> str:
-        return self.card if self.budget == FULL_BUDGET else f"{self.card} ({self.budget})"
+        return card_label(self.card, self.budget, self.trainer)
 
     @property
     def stem(self) -> str:
-        return f"{self.card}__{self.backend}" + ("" if self.budget == FULL_BUDGET else f"__{self.budget}")
+        budget = "" if self.budget == FULL_BUDGET else f"__{self.budget}"
+        trainer = "" if self.trainer == PROJECT_TRAINER else f"__{self.trainer}"
+        return f"{self.card}__{self.backend}{budget}{trainer}"
 
 
 FULL_BUDGET = "full"
+
+
+def card_label(card: str, budget: str, trainer: str) -> str:
+    """The card as the tables name it: `phase2`, `phase2 (smoke)`, `phase2 (smoke) [skrl]`."""
+    label = card if budget == FULL_BUDGET else f"{card} ({budget})"
+    return label if trainer == PROJECT_TRAINER else f"{label} [{trainer}]"
 
 
 def run_budget(doc: dict[str, Any]) -> str:
@@ -78,8 +88,9 @@ def _sort_key(group: RunGroup) -> tuple[int, str, str, str]:
 
 
 def collect_scores(results_root: Path) -> list[RunGroup]:
-    """Every `<card>/<backend>/<run-id>/scores.json` under `results_root`, by card, backend and budget."""
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    """Every `<card>/<backend>/<run-id>/scores.json` under `results_root`, by card, backend, trainer and
+    budget."""
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for path in sorted(Path(results_root).glob("*/*/*/scores.json")):
         doc = load_scores(path)
         card, backend, run_id = path.parts[-4:-1]
@@ -88,10 +99,10 @@ def collect_scores(results_root: Path) -> list[RunGroup]:
                 f"{path}: file says card/backend/run_id = {doc['card']}/{doc['backend']}/{doc['run_id']}, "
                 f"its folder says {card}/{backend}/{run_id}"
             )
-        groups.setdefault((card, backend, run_budget(doc)), []).append(doc)
+        groups.setdefault((card, backend, trained_by(doc), run_budget(doc)), []).append(doc)
     result = [
-        RunGroup(docs[0]["phase"], card, backend, budget, tuple(docs))
-        for (card, backend, budget), docs in groups.items()
+        RunGroup(docs[0]["phase"], card, backend, budget, tuple(docs), trainer)
+        for (card, backend, trainer, budget), docs in groups.items()
     ]
     return sorted(result, key=_sort_key)
 
@@ -131,7 +142,7 @@ def combined_interval(
             sum(e["successes"] for e in entries), sum(e["n"] for e in entries)
         )
         low, high = min(low, pooled_low), max(high, pooled_high)
-    elif low == high:
+    elif math.isclose(low, high, rel_tol=1e-9, abs_tol=1e-12):  # agreeing runs (to rounding)
         low, high = min(i[1] for i in intervals), max(i[2] for i in intervals)
     return Combined(point, low, high, runs=len(intervals), of_runs=len(docs))
 
@@ -534,7 +545,9 @@ body, the weakest direction's largest impulse up to which success stays at or ab
 named in each score file, averaged over runs; a direction whose smallest impulse has no valid episode
 is undefined and left out. Rows marked "(smoke)" come from runs trained with the smoke overlay on a
 small budget: they show that the pipeline runs end to end, not how well a policy walks, and they are
-never pooled with full runs.
+never pooled with full runs. Rows marked "[skrl]" were trained by skrl's AMP instead of the project's
+trainer (the card's `trainer`) and are never pooled with the project trainer's runs; in the trained-on x
+scored-on matrix the trainer is a column of its own.
 """
 
 
@@ -635,37 +648,41 @@ def compare(results_root: Path, backends: tuple[str, str] = ("mjx", "isaaclab"))
     return "\n".join(_table(header, rows)) + "\n\n" + transfer_matrix(results_root)
 
 
-def _scores_by_train_and_score_backend(results_root: Path) -> dict[tuple[str, str, str], list[dict]]:
-    """(card label, trained on, scored on) -> score documents: own scores and `on-<backend>/` ones."""
-    found: dict[tuple[str, str, str], list[dict]] = {}
+def _scores_by_train_and_score_backend(
+    results_root: Path,
+) -> dict[tuple[str, str, str, str], list[dict]]:
+    """(card label, trained on, trainer, scored on) -> score documents: own scores and `on-<backend>/`
+    ones."""
+    found: dict[tuple[str, str, str, str], list[dict]] = {}
     root = Path(results_root)
     for path in sorted([*root.glob("*/*/*/scores.json"), *root.glob("*/*/*/on-*/scores.json")]):
         doc = load_scores(path)
-        budget = run_budget(doc)
-        label = doc["card"] if budget == FULL_BUDGET else f"{doc['card']} ({budget})"
-        found.setdefault((label, doc["backend"], doc.get("scored_on", doc["backend"])), []).append(doc)
+        label = card_label(doc["card"], run_budget(doc), PROJECT_TRAINER)
+        key = (label, doc["backend"], trained_by(doc), doc.get("scored_on", doc["backend"]))
+        found.setdefault(key, []).append(doc)
     return found
 
 
 def transfer_matrix(results_root: Path) -> str:
-    """Markdown: per card, rows = trained on, columns = scored on, mean episode seconds [95% CI] (n runs).
+    """Markdown: per card, rows = trained on (backend, trainer), columns = scored on (backend), mean
+    episode seconds [95% CI] over runs (seeds), or over one run's episodes.
 
     The diagonal is each simulator's own score; off the diagonal, what a policy keeps when moved to
-    another simulator under the same protocol and fall rule.
+    another simulator under the same protocol and fall rule (the transfer gap).
     """
     found = _scores_by_train_and_score_backend(results_root)
     if not found:
         return f"No score files under {results_root}.\n"
-    scored_on = sorted({key[2] for key in found})
+    scored_on = sorted({key[3] for key in found})
     rows = []
-    for card, trained in sorted({(key[0], key[1]) for key in found}):
+    for card, trained, trainer in sorted({key[:3] for key in found}):
         cells = []
         for target in scored_on:
-            docs = found.get((card, trained, target), [])
+            docs = found.get((card, trained, trainer, target), [])
             interval = combined_interval(docs, _episode_mean) if docs else None
             cells.append(_format(interval, 2))
-        rows.append([card, trained, *cells])
-    header = ("card", "trained on", *(f"scored on {name}" for name in scored_on))
+        rows.append([card, trained, trainer, *cells])
+    header = ("card", "trained on", "trainer", *(f"scored on {name}" for name in scored_on))
     title = "Mean episode seconds [95% CI], trained on (rows) x scored on (columns):\n\n"
     return title + "\n".join(_table(header, rows)) + "\n"
 

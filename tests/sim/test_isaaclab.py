@@ -1,6 +1,8 @@
-"""The Isaac Lab backend against MuJoCo C and the clips: names and quaternions map one to one, the same
-state and action give the same joint torque, short open-loop rollouts follow MuJoCo C, pushes change
-momentum by force x duration, and a saved batch continues.
+"""The Isaac Lab backend against MuJoCo C and the clips, on the cards' default contact set (`sparse`):
+names and quaternions map one to one, masses and inertias are MuJoCo's, the same state and action give
+the same joint torque, short open-loop rollouts follow MuJoCo C, limp falls land on the contact set's
+geoms and count as falls, a get-up clip's lying start rests as on MuJoCo C, pushes change momentum by
+force x duration, and a saved batch continues.
 
 Needs the isaaclab venv (`pip install -e '.[isaaclab,dev]'`, Python 3.12); elsewhere the module skips.
 Each test builds its own Isaac Lab env (one simulation per process at a time; ~12 s for the first with a
@@ -10,6 +12,8 @@ warm Warp kernel cache, ~2 s after that) and closes it.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mujoco
@@ -18,28 +22,41 @@ import pytest
 
 pytest.importorskip("isaaclab", reason="the isaaclab backend's tests need the isaaclab venv (.[isaaclab])")
 torch = pytest.importorskip("torch")
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 from isaaclab.utils.math import quat_apply_inverse  # noqa: E402
 
 from ampbench.backends.isaaclab import conventions  # noqa: E402
-from ampbench.backends.isaaclab.env import IsaacLabHumanoidEnv  # noqa: E402
+from ampbench.backends.isaaclab.env import (  # noqa: E402
+    IsaacLabHumanoidEnv,
+    contact_capacity,
+    to_jax,
+    to_torch,
+)
 from ampbench.backends.mujoco.env import MujocoHumanoidEnv  # noqa: E402
 from ampbench.backends.protocol import EvalScenario, ScheduledPush  # noqa: E402
-from ampbench.model import build_mj_model, humanoid_spec  # noqa: E402
+from ampbench.model import FREE_QPOS, build_mj_model, floor_contact_geoms, humanoid_spec  # noqa: E402
 from ampbench.motion.clip import load_clip  # noqa: E402
 from ampbench.motion.loader import DATA_DIR_ENV  # noqa: E402
+from ampbench.scoring.falls import FALL_RULE  # noqa: E402
+from tests.clipfactory import deepmimic_clip  # noqa: E402
+from tests.sim.test_contacts import (  # noqa: E402
+    LIMP_FALLS,
+    REST_LIMIT,
+    SINK_LIMIT,
+    first_frame,
+    lie_still,
+    lowest,
+    tilted_start,
+    touching,
+)
 
 pytestmark = pytest.mark.sim
 TORQUE_TOLERANCE = 1e-3  # N·m; measured 2e-4 (float32 MuJoCo-Warp against float64 MuJoCo C)
 TRAJECTORY_STEPS = 25  # 0.5 s at 50 Hz, the feet in contact throughout
-TRAJECTORY_TOLERANCE = 1e-5  # rad, solver converged; measured 5e-7
-CARD_SOLVER_TOLERANCE = 3e-2  # rad, the card's 4 iterations (warm vs cold start); measured 1.3e-2
-
-
-@pytest.fixture(scope="module")
-def card(card):
-    """The shared smoke card with every segment colliding: the Isaac Lab backend has no per-geom contact
-    sets yet (the cards' default `sparse` set is refused there with a clear error)."""
-    return card.model_copy(update={"simulator": card.simulator.model_copy(update={"contacts": "floor"})})
+TRAJECTORY_TOLERANCE = 1e-5  # rad, solver converged; measured 1.3e-6 (`sparse`), 5e-7 (`floor`)
+CARD_SOLVER_TOLERANCE = 3e-2  # rad, the card's 4 iterations (warm vs cold start); measured 2.7e-2
+# with `sparse`, 1.3e-2 with every segment colliding (`floor`)
 
 
 @pytest.fixture
@@ -258,6 +275,161 @@ def test_domain_randomisation_draws_and_applies_what_mujoco_c_does(card, library
     c_env.close()
     print(f"largest joint angle difference, randomised: {worst:.1e} rad")
     assert worst < TRAJECTORY_TOLERANCE
+
+
+# ---- the card's contact set (tests/sim/test_contacts.py on MuJoCo C) -----------------------------------
+
+
+def test_the_robot_has_mujocos_masses_and_inertias_and_collides_with_the_cards_set_only(card, isaac):
+    """Every body's mass, centre of mass and inertia are MuJoCo's (the massless contact points add
+    nothing), and MuJoCo-Warp's model holds the floor and the card's contact geoms, nothing else."""
+    env = isaac()
+    data, model, order = env.direct.robot.data, env.mj_model, env.direct.body_order
+    np.testing.assert_allclose(data.body_mass.torch[0].numpy()[order], model.body_mass[1:], rtol=1e-6)
+    np.testing.assert_allclose(data.body_com_pos_b.torch[0].numpy()[order], model.body_ipos[1:], atol=1e-6)
+    inertia = data.body_inertia.torch[0].numpy()[order].reshape(-1, 3, 3)
+    rotations = np.zeros((model.nbody - 1, 9))
+    for b in range(1, model.nbody):
+        mujoco.mju_quat2Mat(rotations[b - 1], model.body_iquat[b])
+    rotations = rotations.reshape(-1, 3, 3)
+    expected = rotations @ (model.body_inertia[1:, :, None] * np.eye(3)) @ rotations.transpose(0, 2, 1)
+    np.testing.assert_allclose(inertia, expected, atol=1e-7)
+    from isaaclab_newton.physics import NewtonManager
+
+    geoms = NewtonManager._solver.mjw_model.ngeom
+    assert geoms == 1 + len(floor_contact_geoms(model, card.simulator.contacts)) < model.ngeom
+    # contact buffers from the set: the card docs' 21 contacts of `sparse`, 34 with every segment
+    assert contact_capacity(model, "sparse")[0] == 21 and contact_capacity(model, "floor")[0] == 34
+
+
+def _qpos(parts: dict[str, np.ndarray]) -> np.ndarray:
+    """MuJoCo qpos of env 0 from the Isaac Lab env's read-out (model order, wxyz)."""
+    return np.concatenate(
+        [parts["root_position"][0], parts["root_rotation"][0], parts["dof_positions"][0]]
+    ).astype(np.float64)
+
+
+@pytest.mark.parametrize(("direction", "axis", "degrees", "lands_on"), LIMP_FALLS)
+def test_a_limp_fall_on_isaaclab_lands_on_contact_points_and_counts_as_a_fall(
+    card, isaac, direction, axis, degrees, lands_on
+):
+    """As on MuJoCo C: zero torque from a tilted stand for 3 s; MuJoCo's collision detection on Isaac
+    Lab's state, once per control step, finds the bodies it lies on, no geom sinks deeper than on MuJoCo
+    C's limit, the env's own termination fires and the scorer's fall rule calls it down."""
+    assert card.simulator.contacts == "sparse"
+    card = card.model_copy(update={"humanoid": card.humanoid.model_copy(update={"action_mode": "torque"})})
+    env = isaac(card)
+    env.reset(0, env.task.eval_settings(_scenario()))
+    model = env.mj_model
+    env.direct.write_physics(
+        np.ones(1, bool), tilted_start(model, axis, degrees)[None], np.zeros((1, model.nv))
+    )
+    data = mujoco.MjData(model)
+    zero = np.zeros((1, env.action_size), np.float32)
+    touched, deepest, terminated = set(), 0.0, False
+    for _ in range(round(3.0 / env.dt)):
+        env.step(zero)
+        data.qpos[:] = _qpos(env.last_parts)
+        mujoco.mj_fwdPosition(model, data)
+        touched |= touching(model, data)
+        deepest = min(deepest, float(lowest(model, data).min()))
+        terminated |= bool(env.direct.outcome.fallen[0])
+    print(f"{direction}: touched {sorted(touched)}, deepest {-deepest:.3f} m")
+    assert lands_on <= touched, f"{direction}: touched {sorted(touched)}"
+    assert deepest > -SINK_LIMIT, f"{direction}: a geom went {-deepest:.3f} m into the floor"
+    assert terminated
+    assert FALL_RULE.down(env.last_parts["body_positions"][None], env.spec.body_names, np.ones((1, 1), bool))[
+        0, 0
+    ]
+
+
+@pytest.mark.parametrize("clip_name", ["getup_faceup", "getup_facedown"])
+def test_a_get_up_clips_lying_start_rests_on_isaaclab_where_it_rests_on_mujoco_c(card, isaac, clip_name):
+    """The clip's first frame, PD targets holding its pose, 1 s: no geom sinks, and the bodies end at
+    MuJoCo C's heights (the bounds MuJoCo C's own sparse-against-every-segment test uses)."""
+    clip = deepmimic_clip(clip_name)
+    reference, _ = lie_still(card.simulator, card.humanoid, clip)
+    # PD targets centred in each joint range span it at actions of +-1, so the pose is a reachable target
+    humanoid = card.humanoid.model_copy(update={"pd_target_center": "range_middle"})
+    env = isaac(card.model_copy(update={"humanoid": humanoid}))
+    env.reset(0, env.task.eval_settings(_scenario()))
+    model, task = env.mj_model, env.task
+    qpos = first_frame(model, clip)
+    env.direct.write_physics(np.ones(1, bool), qpos[None], np.zeros((1, model.nv)))
+    targets = np.clip(qpos[FREE_QPOS:], *env.spec.joint_ranges.T)
+    action = ((targets - task.pd_center) / task.pd_scale).astype(np.float32)[None]
+    data, deepest = mujoco.MjData(model), 0.0
+    for _ in range(round(1.0 / env.dt)):
+        env.step(action)
+        data.qpos[:] = _qpos(env.last_parts)
+        mujoco.mj_kinematics(model, data)
+        deepest = min(deepest, float(lowest(model, data).min()))
+    assert deepest > -REST_LIMIT, f"{clip_name}: a geom sank {-deepest:.3f} m into the floor"
+    heights = np.abs(env.last_parts["body_positions"][0, :, 2] - reference[:, 2])
+    print(
+        f"{clip_name}: deepest {-deepest:.3f} m, heights off MuJoCo C by {heights[0]:.4f} m (pelvis), "
+        f"{heights.max():.4f} m (most)"
+    )
+    assert heights[0] < 0.01 and heights.max() < 0.03, (
+        f"{clip_name}: body heights differ by {heights.round(3)}"
+    )
+
+
+# ---- the seam to the JAX trainer ------------------------------------------------------------------------
+
+
+def test_a_step_through_the_dlpack_seam_gives_the_arrays_of_the_numpy_path(card, isaac):
+    """JAX actions reach Isaac Lab as the same torch memory (DLPack, on the CPU too), the env's tensors
+    reach JAX the same way, and every array of the step is the task's own numpy result of that step
+    (what the env handed the trainer before DLPack): observations, rewards, flags, AMP history, final
+    observations, metrics; the servo targets are those of the action in numpy."""
+    env = isaac(_converged(card), envs=4, training=True)
+    obs = env.reset(3)
+    assert isinstance(obs, jax.Array)
+    np.testing.assert_array_equal(np.asarray(obs), env.state["obs"])
+    rng = np.random.default_rng(2)
+    tensor = torch.arange(12.0).reshape(3, 4)
+    assert to_jax(tensor).unsafe_buffer_pointer() == tensor.data_ptr()
+    for _ in range(5):
+        actions = jnp.asarray(rng.uniform(-1.2, 1.2, (4, env.action_size)).astype(np.float32))
+        assert to_torch(actions, "cpu").data_ptr() == actions.unsafe_buffer_pointer()
+        stepped = env.step(actions)
+        out, task = env.direct.outcome, env.task
+        targets = np.clip(task.ctrl(np.clip(np.asarray(actions), -1, 1)), *env.spec.joint_ranges.T)
+        np.testing.assert_allclose(env.direct._targets.numpy()[:, env.direct.dof_order], targets, atol=1e-6)
+        numpy_path = {
+            "obs": env.state["obs"],
+            "reward": out.reward,
+            "done": (out.fallen | out.truncated).astype(np.float32),
+            "truncated": out.truncated.astype(np.float32),
+            "amp_obs": out.amp_history.reshape(4, -1),
+            "final_obs": out.obs,
+        }
+        for name, expected in numpy_path.items():
+            got = getattr(stepped, name)
+            assert isinstance(got, jax.Array), name
+            np.testing.assert_array_equal(np.asarray(got), expected, err_msg=name)
+        for name, value in stepped.metrics.items():
+            np.testing.assert_array_equal(np.asarray(value), out.metrics[name].astype(np.float32), name)
+    assert np.any(np.asarray(stepped.reward) != 0) and not np.array_equal(np.asarray(obs), env.state["obs"])
+
+
+@pytest.mark.parametrize(("backend", "preallocate"), [("isaaclab", "false"), ("mujoco", None)])
+def test_jax_does_not_preallocate_the_gpu_beside_torch_on_the_isaaclab_path_only(backend, preallocate):
+    """Importing the isaaclab backend sets XLA_PYTHON_CLIENT_PREALLOCATE=false before JAX has started a
+    backend (XLA reads it then); the MuJoCo backends leave JAX's default."""
+    code = (
+        "import os, jax\n"
+        "from jax._src import xla_bridge\n"
+        "from ampbench.backends import get_backend\n"
+        f"get_backend({backend!r})\n"
+        "assert not xla_bridge.backends_are_initialized()\n"
+        "print(os.environ.get('XLA_PYTHON_CLIENT_PREALLOCATE'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XLA_PYTHON_CLIENT_PREALLOCATE"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == str(preallocate)
 
 
 # ---- pushes and checkpoints ----------------------------------------------------------------------------

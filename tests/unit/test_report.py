@@ -246,11 +246,54 @@ def test_transfer_matrix_puts_scores_on_another_backend_off_the_diagonal(tmp_pat
     assert path == tmp_path / "mini" / "mjx" / "run-0" / "on-mujoco" / "scores.json"
     assert [g.backend for g in collect_scores(tmp_path)] == ["mjx", "mujoco"]  # own scores only
     lines = transfer_matrix(tmp_path).splitlines()
-    assert lines[2] == "| card | trained on | scored on mjx | scored on mujoco |"
-    cells = {row.split("|")[2].strip(): [c.strip() for c in row.split("|")[3:5]] for row in lines[4:]}
+    assert lines[2] == "| card | trained on | trainer | scored on mjx | scored on mujoco |"
+    cells = {row.split("|")[2].strip(): [c.strip() for c in row.split("|")[4:6]] for row in lines[4:]}
     once = "(1 run, over episodes)"
     assert cells["mjx"][0].endswith(once) and cells["mjx"][1].endswith(once)
     assert cells["mujoco"] == ["—", cells["mujoco"][1]] and cells["mujoco"][1].endswith(once)
+
+
+def _matrix_cells(text: str) -> dict[tuple[str, str], list[str]]:
+    """(trained on, trainer) -> the row's cells after them, from a transfer matrix's markdown."""
+    rows = [line.split("|")[1:-1] for line in text.splitlines()[4:] if line.startswith("|")]
+    return {(row[1].strip(), row[2].strip()): [cell.strip() for cell in row[3:]] for row in rows}
+
+
+def test_transfer_matrix_rows_are_backend_and_trainer_with_intervals_over_seeds(tmp_path):
+    """Two seeds trained by the project's trainer and one by skrl on isaaclab, each scored on isaaclab
+    and mjx, one mjx run scored on both: skrl's run is its own row, two seeds give an interval over
+    runs, and a cell holds exactly the runs trained that way and scored there."""
+    mini = small_card("mini", "phase2")
+    skrl = mini.model_copy(update={"trainer": "skrl"})
+    scored = []
+    for card, backend, run_id, seed, impulse in (
+        (mini, "isaaclab", "run-0", 0, 8.0),
+        (mini, "isaaclab", "run-1", 1, 8.0),
+        (skrl, "isaaclab", "run-2", 2, 30.0),
+        (mini, "mjx", "run-3", 3, 8.0),
+    ):
+        other = "mjx" if backend == "isaaclab" else "isaaclab"
+        for on, fail in ((backend, impulse), (other, impulse / 2)):
+            rollouts = protocol_rollouts(card, failure_impulse=fail, rng=np.random.default_rng(seed))
+            doc = score_rollouts(card, rollouts)
+            write_scores(doc, tmp_path, card, backend, run_id, provenance("1" * 40), scored_on=on)
+            scored.append((backend, card.trainer, on, doc["episode_seconds"]["mean"]["point"]))
+    text = transfer_matrix(tmp_path)
+    assert text.splitlines()[2] == "| card | trained on | trainer | scored on isaaclab | scored on mjx |"
+    cells = _matrix_cells(text)
+    assert set(cells) == {("isaaclab", "ampbench"), ("isaaclab", "skrl"), ("mjx", "ampbench")}
+    for (backend, trainer), row in cells.items():
+        for on, cell in zip(("isaaclab", "mjx"), row, strict=True):
+            points = [p for b, t, o, p in scored if (b, t, o) == (backend, trainer, on)]
+            assert cell.startswith(f"{np.mean(points):.2f} ["), (backend, trainer, on, cell)
+            runs = "(n=2 runs)" if len(points) == 2 else "(1 run, over episodes)"
+            assert cell.endswith(runs), cell
+    groups = {(g.backend, g.trainer): g.label for g in collect_scores(tmp_path)}
+    assert groups == {
+        ("isaaclab", "ampbench"): "mini",
+        ("isaaclab", "skrl"): "mini [skrl]",
+        ("mjx", "ampbench"): "mini",
+    }
 
 
 def test_a_card_trained_on_two_backends_gets_one_plot_of_both_learning_curves(tmp_path):
@@ -284,6 +327,9 @@ def test_every_cell_says_how_many_runs_its_interval_is_over():
     assert _format(rates, 1).endswith("(n=2 of 3 runs)")
     agree = combined_interval([one, dict(one)], pick)
     assert (agree.low, agree.high) == (0.5, 1.5)  # runs that agree keep their own uncertainty
+    rounded = {"metric": {"point": 0.9999999999999999, "low": 0.5, "high": 1.5}}
+    nearly = combined_interval([one, rounded], pick)
+    assert (nearly.low, nearly.high) == (0.5, 1.5)  # runs that agree but for rounding, too
     counted = {"metric": {"point": 1.0, "low": 0.9, "high": 1.0, "successes": 32, "n": 32}}
     pooled = combined_interval([counted, counted], pick, (0.0, 1.0))
     assert pooled.low == pytest.approx(64 / (64 + 1.959964**2), abs=1e-6)  # Wilson of 64 of 64

@@ -185,8 +185,9 @@ class Backend(Protocol):
 
 
 class BatchStep(NamedTuple):
-    """One control step of every env of a `BatchedEnv`, numpy arrays (envs, ...): `obs` already
-    auto-reset where `done`; `final_obs` and `amp_obs` of the transition that ended."""
+    """One control step of every env of a `BatchedEnv`, arrays (envs, ...), numpy or JAX (an env whose
+    simulator shares JAX's device hands its tensors over by DLPack): `obs` already auto-reset where
+    `done`; `final_obs` and `amp_obs` of the transition that ended."""
 
     obs: np.ndarray
     reward: np.ndarray
@@ -198,7 +199,8 @@ class BatchStep(NamedTuple):
 
 
 class BatchedEnv(Protocol):
-    """A batch of training envs stepped on the host: reset/step on numpy arrays of shape (envs, ...).
+    """A batch of training envs stepped on the host: reset/step on arrays of shape (envs, ...), numpy or
+    JAX in (the trainer passes its JAX actions), numpy or JAX out (`BatchStep`).
 
     What the trainer (`ampbench.learning`) drives in its host loop, whatever simulates it. `step`
     auto-resets where `done`. `state_dict` / `load_state_dict` hold the whole batch as arrays, so a
@@ -211,9 +213,9 @@ class BatchedEnv(Protocol):
     amp_observation_size: int
     amp_feature_weights: np.ndarray
 
-    def reset(self, seed: int) -> np.ndarray: ...
+    def reset(self, seed: int) -> Any: ...
 
-    def step(self, actions: np.ndarray) -> BatchStep: ...
+    def step(self, actions: Any) -> BatchStep: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 

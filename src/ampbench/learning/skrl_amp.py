@@ -10,13 +10,15 @@ same card (`SKRL_DIFFERENCES`), is listed in the README.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
 from ampbench.cards import CardError, ExperimentCard
 from ampbench.learning import policy_file
 from ampbench.learning.ppo import ACTION_LIMIT
-from ampbench.runs import atomic_write_bytes
+from ampbench.runs import RunError, atomic_write_bytes
 
 SKRL_FOLDER = "tb"  # the run's TensorBoard folder, which the scorer reads (skrl's tags are its own)
 
@@ -135,23 +137,75 @@ def runner_cfg(card: ExperimentCard, run_dir: Path, seed: int) -> dict[str, Any]
     }
 
 
-def train(env, card: ExperimentCard, run_dir: Path, seed: int) -> Path:
+class _OutOfTime(Exception):
+    """The wall-clock budget ran out at the end of an update (its checkpoint is written)."""
+
+
+def skrl_checkpoints(run_dir: Path) -> list[Path]:
+    """skrl's agent checkpoints of a run, `tb/checkpoints/agent_<timesteps done>.pt`, oldest first."""
+    found = (Path(run_dir) / SKRL_FOLDER / "checkpoints").glob("agent_*.pt")
+    return sorted(
+        (p for p in found if p.stem.split("_")[1].isdigit()), key=lambda p: int(p.stem.split("_")[1])
+    )
+
+
+def train(
+    env, card: ExperimentCard, run_dir: Path, seed: int, *, resume: bool = False, minutes: float | None = None
+) -> Path:
     """Train `env` (an Isaac Lab direct env with `amp_observation_space` and `collect_reference_motions`)
     with skrl's AMP (its checkpoints in `run_dir/tb/checkpoints`); the last one's policy becomes a
-    policy file in `run_dir/checkpoints`, named by `checkpoints/latest`, which the scorer plays."""
+    policy file in `run_dir/checkpoints`, named by `checkpoints/latest`, which the scorer plays.
+
+    `minutes`: the first update that ends past the budget writes a checkpoint and training stops there.
+    `resume`: skrl's agent (networks, optimiser, normalisers) continues from the run's last checkpoint
+    for the rest of the card's steps, counting on from it; skrl keeps no env state in a checkpoint, so
+    the envs start new episodes and a resumed run is not the uninterrupted one step for step."""
     from isaaclab_rl.skrl import SkrlVecEnvWrapper
     from skrl.utils.runner.torch import Runner
 
+    run_dir = Path(run_dir)
+    total = card.training.steps // card.training.envs  # skrl's timesteps: control steps of the batch
+    done, last = 0, None
+    if resume:
+        saved = skrl_checkpoints(run_dir)
+        if not saved:
+            raise RunError(
+                f"{run_dir}/{SKRL_FOLDER}/checkpoints: no skrl agent_*.pt checkpoint to resume from"
+            )
+        last = saved[-1]
+        done = int(last.stem.split("_")[1])
     cfg = runner_cfg(card, run_dir, seed)
-    Runner(SkrlVecEnvWrapper(env, ml_framework="torch"), cfg).run()
-    skrl_checkpoints = sorted(
-        (Path(run_dir) / SKRL_FOLDER / "checkpoints").glob("agent_*.pt"),
-        key=lambda p: int(p.stem.split("_")[1]),
-    )
-    if not skrl_checkpoints:
+    cfg["trainer"]["timesteps"] = max(total - done, 0)
+    runner = Runner(SkrlVecEnvWrapper(env, ml_framework="torch"), cfg)
+    agent = runner.agent
+    if last is not None:
+        agent.load(str(last))
+    deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
+    per_update, checkpoint_every = card.ppo.rollout_steps, cfg["agent"]["experiment"]["checkpoint_interval"]
+    interact = agent.post_interaction
+
+    def post_interaction(*, timestep: int, timesteps: int) -> None:
+        """skrl's own, counted from the checkpoint resumed; then the wall-clock check after an update."""
+        interact(timestep=done + timestep, timesteps=total)
+        finished = done + timestep + 1
+        if (
+            deadline is not None
+            and finished % per_update == 0
+            and finished < total
+            and time.monotonic() > deadline
+        ):
+            if finished % checkpoint_every:
+                agent.write_checkpoint(timestep=finished, timesteps=total)
+            raise _OutOfTime
+
+    agent.post_interaction = post_interaction
+    with contextlib.suppress(_OutOfTime):  # the budget's clean stop, its checkpoint written
+        runner.run()
+    saved = skrl_checkpoints(run_dir)
+    if not saved:
         raise RuntimeError(f"{run_dir}/{SKRL_FOLDER}/checkpoints: skrl wrote no agent_*.pt checkpoint")
-    last = skrl_checkpoints[-1]
-    checkpoint_dir = Path(run_dir) / "checkpoints"
+    last = saved[-1]
+    checkpoint_dir = run_dir / "checkpoints"
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     policy = policy_file.from_skrl_checkpoint(
         last,

@@ -283,19 +283,27 @@ _sample_actions = jax.jit(sample_actions, static_argnums=0)
 def host_rollout(
     env: BatchedEnv, config: PpoConfig, state: TrainState, carry: HostCarry, key: jax.Array
 ) -> tuple[HostCarry, Transition]:
-    """`rollout` for a `BatchedEnv`: the same actions from the same keys, the env stepped on the host."""
+    """`rollout` for a `BatchedEnv`: the same actions from the same keys, the env stepped on the host.
+
+    The actions go to the env as JAX arrays: an env on the host (MuJoCo C) takes and returns numpy, one
+    whose simulator shares JAX's device (Isaac Lab) takes them and returns its tensors by DLPack instead
+    of through host memory; each kind is stacked where it is."""
     steps, obs = [], carry.obs
     episode_return, episode_length = carry.episode_return, carry.episode_length
     for step_key in jax.random.split(key, config.rollout_steps):
-        action, log_prob = jax.device_get(_sample_actions(config, state, obs, step_key))
-        stepped = env.step(np.clip(action, -ACTION_LIMIT, ACTION_LIMIT))
+        action, log_prob = _sample_actions(config, state, obs, step_key)
+        stepped = env.step(jnp.clip(action, -ACTION_LIMIT, ACTION_LIMIT))
         transition, episode_return, episode_length = _transition(
             obs, action, log_prob, stepped, episode_return, episode_length
         )
         steps.append(transition)
         obs = stepped.obs
-    stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *steps)
+    stacked = jax.tree_util.tree_map(_stack, *steps)
     return HostCarry(obs, episode_return, episode_length), stacked
+
+
+def _stack(*steps: Any) -> Any:
+    return jnp.stack(steps) if isinstance(steps[0], jax.Array) else np.stack(steps)
 
 
 def _finite(*trees: Any) -> jax.Array:

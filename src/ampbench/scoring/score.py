@@ -26,6 +26,7 @@ from ampbench.scoring.scenarios import PUSH_START_JITTER_SECONDS
 from ampbench.task.gait import GAIT_EVENTS
 
 SCHEMA_VERSION = 2
+PROJECT_TRAINER = ExperimentCard.model_fields["trainer"].default  # the card's default trainer
 BOOTSTRAP_REPS = 2000
 ALPHA = 0.05
 MAX_IMPULSE_THRESHOLD = 0.9
@@ -478,9 +479,22 @@ def write_scores(
     if scored_on != backend:
         folder = folder / f"on-{_path_component(scored_on, 'backend')}"
     path = folder / "scores.json"
-    full = {**doc, "backend": backend, "scored_on": scored_on, "run_id": run_id, "provenance": provenance}
+    full = {
+        **doc,
+        "backend": backend,
+        "trainer": card.trainer,
+        "scored_on": scored_on,
+        "run_id": run_id,
+        "provenance": provenance,
+    }
     atomic_write_bytes(path, (json.dumps(full, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
     return path
+
+
+def trained_by(doc: dict[str, Any]) -> str:
+    """The card's `trainer` of a score document; files from before the field existed were all trained
+    by the project's trainer, the only one then."""
+    return doc.get("trainer", PROJECT_TRAINER)
 
 
 def load_scores(path: Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ampbench.backends.protocol import PolicySource
 from ampbench.backends.recorded import CachedEvaluators
-from ampbench.cards import CardError, ExperimentCard
+from ampbench.cards import ExperimentCard
 from ampbench.motion.fetch import cache_dir
 from ampbench.motion.loader import load_library
 from ampbench.runs import package_versions
@@ -57,13 +57,11 @@ class IsaacLabBackend(CachedEvaluators):
 
         if card.trainer == "skrl":
             skrl_amp.check_card(card)
-            if resume or minutes is not None:
-                raise CardError(f"card {card.name}: trainer=skrl runs neither resume nor stop at --minutes")
         env = self.make_env(card, envs=card.training.envs, training=True, seed=seed)
         try:
             if card.trainer == "skrl":
                 env.direct.begin(seed, None)
-                return skrl_amp.train(env.direct, card, run_dir, seed)
+                return skrl_amp.train(env.direct, card, run_dir, seed, resume=resume, minutes=minutes)
             result = trainer.train(env, card, seed=seed, run_dir=run_dir, resume=resume, minutes=minutes)
         finally:
             env.close()

@@ -7,7 +7,7 @@ and MJX envs run too, so observations, AMP features, rewards, termination, comma
 resets and pushes are one implementation, and domain randomisation draws as the MuJoCo C env does.
 Physics state stays in torch/Warp on the simulator's device; what the task reads crosses to numpy once
 per control step (`_parts`), and the task's bookkeeping (commands, push schedule, AMP history) is numpy,
-as in the MuJoCo C env.
+as in the MuJoCo C env. Between the env and the JAX trainer, torch and JAX meet by DLPack.
 
 Actuation is the MuJoCo C env's PD servo, force = kp (target - q) - kd q̇ clamped at the effort limit,
 integrated implicitly by `implicitfast`: Isaac Lab's implicit drive, which Newton hands to MuJoCo-Warp
@@ -27,6 +27,9 @@ from typing import Any
 
 import gymnasium
 import isaaclab.sim as sim_utils
+import jax
+import jax.dlpack
+import jax.numpy as jnp
 import numpy as np
 import torch
 import warp as wp
@@ -43,13 +46,12 @@ from ampbench.backends.humanoid_task import METRICS, EvalSettings, HumanoidTask,
 from ampbench.backends.isaaclab import conventions
 from ampbench.backends.isaaclab.assets import humanoid_usd
 from ampbench.backends.protocol import BatchStep
-from ampbench.cards import CardError, ExperimentCard
-from ampbench.model import FREE_QPOS, build_mj_model, humanoid_spec
+from ampbench.cards import ExperimentCard
+from ampbench.model import FREE_QPOS, build_mj_model, floor_contact_geoms, humanoid_spec, self_collides
 from ampbench.motion.loader import MotionLibrary
 from ampbench.task import commands, pushes, quat
 
 ENV_SPACING = 4.0  # m between env origins; every position the task reads is relative to its env origin
-SELF_COLLISIONS = {"floor": False, "all": True}  # card simulator.contacts -> Isaac Lab articulation setting
 _STATE_FIELDS = ("root_pose", "root_velocity", "joint_position", "joint_velocity")
 
 
@@ -75,20 +77,20 @@ _MOST_FLOOR_CONTACTS = {"sphere": 1, "capsule": 2, "box": 4}  # MuJoCo's most co
 _MOST_PAIR_CONTACTS = 8  # MuJoCo's most contacts between two primitive geoms (box-box)
 
 
-def contact_capacity(mj_model, self_collisions: bool) -> tuple[int, int]:
-    """(nconmax, njmax) per env that the card's model cannot exceed, so MuJoCo-Warp never drops a contact
-    MuJoCo C keeps: every body geom on the floor with its most contacts, with self-collision also every
-    pair of geoms on different bodies; at most four rows per contact (pyramidal cone, condim 3) plus two
-    per DOF (joint limit, DOF friction)."""
+def contact_capacity(mj_model, contacts: str | tuple[str, ...]) -> tuple[int, int]:
+    """(nconmax, njmax) per env that the card's contact set cannot exceed, so MuJoCo-Warp never drops a
+    contact MuJoCo C keeps: every geom of the set on the floor with its most contacts, with
+    self-collision also every pair of them on different bodies; at most four rows per contact
+    (pyramidal cone, condim 3) plus two per DOF (joint limit, DOF friction)."""
     import mujoco
 
-    geoms = np.flatnonzero(mj_model.geom_bodyid > 0)
+    geoms = np.asarray([mj_model.geom(name).id for name in floor_contact_geoms(mj_model, contacts)])
     kinds = [mujoco.mjtGeom(int(t)).name.removeprefix("mjGEOM_").lower() for t in mj_model.geom_type[geoms]]
     unknown = sorted(set(kinds) - set(_MOST_FLOOR_CONTACTS))
     if unknown:
         raise ValueError(f"contact_capacity: no contact bound for geom types {unknown} of the humanoid model")
     nconmax = sum(_MOST_FLOOR_CONTACTS[k] for k in kinds)
-    if self_collisions:
+    if self_collides(contacts):
         body = mj_model.geom_bodyid[geoms]
         pairs = int((body[:, None] != body[None, :]).sum()) // 2
         nconmax += _MOST_PAIR_CONTACTS * pairs
@@ -98,14 +100,9 @@ def contact_capacity(mj_model, self_collisions: bool) -> tuple[int, int]:
 def env_cfg(card: ExperimentCard, envs: int, mj_model, device: str, seed: int) -> HumanoidDirectEnvCfg:
     """The card's simulator and robot as an Isaac Lab config (Newton, MuJoCo-Warp solver)."""
     simulator, humanoid = card.simulator, card.humanoid
-    if simulator.contacts not in SELF_COLLISIONS:
-        raise CardError(
-            f"card {card.name}: simulator.contacts={simulator.contacts!r} is not available on the isaaclab "
-            f"backend (choose from {sorted(SELF_COLLISIONS)})"
-        )
     spec = humanoid_spec(humanoid.model)
-    robot_usd, floor_usd = humanoid_usd(humanoid.model)
-    nconmax, njmax = contact_capacity(mj_model, SELF_COLLISIONS[simulator.contacts])
+    robot_usd, floor_usd = humanoid_usd(humanoid.model, floor_contact_geoms(mj_model, simulator.contacts))
+    nconmax, njmax = contact_capacity(mj_model, simulator.contacts)
     pd = humanoid.action_mode == "pd"
     hinge = {name: i for i, name in enumerate(spec.dof_names)}
 
@@ -125,7 +122,7 @@ def env_cfg(card: ExperimentCard, envs: int, mj_model, device: str, seed: int) -
         spawn=sim_utils.UsdFileCfg(
             usd_path=str(robot_usd),
             articulation_props=sim_utils.ArticulationRootPropertiesCfg(
-                enabled_self_collisions=SELF_COLLISIONS[simulator.contacts]
+                enabled_self_collisions=self_collides(simulator.contacts)
             ),
         ),
         actuators={"hinges": actuator},
@@ -442,7 +439,8 @@ class HumanoidDirectEnv(DirectRLEnv):
         self.extras["amp_obs"] = torch.as_tensor(
             self.state["amp_history"].reshape(self.num_envs, -1), device=self.device
         )
-        return {"policy": torch.as_tensor(self.state["obs"], device=self.device)}
+        # a copy, never a view of the task's array: the BatchedEnv hands this memory to JAX
+        return {"policy": torch.tensor(self.state["obs"], device=self.device)}
 
     # ---- what skrl's AMP reads ----------------------------------------------------------------------
 
@@ -481,13 +479,37 @@ class HumanoidDirectEnv(DirectRLEnv):
         )
 
 
+def to_torch(actions, device: str) -> torch.Tensor:
+    """Actions as a float32 torch tensor on `device`: a JAX array (the trainer's policy) crosses by
+    DLPack, with no copy where JAX and torch share the device; numpy (scorers, tests) is copied in."""
+    if isinstance(actions, np.ndarray):
+        return torch.tensor(actions, dtype=torch.float32, device=device)
+    return torch.from_dlpack(actions).to(device=device, dtype=torch.float32)
+
+
+def to_jax(tensor: torch.Tensor) -> jax.Array:
+    """A torch tensor as a JAX array by DLPack: the same memory, on the tensor's device (a CPU-only JAX
+    beside torch on a GPU gets it through one copy to the host). Only for tensors made afresh each step
+    (JAX treats the memory as immutable; Isaac Lab's own buffers are overwritten in place)."""
+    tensor = tensor.detach().contiguous()
+    if tensor.device.type != "cpu" and jax.default_backend() == "cpu":
+        tensor = tensor.cpu()
+    return jax.dlpack.from_dlpack(tensor)
+
+
 def default_device() -> str:
     """cuda:0 where torch sees a GPU, else cpu (Newton runs Warp's CPU kernels there)."""
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 class IsaacLabHumanoidEnv:
-    """The project's `BatchedEnv` over `HumanoidDirectEnv`: numpy at the seam, the trainer's host loop."""
+    """The project's `BatchedEnv` over `HumanoidDirectEnv`, stepped by the trainer's host loop.
+
+    At the seam torch and JAX meet by DLPack: the policy's JAX actions enter Isaac Lab as torch tensors,
+    and the observations and rewards Isaac Lab returns leave as JAX arrays, without a copy on a GPU. The
+    task's own per-env results (done flags, AMP history, final observations, metrics) are numpy, as the
+    task computes them on this backend, and enter JAX by a copy; the scorer's records (`last_parts`)
+    stay numpy, as the `Rollout` protocol has them."""
 
     def __init__(
         self,
@@ -532,23 +554,24 @@ class IsaacLabHumanoidEnv:
     def close(self) -> None:
         self.direct.close()
 
-    def reset(self, seed: int, eval_settings: EvalSettings | None = None) -> np.ndarray:
+    def reset(self, seed: int, eval_settings: EvalSettings | None = None) -> jax.Array:
         self.direct.begin(seed, eval_settings)
-        self.direct.reset()
-        return self.state["obs"].copy()
+        observations, _ = self.direct.reset()
+        return to_jax(observations["policy"])
 
-    def step(self, actions: np.ndarray) -> BatchStep:
-        self.direct.step(torch.as_tensor(np.array(actions, np.float32), device=self.direct.device))
+    def step(self, actions) -> BatchStep:
+        """One control step from JAX (or numpy) actions; JAX arrays out (see the class docstring)."""
+        observations, reward, _, _, _ = self.direct.step(to_torch(actions, self.direct.device))
         out, envs = self.direct.outcome, self.num_envs
-        done = out.fallen | out.truncated
+        done = out.fallen | out.truncated  # the task's flags: evaluation envs never end in Isaac Lab
         return BatchStep(
-            obs=self.state["obs"].copy(),
-            reward=out.reward.astype(np.float32),
-            done=done.astype(np.float32),
-            truncated=out.truncated.astype(np.float32),
-            amp_obs=out.amp_history.reshape(envs, -1),
-            final_obs=out.obs,
-            metrics={name: out.metrics[name].astype(np.float32) for name in METRICS},
+            obs=to_jax(observations["policy"]),
+            reward=to_jax(reward),
+            done=jnp.asarray(done, jnp.float32),
+            truncated=jnp.asarray(out.truncated, jnp.float32),
+            amp_obs=jnp.asarray(out.amp_history.reshape(envs, -1)),
+            final_obs=jnp.asarray(out.obs),
+            metrics={name: jnp.asarray(out.metrics[name], jnp.float32) for name in METRICS},
         )
 
     def state_dict(self) -> dict[str, Any]:
