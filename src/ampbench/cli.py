@@ -212,8 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--compile-cache",
         metavar="DIR|off",
-        help="JAX's persistent compilation cache for train, collect and score (default: "
-        "$AMPBENCH_COMPILE_CACHE or ~/.cache/ampbench/jax; `off` compiles everything afresh)",
+        help="JAX's persistent compilation cache and the traced programs kept beside it, for train, "
+        "collect and score (default: $AMPBENCH_COMPILE_CACHE or ~/.cache/ampbench/jax; `off` traces and "
+        "compiles everything afresh)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
