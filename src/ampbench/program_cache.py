@@ -9,15 +9,18 @@ the same key loads it and only asks the compilation cache for its executable. A 
 through its exported form, so the first run compiles exactly what later runs load.
 
 An env opts in with a `program_key` attribute: a string that changes whenever its traced program would
-(the MJX env: its card, model and flags). Without one, or with the compilation cache off, functions run
-as plain `jax.jit`.
+(the MJX env: its card, model and flags), or None. Without one, or with the compilation cache off,
+functions run as plain `jax.jit`. MJX's Warp implementation has none: its kernels are callbacks of the
+process that traced them, which `jax.export` cannot keep.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import pickle
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,7 +43,8 @@ def counts() -> dict[str, int]:
 
 
 def source_digest() -> str:
-    """sha256 of every file of the installed ampbench package (code and the MJCF alike)."""
+    """sha256 of every file of the installed ampbench package (a model file outside it reaches the key
+    through the env's `program_key`, which holds the built model)."""
     global _source_digest
     if _source_digest is None:
         digest = hashlib.sha256()
@@ -51,6 +55,7 @@ def source_digest() -> str:
     return _source_digest
 
 
+@functools.cache
 def _versions() -> str:
     found = []
     for name in VERSIONED:
@@ -69,7 +74,10 @@ def _describe(leaf: Any) -> str:
 
 class CachedProgram:
     """`fn` (positional pytree arguments, no static ones: bind those first) run as an exported program,
-    loaded from `folder` when a run with the same key traced it before."""
+    loaded from the cache folder's `programs/` when a run with the same key traced it before.
+
+    The arguments' tree structure is not in the key beyond its leaf count: it follows from the code,
+    the card and the env, which are."""
 
     def __init__(self, name: str, fn: Callable[..., Any], *, env_key: str, static_key: str):
         self.name, self.fn = name, fn
@@ -84,6 +92,8 @@ class CachedProgram:
             source_digest(),
             _versions(),
             f"{devices[0].platform}:{devices[0].device_kind} x{len(devices)}",
+            f"x64={jax.config.jax_enable_x64} precision={jax.config.jax_default_matmul_precision} "
+            f"threefry_partitionable={jax.config.jax_threefry_partitionable}",
             self.env_key,
             self.static_key,
             str(in_tree.num_leaves),
@@ -102,12 +112,12 @@ class CachedProgram:
     def _load_or_export(self, key: str, leaves: list[Any], in_tree: Any) -> tuple[Callable, Any]:
         path = compile_cache.folder() / "programs" / f"{self.name}-{key[:32]}.bin"
         if path.is_file():
-            try:
+            try:  # the cache folder is the user's own, trusted as JAX trusts its compilation cache
                 out_tree, serialized = pickle.loads(path.read_bytes())
                 exported = jax.export.deserialize(serialized)
                 _counts["loaded"] += 1
                 return jax.jit(exported.call), out_tree
-            except (OSError, EOFError, ValueError, pickle.UnpicklingError):  # unreadable: trace again
+            except Exception:  # any unreadable or foreign file: trace again and replace it
                 path.unlink(missing_ok=True)
         found: dict[str, Any] = {}
 
@@ -118,7 +128,10 @@ class CachedProgram:
 
         shardings = tuple(leaf.sharding if isinstance(leaf, jax.Array) else None for leaf in leaves)
         serialized = jax.export.export(jax.jit(flat, in_shardings=shardings))(*leaves).serialize()
-        atomic_write_bytes(path, pickle.dumps((found["out_tree"], serialized)))
+        try:
+            atomic_write_bytes(path, pickle.dumps((found["out_tree"], serialized)))
+        except OSError as error:  # a full or read-only cache folder costs the next run a trace, no more
+            warnings.warn(f"{path}: traced program not kept ({error})", stacklevel=2)
         _counts["traced"] += 1
         # Run what later runs will load: a deserialised program's outputs are never weakly typed, and
         # the next program's key (and trace) would differ if this run's were.

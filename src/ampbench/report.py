@@ -55,25 +55,39 @@ class RunGroup:
     budget: str
     docs: tuple[dict[str, Any], ...]
     trainer: str = PROJECT_TRAINER
+    version: str = ""  # the card's hash prefix, where results hold more than one version of the card
 
     @property
     def label(self) -> str:
-        return card_label(self.card, self.budget, self.trainer)
+        return card_label(self.card, self.budget, self.trainer, self.version)
 
     @property
     def stem(self) -> str:
         budget = "" if self.budget == FULL_BUDGET else f"__{self.budget}"
         trainer = "" if self.trainer == PROJECT_TRAINER else f"__{self.trainer}"
-        return f"{self.card}__{self.backend}{budget}{trainer}"
+        version = f"__{self.version}" if self.version else ""
+        return f"{self.card}__{self.backend}{budget}{trainer}{version}"
 
 
 FULL_BUDGET = "full"
 
 
-def card_label(card: str, budget: str, trainer: str) -> str:
-    """The card as the tables name it: `phase2`, `phase2 (smoke)`, `phase2 (smoke) [skrl]`."""
+def card_label(card: str, budget: str, trainer: str, version: str = "") -> str:
+    """The card as the tables name it: `phase2`, `phase2 (smoke)`, `phase2 (smoke) [skrl]`, and
+    `phase2 #0e042fdd` where the results hold runs of more than one version of the card."""
     label = card if budget == FULL_BUDGET else f"{card} ({budget})"
-    return label if trainer == PROJECT_TRAINER else f"{label} [{trainer}]"
+    label = label if trainer == PROJECT_TRAINER else f"{label} [{trainer}]"
+    return f"{label} #{version}" if version else label
+
+
+def card_versions(docs: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Per card hash, the version to label its runs with: its first 8 hex digits where the score files
+    hold more than one hash for that card name and trainer (an edited card: its runs are never pooled
+    with the older ones), else nothing. `trainer: skrl` is a card field, so its runs hash apart anyway."""
+    hashes: dict[tuple[str, str], set[str]] = {}
+    for doc in docs:
+        hashes.setdefault((doc["card"], trained_by(doc)), set()).add(doc["card_hash"])
+    return {h: (h[:8] if len(found) > 1 else "") for found in hashes.values() for h in found}
 
 
 def run_budget(doc: dict[str, Any]) -> str:
@@ -90,7 +104,7 @@ def _sort_key(group: RunGroup) -> tuple[int, str, str, str]:
 def collect_scores(results_root: Path) -> list[RunGroup]:
     """Every `<card>/<backend>/<run-id>/scores.json` under `results_root`, by card, backend, trainer and
     budget."""
-    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str, str, str], list[dict[str, Any]]] = {}
     for path in sorted(Path(results_root).glob("*/*/*/scores.json")):
         doc = load_scores(path)
         card, backend, run_id = path.parts[-4:-1]
@@ -99,10 +113,12 @@ def collect_scores(results_root: Path) -> list[RunGroup]:
                 f"{path}: file says card/backend/run_id = {doc['card']}/{doc['backend']}/{doc['run_id']}, "
                 f"its folder says {card}/{backend}/{run_id}"
             )
-        groups.setdefault((card, backend, trained_by(doc), run_budget(doc)), []).append(doc)
+        key = (card, backend, trained_by(doc), run_budget(doc), doc["card_hash"])
+        groups.setdefault(key, []).append(doc)
+    versions = card_versions([doc for docs in groups.values() for doc in docs])
     result = [
-        RunGroup(docs[0]["phase"], card, backend, budget, tuple(docs), trainer)
-        for (card, backend, trainer, budget), docs in groups.items()
+        RunGroup(docs[0]["phase"], card, backend, budget, tuple(docs), trainer, versions[card_hash])
+        for (card, backend, trainer, budget, card_hash), docs in groups.items()
     ]
     return sorted(result, key=_sort_key)
 
@@ -547,7 +563,8 @@ is undefined and left out. Rows marked "(smoke)" come from runs trained with the
 small budget: they show that the pipeline runs end to end, not how well a policy walks, and they are
 never pooled with full runs. Rows marked "[skrl]" were trained by skrl's AMP instead of the project's
 trainer (the card's `trainer`) and are never pooled with the project trainer's runs; in the trained-on x
-scored-on matrix the trainer is a column of its own.
+scored-on matrix the trainer is a column of its own. A card edited between runs gets one row per
+version, marked "#" and the first digits of the card's hash; versions are never pooled.
 """
 
 
@@ -655,9 +672,11 @@ def _scores_by_train_and_score_backend(
     ones."""
     found: dict[tuple[str, str, str, str], list[dict]] = {}
     root = Path(results_root)
-    for path in sorted([*root.glob("*/*/*/scores.json"), *root.glob("*/*/*/on-*/scores.json")]):
-        doc = load_scores(path)
-        label = card_label(doc["card"], run_budget(doc), PROJECT_TRAINER)
+    paths = sorted([*root.glob("*/*/*/scores.json"), *root.glob("*/*/*/on-*/scores.json")])
+    docs = [load_scores(path) for path in paths]
+    versions = card_versions(docs)
+    for doc in docs:
+        label = card_label(doc["card"], run_budget(doc), PROJECT_TRAINER, versions[doc["card_hash"]])
         key = (label, doc["backend"], trained_by(doc), doc.get("scored_on", doc["backend"]))
         found.setdefault(key, []).append(doc)
     return found

@@ -77,6 +77,21 @@ def test_smoke_runs_get_their_own_rows_and_never_pool_with_full_runs(tmp_path):
     assert (tmp_path / "plots" / "mini__mjx__smoke__survival.png").is_file()
 
 
+def test_runs_of_an_edited_card_never_pool_with_the_older_version(tmp_path):
+    mini = small_card("mini", "phase2")
+    edited = mini.model_copy(update={"description": "mini, edited"})
+    assert edited.content_hash() != mini.content_hash()
+    write_fixture(tmp_path, mini, "mjx", "run-0", failure_impulse=8.0)
+    write_fixture(tmp_path, mini, "mjx", "run-1", failure_impulse=8.0, seed=1)
+    write_fixture(tmp_path, edited, "mjx", "run-2", failure_impulse=30.0)
+    labels = {g.label: len(g.docs) for g in collect_scores(tmp_path)}
+    assert labels == {f"mini #{mini.content_hash()[:8]}": 2, f"mini #{edited.content_hash()[:8]}": 1}
+    rows = [line for line in transfer_matrix(tmp_path).splitlines() if line.startswith("| mini")]
+    assert len(rows) == 2 and "(n=2 runs)" in " ".join(rows) and "(1 run, over episodes)" in " ".join(rows)
+    render_results(tmp_path)
+    assert (tmp_path / "plots" / f"mini__mjx__{edited.content_hash()[:8]}__survival.png").is_file()
+
+
 def test_render_with_no_score_files_says_so(tmp_path):
     readme = render_results(tmp_path)
     text = readme.read_text()

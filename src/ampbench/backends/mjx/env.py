@@ -93,7 +93,11 @@ class HumanoidAmpEnv:
         self.reset_amp_history = jnp.asarray(task.reset_amp_history)
         self.reset_skill = jnp.asarray(task.reset_skill)
         self.effort_limits = jnp.asarray(task.effort_limits)
-        self.program_key = _program_key(card, self.mj_model, training=training, weld_root=weld_root)
+        self.program_key = (
+            _program_key(card, self.mj_model, training=training, weld_root=weld_root)
+            if card.simulator.mjx.impl == "jax"
+            else None  # Warp kernels are callbacks of this process: no traced program outlives it
+        )
         self._token = object()
 
     def tree_flatten(self) -> tuple[tuple[Any, ...], _Static]:
