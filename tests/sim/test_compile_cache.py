@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+from ampbench import program_cache
 from ampbench.backends.mjx.env import HumanoidAmpEnv
 from ampbench.cards import load_card
 from ampbench.learning import trainer
@@ -45,3 +46,26 @@ def test_a_second_run_loads_every_program_from_the_cache_even_with_other_clips(t
     assert again["traced_programs"] == {"loaded": 2, "traced": 0}
     for ours, theirs in zip(jax.tree.leaves(first_state), jax.tree.leaves(again_state), strict=True):
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def _update_key(card, clip_seed: int = 0) -> str:
+    """The key the fused update's traced program is kept under, for the env alone as its argument."""
+    clips = [synthetic_clip(num_frames=61, fps=30.0, loop=True, seed=clip_seed)] * 3
+    env = HumanoidAmpEnv(card, MotionLibrary(clips, skills=["walk", "pace", "run"]))
+    program = program_cache.CachedProgram(
+        "update_step", lambda env: env, env_key=env.program_key, static_key=repr((card.ppo, card.amp))
+    )
+    leaves, in_tree = jax.tree_util.tree_flatten((env,))
+    return program.key(leaves, in_tree)
+
+
+def test_a_kept_program_is_found_only_by_a_run_that_would_trace_the_same_one():
+    """What changes the traced program without changing any array's shape must change the key: a card
+    value the env bakes in (push force), a learning setting (PPO's clip); other clips must not."""
+    card = load_card("benchmarks/phase2.yaml", overlays=("smoke",))
+    key = _update_key(card)
+    assert _update_key(card, clip_seed=1) == key
+    assert _update_key(card.model_copy(update={"description": "renamed"})) != key  # the whole card
+    pushes = card.training_pushes.model_copy(update={"force": (40.0, 40.0)})
+    assert _update_key(card.model_copy(update={"training_pushes": pushes})) != key
+    assert _update_key(card.model_copy(update={"ppo": card.ppo.model_copy(update={"clip": 0.1})})) != key
