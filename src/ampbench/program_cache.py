@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import pickle
 import warnings
 from collections.abc import Callable
@@ -28,12 +27,11 @@ from typing import Any
 import jax
 
 from ampbench import compile_cache
-from ampbench.runs import atomic_write_bytes
+from ampbench.runs import atomic_write_bytes, package_versions
 
 FORMAT = 1  # raise when what is stored changes
 VERSIONED = ("jax", "jaxlib", "mujoco", "mujoco-mjx", "flax", "optax", "numpy")
 _PACKAGE = Path(__file__).resolve().parent
-_source_digest: str | None = None
 _counts = {"loaded": 0, "traced": 0}
 
 
@@ -42,28 +40,20 @@ def counts() -> dict[str, int]:
     return dict(_counts)
 
 
+@functools.cache
 def source_digest() -> str:
     """sha256 of every file of the installed ampbench package (a model file outside it reaches the key
     through the env's `program_key`, which holds the built model)."""
-    global _source_digest
-    if _source_digest is None:
-        digest = hashlib.sha256()
-        for path in sorted(_PACKAGE.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
-        _source_digest = digest.hexdigest()
-    return _source_digest
+    digest = hashlib.sha256()
+    for path in sorted(_PACKAGE.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 @functools.cache
 def _versions() -> str:
-    found = []
-    for name in VERSIONED:
-        try:
-            found.append(f"{name}={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            found.append(f"{name}=absent")
-    return " ".join(found)
+    return repr(sorted(package_versions(VERSIONED).items()))
 
 
 def _describe(leaf: Any) -> str:

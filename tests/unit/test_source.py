@@ -35,18 +35,10 @@ def test_container_provenance_only_inside_one(monkeypatch) -> None:
 
 
 def test_run_provenance_records_the_container(monkeypatch) -> None:
-    from ampbench.cards import card_from_dict
     from ampbench.runs import provenance
+    from tests.rolloutfactory import small_card
 
-    card = card_from_dict(
-        {
-            "name": "tiny",
-            "phase": "phase1",
-            "description": "test card",
-            "mocap": {"clips": [{"name": "deepmimic/walk", "skill": "walk"}]},
-            "commands": {"bands": [{"skill": "walk", "speed": [0.5, 1.0]}]},
-        }
-    )
+    card = small_card("tiny", "phase1")
     for name in source.CONTAINER_ENV.values():
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AMPBENCH_CONTAINER_IMAGE", "ampbench-mjx:0.1.0-abc-cpu")
