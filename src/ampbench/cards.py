@@ -429,7 +429,9 @@ class ExperimentCard(_Frozen):
     phase: Literal["baseline", "phase1", "phase2", "phase3", "torque"] = Field(description="Benchmark phase.")
     description: str = Field(description="What the card measures, in a sentence or two.")
     backend: Literal["mjx", "mujoco", "isaaclab"] = Field(
-        "mjx", description="Default backend: mjx (JAX; GPU), mujoco (MuJoCo C on CPU threads), isaaclab."
+        "mjx",
+        description="Backend when a command names none: mjx (JAX; GPU), mujoco (MuJoCo C on CPU threads), "
+        "isaaclab. A card that leaves it out runs on mjx where JAX has a GPU and on mujoco otherwise.",
     )
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig, description="Physics settings.")
     humanoid: HumanoidConfig = Field(default_factory=HumanoidConfig, description="Robot and termination.")

@@ -105,6 +105,7 @@ def _convert_one_csv(src: Path, dst: Path, target: str, fill_missing: bool) -> P
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ampbench.backends import default_backend
     from ampbench.runs import resume_run, start_runs
 
     if args.resume:
@@ -117,7 +118,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     seeds = (args.seed,) if args.seed is not None else card.training.seeds
     for run_dir in start_runs(
         card,
-        backend=args.backend or card.backend,
+        backend=args.backend or default_backend(card),
         seeds=seeds,
         runs_root=Path(args.runs),
         overlays=(*overlays, *args.overlay),
@@ -182,7 +183,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     passed = reproduce(
         args.phase,
-        backends=tuple(args.backend or ["mjx"]),
+        backends=tuple(args.backend or ()),
         seeds=args.seeds,
         smoke=args.smoke,
         cards_dir=Path(args.cards),
@@ -259,7 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a card's seeds into run folders")
     train.add_argument("card", nargs="?")
     train.add_argument("--smoke", action="store_true", help="apply the smoke overlay (CPU budget)")
-    train.add_argument("--backend", choices=["mjx", "mujoco", "isaaclab"])
+    train.add_argument(
+        "--backend",
+        choices=["mjx", "mujoco", "isaaclab"],
+        help="default: the card's, else mjx where JAX has a GPU and mujoco (MuJoCo C) on a CPU-only machine",
+    )
     train.add_argument("--seed", type=int, help="train this seed only")
     train.add_argument("--runs", default="runs", help="root of run folders")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
@@ -320,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         action="append",
         choices=BACKENDS,
-        help="backend to train on (repeatable; default mjx)",
+        help="backend to train on (repeatable; default: each card's, else mjx with a GPU, mujoco without)",
     )
     reproduce.add_argument(
         "--seeds", type=int, help="the first N of each card's training.seeds (default all)"

@@ -39,6 +39,8 @@ export AMPBENCH_DATA="$bundle/clips"
 AMPBENCH_COMMIT=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["commit"])' "$bundle/bundle.json")
 export AMPBENCH_COMMIT
 ampbench=("$python" -m ampbench.cli --compile-cache "${AMPBENCH_COMPILE_CACHE:-$out/jax-cache}")
-"${ampbench[@]}" train "$bundle/card.yaml" --runs "$out/runs" "$@"
+# MJX, the GPU route this bundle is for, also on a CPU where ampbench would pick MuJoCo C; a --backend
+# among the options given comes later and wins.
+"${ampbench[@]}" train "$bundle/card.yaml" --backend mjx --runs "$out/runs" "$@"
 "${ampbench[@]}" score "$out"/runs/*/*/* --results "$out/results" "${score_options[@]}"
 "${ampbench[@]}" report --results "$out/results"

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ampbench.backends import default_backend
 from ampbench.cards import ExperimentCard, load_card
 from ampbench.runs import RunError, file_sha256, latest_checkpoint, resume_run, start_runs
 
@@ -56,7 +57,7 @@ def plan(
     cards: Sequence[tuple[Path, ExperimentCard]], backends: Sequence[str], seeds: int | None
 ) -> list[Job]:
     """One job per card, backend and seed: the first `seeds` of each card's training.seeds (all of them
-    when None), card by card."""
+    when None), card by card; with no backends, each card's `default_backend`."""
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown:
         raise PhaseError(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
@@ -69,7 +70,8 @@ def plan(
                 f"(training.seeds = {list(available)}); choose 1 to {len(available)}"
             )
         chosen = available if seeds is None else available[:seeds]
-        jobs += [Job(path, card, backend, seed) for backend in backends for seed in chosen]
+        on = backends or (default_backend(card),)
+        jobs += [Job(path, card, backend, seed) for backend in on for seed in chosen]
     return jobs
 
 

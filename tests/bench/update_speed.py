@@ -1,4 +1,4 @@
-"""Time whole training updates of a card on MJX in the checkout this runs from; prints one JSON line.
+"""Time whole training updates of a card on MJX or MuJoCo C in this checkout; prints one JSON line.
 
 Run from a checkout's root with that checkout on the path, so one script measures the code of any commit
 back to 9bd122d (whose trainer still lived in `ampbench.backends.mjx.trainer`):
@@ -18,7 +18,7 @@ import sys
 import time
 
 
-def _build(card_path: str, envs: int, overrides: list[str]):
+def _build(card_path: str, envs: int, overrides: list[str], backend: str):
     from ampbench.cards import load_card
     from ampbench.motion.loader import MotionLibrary
     from tests.clipfactory import synthetic_clip
@@ -30,6 +30,10 @@ def _build(card_path: str, envs: int, overrides: list[str]):
         library = MotionLibrary(clips, skills=skills)
     except TypeError:  # 9bd122d: skills came from the card's clip list
         library = MotionLibrary(clips)
+    if backend == "mujoco":
+        from ampbench.backends.mujoco.env import MujocoHumanoidEnv
+
+        return card, MujocoHumanoidEnv(card, library, envs=envs)
     from ampbench.backends.mjx.env import HumanoidAmpEnv
 
     return card, HumanoidAmpEnv(card, library)
@@ -72,6 +76,12 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=256)
     parser.add_argument("--updates", type=int, default=3, help="timed updates after the compiling one")
     parser.add_argument("--set", action="append", default=[], help="card override, e.g. ppo.epochs=2")
+    parser.add_argument(
+        "--backend",
+        default="mjx",
+        choices=["mjx", "mujoco"],
+        help="mujoco: MuJoCo C with the host-loop trainer (checkouts that have that backend)",
+    )
     parser.add_argument("--compile-cache", help="JAX's persistent cache folder (checkouts that have one)")
     parser.add_argument(
         "--serve",
@@ -85,7 +95,7 @@ def main() -> None:
 
         compile_cache.enable(args.compile_cache)
     started = time.perf_counter()
-    card, env = _build(args.card, args.envs, args.set)
+    card, env = _build(args.card, args.envs, args.set, args.backend)
     built = time.perf_counter()
     update = _update_fn(card, env)
     update()

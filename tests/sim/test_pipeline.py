@@ -41,7 +41,7 @@ def workspace(tmp_path_factory):
 @pytest.fixture(scope="module")
 def smoke_run(workspace) -> Path:
     card = str(ROOT / "benchmarks/phase2.yaml")
-    assert main(["train", card, "--smoke", "--runs", str(workspace / "runs")]) == 0
+    assert main(["train", card, "--smoke", "--backend", "mjx", "--runs", str(workspace / "runs")]) == 0
     (run_dir,) = (workspace / "runs" / "phase2" / "mjx").iterdir()
     return run_dir
 
@@ -91,7 +91,8 @@ def test_collected_torque_clips_train_a_torque_card(smoke_run, workspace):
             assert clip.action_noise == "noisy_policy"
         assert (smoke_run / "recordings" / name / "torques.png").stat().st_size > 0
     card = str(ROOT / "benchmarks/torque_full.yaml")
-    args = ["train", card, "--smoke", "--runs", str(workspace / "runs"), "--set", "training.steps=2048"]
+    args = ["train", card, "--smoke", "--backend", "mjx", "--runs", str(workspace / "runs")]
+    args += ["--set", "training.steps=2048"]
     assert main(args) == 0
     (run_dir,) = (workspace / "runs" / "torque_full" / "mjx").iterdir()
     assert latest_checkpoint(run_dir).is_file()

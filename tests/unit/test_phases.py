@@ -78,6 +78,17 @@ def test_plan_takes_the_first_seeds_per_backend() -> None:
         plan(cards, ["bullet"], 1)
 
 
+def test_without_a_backend_a_card_runs_on_mujoco_c_unless_jax_has_a_gpu(monkeypatch) -> None:
+    import jax
+
+    card = tiny()
+    chosen = card_from_dict({**card.model_dump(mode="json", exclude={"backend"}), "backend": "isaaclab"})
+    for platform, expected in (("cpu", "mujoco"), ("gpu", "mjx")):
+        monkeypatch.setattr(jax, "default_backend", lambda platform=platform: platform)
+        assert [job.backend for job in plan([(Path("tiny.yaml"), card)], (), 1)] == [expected]
+        assert [job.backend for job in plan([(Path("chosen.yaml"), chosen)], (), 1)] == ["isaaclab"]
+
+
 def test_find_run_matches_card_content_and_seed_and_takes_the_newest(tmp_path: Path) -> None:
     card = tiny()
     fake_run(tmp_path, card, 3, "a-seed3", "2026-12-01T10:00:00+00:00")

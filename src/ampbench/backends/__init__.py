@@ -24,3 +24,14 @@ def get_backend(name: str) -> Backend:
             f"install it with `pip install -e '.[{name}]'` in its own venv"
         ) from None
     return module.BACKEND
+
+
+def default_backend(card) -> str:
+    """The backend a command runs when it names none: the card's `backend` where the card sets one,
+    else MJX where JAX has an accelerator (MJX's batched GPU path) and MuJoCo C on a CPU-only machine,
+    where its host loop trains about four times faster than MJX (README, "Speed")."""
+    if "backend" in card.model_fields_set:
+        return card.backend
+    import jax
+
+    return "mujoco" if jax.default_backend() == "cpu" else "mjx"
