@@ -33,7 +33,9 @@ def card():
 
 @pytest.fixture(scope="module")
 def env(card):
-    return HumanoidAmpEnv(card, MotionLibrary([synthetic_clip(num_frames=61, fps=30.0, loop=True)]))
+    skills = [band.skill for band in card.commands.bands]
+    library = MotionLibrary([synthetic_clip(num_frames=61, fps=30.0, loop=True)] * len(skills), skills=skills)
+    return HumanoidAmpEnv(card, library)
 
 
 def _record(benchmark, envs: int, what: str, card) -> None:
