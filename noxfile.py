@@ -6,8 +6,8 @@ run folders, results/, the clip cache and the compilation caches mounted from he
 results/README.md. Options after `--`:
   --local                   no container: a local venv (Python 3.12) runs the same commands
   --smoke                   the smoke overlay (a CPU run of minutes per card; numbers are not results)
-  --backend mjx|mujoco|isaaclab|all   (default: mjx where nvidia-smi is found, else mujoco, MuJoCo C,
-                            which trains about four times faster than MJX on a CPU; both in the MJX image)
+  --backend mjx|mujoco|isaaclab|all   (default: each card's, else mjx where JAX sees a GPU and mujoco,
+                            MuJoCo C, where it does not; both run in the MJX image)
   --seeds N                 the first N of each card's training seeds (default: all of them)
   --engine podman|docker    (default: whichever is on PATH, podman first)
   --jax cpu|cuda12|cuda13   the MJX image's JAX build (default: cuda12 where nvidia-smi is found)
@@ -62,7 +62,7 @@ def build(session: nox.Session) -> None:
     """Build (or reuse) the images of the chosen backends: `nox -s build -- --backend all`."""
     options = _options(session)
     host = _host(session, options)
-    for dockerfile in sorted({IMAGE_OF_BACKEND[backend] for backend in options.backends}):
+    for dockerfile in sorted({IMAGE_OF_BACKEND[backend] for backend in options.backends or ("mjx",)}):
         _image(session, host, Path(dockerfile), options.jax)
 
 
@@ -143,8 +143,10 @@ def _options(session: nox.Session, posargs: list[str] | None = None) -> argparse
     parser.add_argument("--engine", choices=containers.ENGINES, help="container engine")
     parser.add_argument("--jax", choices=containers.JAX_BUILDS, help="JAX build of the MJX image")
     options = parser.parse_args(session.posargs if posargs is None else posargs)
-    options.backend = options.backend or ("mjx" if shutil.which("nvidia-smi") else "mujoco")
-    options.backends = BACKENDS if options.backend == "all" else (options.backend,)
+    if options.backend == "all":
+        options.backends = BACKENDS
+    else:  # none: ampbench picks each card's default where it runs (mjx with a GPU, else mujoco)
+        options.backends = (options.backend,) if options.backend else ()
     options.jax = options.jax or ("cuda12" if shutil.which("nvidia-smi") else "cpu")
     return options
 
@@ -241,7 +243,7 @@ def _reproduce(session: nox.Session, phase: str) -> None:
         return
     host = _host(session, options)
     gpu = options.jax != "cpu"
-    by_image: dict[str, list[str]] = {}
+    by_image: dict[str, list[str]] = {} if options.backends else {IMAGE_OF_BACKEND["mjx"]: []}
     for backend in options.backends:
         by_image.setdefault(IMAGE_OF_BACKEND[backend], []).append(backend)
     images = {dockerfile: _image(session, host, Path(dockerfile), options.jax) for dockerfile in by_image}

@@ -431,7 +431,8 @@ class ExperimentCard(_Frozen):
     backend: Literal["mjx", "mujoco", "isaaclab"] = Field(
         "mjx",
         description="Backend when a command names none: mjx (JAX; GPU), mujoco (MuJoCo C on CPU threads), "
-        "isaaclab. A card that leaves it out runs on mjx where JAX has a GPU and on mujoco otherwise.",
+        "isaaclab. A card that leaves it out runs on mjx where JAX has a GPU and on mujoco otherwise (a "
+        "resolved copy, as `cards show` prints it, names mjx and so runs on mjx).",
     )
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig, description="Physics settings.")
     humanoid: HumanoidConfig = Field(default_factory=HumanoidConfig, description="Robot and termination.")

@@ -78,15 +78,36 @@ def test_plan_takes_the_first_seeds_per_backend() -> None:
         plan(cards, ["bullet"], 1)
 
 
-def test_without_a_backend_a_card_runs_on_mujoco_c_unless_jax_has_a_gpu(monkeypatch) -> None:
+def test_without_a_backend_a_card_runs_on_mujoco_c_unless_jax_has_an_accelerator(monkeypatch) -> None:
     import jax
 
     card = tiny()
-    chosen = card_from_dict({**card.model_dump(mode="json", exclude={"backend"}), "backend": "isaaclab"})
-    for platform, expected in (("cpu", "mujoco"), ("gpu", "mjx")):
+    data = card.model_dump(mode="json", exclude={"backend"})
+    chosen = {name: card_from_dict({**data, "backend": name}) for name in ("mjx", "isaaclab")}
+    for platform, expected in (("cpu", "mujoco"), ("gpu", "mjx"), ("tpu", "mjx")):
         monkeypatch.setattr(jax, "default_backend", lambda platform=platform: platform)
         assert [job.backend for job in plan([(Path("tiny.yaml"), card)], (), 1)] == [expected]
-        assert [job.backend for job in plan([(Path("chosen.yaml"), chosen)], (), 1)] == ["isaaclab"]
+        for name, named in chosen.items():  # the card's own choice wins, its default value included
+            assert [job.backend for job in plan([(Path("chosen.yaml"), named)], (), 1)] == [name]
+
+
+def test_train_without_a_backend_takes_the_default(monkeypatch) -> None:
+    import jax
+
+    import ampbench.runs
+    from ampbench.cli import main
+
+    asked = []
+
+    def start_runs(card, *, backend, **_):
+        asked.append(backend)
+        return []
+
+    monkeypatch.setattr(ampbench.runs, "start_runs", start_runs)
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    assert main(["train", str(BENCHMARKS / "baseline.yaml"), "--seed", "0"]) == 0
+    assert main(["train", str(BENCHMARKS / "baseline.yaml"), "--seed", "0", "--backend", "mjx"]) == 0
+    assert asked == ["mujoco", "mjx"]
 
 
 def test_find_run_matches_card_content_and_seed_and_takes_the_newest(tmp_path: Path) -> None:
