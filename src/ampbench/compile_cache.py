@@ -36,8 +36,6 @@ def enable(folder: str | Path | None = None) -> Path | None:
 
     path = Path(chosen)
     path.mkdir(parents=True, exist_ok=True)
-    global _folder
-    _folder = path
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
@@ -49,12 +47,14 @@ def enable(folder: str | Path | None = None) -> Path | None:
 
 
 _listening = False
-_folder: Path | None = None
 
 
 def folder() -> Path | None:
-    """The folder `enable` put the cache in, or None while it is off."""
-    return _folder
+    """The folder JAX's persistent cache is in (`enable` put it there), or None while it is off."""
+    import jax
+
+    chosen = jax.config.jax_compilation_cache_dir
+    return Path(chosen) if chosen else None
 
 
 def _count(event: str, **_: object) -> None:
