@@ -62,7 +62,7 @@ def build(session: nox.Session) -> None:
     """Build (or reuse) the images of the chosen backends: `nox -s build -- --backend all`."""
     options = _options(session)
     host = _host(session, options)
-    for dockerfile in sorted({IMAGE_OF_BACKEND[backend] for backend in options.backends or ("mjx",)}):
+    for dockerfile in sorted(_backends_by_image(options.backends)):
         _image(session, host, Path(dockerfile), options.jax)
 
 
@@ -243,9 +243,7 @@ def _reproduce(session: nox.Session, phase: str) -> None:
         return
     host = _host(session, options)
     gpu = options.jax != "cpu"
-    by_image: dict[str, list[str]] = {} if options.backends else {IMAGE_OF_BACKEND["mjx"]: []}
-    for backend in options.backends:
-        by_image.setdefault(IMAGE_OF_BACKEND[backend], []).append(backend)
+    by_image = _backends_by_image(options.backends)
     images = {dockerfile: _image(session, host, Path(dockerfile), options.jax) for dockerfile in by_image}
     first = next(iter(images.values()))
     _in_container(
@@ -257,6 +255,17 @@ def _reproduce(session: nox.Session, phase: str) -> None:
         args = ["reproduce", phase, *_backend_args(backends), *common]
         _in_container(session, host, images[dockerfile], args, gpu=gpu)
     _in_container(session, host, first, ["report"], gpu=False)
+
+
+def _backends_by_image(backends: tuple[str, ...]) -> dict[str, list[str]]:
+    """The Dockerfile each chosen backend runs in, with its backends; none chosen: the MJX image with no
+    `--backend`, where ampbench picks each card's default (mjx with a GPU, else mujoco)."""
+    if not backends:
+        return {IMAGE_OF_BACKEND["mjx"]: []}
+    by_image: dict[str, list[str]] = {}
+    for backend in backends:
+        by_image.setdefault(IMAGE_OF_BACKEND[backend], []).append(backend)
+    return by_image
 
 
 def _backend_args(backends: tuple[str, ...] | list[str]) -> list[str]:
