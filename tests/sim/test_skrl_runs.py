@@ -36,7 +36,7 @@ def tiny():
 
 
 def _tags(run_dir) -> list[int]:
-    return [int(p.stem.split("_")[1]) for p in skrl_amp.skrl_checkpoints(run_dir)]
+    return [int(skrl_amp.checkpoint_timesteps(p)) for p in skrl_amp.skrl_checkpoints(run_dir)]
 
 
 def _optimiser_steps(checkpoint) -> int:

@@ -141,12 +141,16 @@ class _OutOfTime(Exception):
     """The wall-clock budget ran out at the end of an update (its checkpoint is written)."""
 
 
+def checkpoint_timesteps(path: Path) -> str:
+    """The timesteps done that an skrl agent checkpoint `agent_<timesteps>.pt` names."""
+    return path.stem.split("_")[1]
+
+
 def skrl_checkpoints(run_dir: Path) -> list[Path]:
     """skrl's agent checkpoints of a run, `tb/checkpoints/agent_<timesteps done>.pt`, oldest first."""
     found = (Path(run_dir) / SKRL_FOLDER / "checkpoints").glob("agent_*.pt")
-    return sorted(
-        (p for p in found if p.stem.split("_")[1].isdigit()), key=lambda p: int(p.stem.split("_")[1])
-    )
+    numbered = (path for path in found if checkpoint_timesteps(path).isdigit())
+    return sorted(numbered, key=lambda path: int(checkpoint_timesteps(path)))
 
 
 def train(
@@ -173,7 +177,7 @@ def train(
                 f"{run_dir}/{SKRL_FOLDER}/checkpoints: no skrl agent_*.pt checkpoint to resume from"
             )
         last = saved[-1]
-        done = int(last.stem.split("_")[1])
+        done = int(checkpoint_timesteps(last))
     cfg = runner_cfg(card, run_dir, seed)
     cfg["trainer"]["timesteps"] = max(total - done, 0)
     runner = Runner(SkrlVecEnvWrapper(env, ml_framework="torch"), cfg)
