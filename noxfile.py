@@ -29,8 +29,8 @@ import nox
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "src"))
-from ampbench import containers  # noqa: E402  (standard library only; no venv needed)
-from ampbench.source import git_commit  # noqa: E402
+from ampbench.core import containers  # noqa: E402  (standard library only; no venv needed)
+from ampbench.core.provenance import git_commit  # noqa: E402
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_venv = "yes"

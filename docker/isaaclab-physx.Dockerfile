@@ -13,7 +13,7 @@ ENV ISAAC_PYTHON=/isaac-sim/python.sh \
 
 WORKDIR /opt/ampbench
 COPY pyproject.toml README.md ./
-COPY envs envs
+COPY mjcf mjcf
 COPY benchmarks benchmarks
 COPY src src
 # The learning extra's exact pins; isaaclab itself is the image's, so it is not reinstalled.

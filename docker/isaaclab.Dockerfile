@@ -20,12 +20,12 @@ WORKDIR /opt/ampbench
 # trainer); mujoco-usd-converter turns the project's MJCF into the USD Isaac Lab spawns.
 COPY pyproject.toml README.md ./
 # hadolint ignore=DL3013
-RUN mkdir -p src/ampbench envs benchmarks \
+RUN mkdir -p src/ampbench mjcf benchmarks \
     && touch src/ampbench/__init__.py \
     && pip install ".[learning,isaaclab]" "mujoco-usd-converter==0.6.1" \
     && rm -rf src
 
-COPY envs envs
+COPY mjcf mjcf
 COPY benchmarks benchmarks
 COPY src src
 RUN pip install --no-deps --force-reinstall . \

@@ -28,7 +28,7 @@ WORKDIR /opt/ampbench
 # pyproject.toml's (exact pins for JAX, Flax, Optax, MuJoCo and MJX), not repeated here.
 COPY pyproject.toml README.md ./
 # hadolint ignore=DL3013
-RUN mkdir -p src/ampbench envs benchmarks \
+RUN mkdir -p src/ampbench mjcf benchmarks \
     && touch src/ampbench/__init__.py \
     && pip install ".[mjx]" \
     && rm -rf src
@@ -45,7 +45,7 @@ RUN case "$JAX" in \
       *) echo "JAX must be cpu, cuda12 or cuda13, not $JAX" >&2; exit 1 ;; \
     esac
 
-COPY envs envs
+COPY mjcf mjcf
 COPY benchmarks benchmarks
 COPY src src
 RUN pip install --no-deps --force-reinstall . \

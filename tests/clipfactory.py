@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ampbench.model import forward_kinematics, humanoid_spec
 from ampbench.motion.clip import MotionClip, SourceDataWarning, load_clip
-from ampbench.motion.deepmimic import deepmimic_to_clip
+from ampbench.motion.convert.deepmimic import deepmimic_to_clip
+from ampbench.motion.convert.retarget import joint_groups, reference_model
 from ampbench.motion.loader import clip_path
-from ampbench.motion.retarget import joint_groups, reference_model
-from ampbench.task import quat
+from ampbench.robot import quat
+from ampbench.robot.model import forward_kinematics, humanoid_spec
 
 ROOT_VELOCITY = np.array([1.2, -0.3, 0.05])
 

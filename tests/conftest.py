@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ampbench import compile_cache
+from ampbench.core import compile_cache
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ampbench.backends.protocol import EvalScenario, PushRecord, Rollout
 from ampbench.cards import ExperimentCard, card_from_dict
+from ampbench.robot import quat
 from ampbench.scoring.scenarios import evaluation_scenarios
-from ampbench.task import quat
+from ampbench.sim.protocol import EvalScenario, PushRecord, Rollout
 
 SMALL_EVALUATION = {
     "seeds": [100, 101],

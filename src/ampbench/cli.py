@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from ampbench import compile_cache
 from ampbench.cards import CardError, load_card
-from ampbench.phases import BACKENDS, PHASES
+from ampbench.core import compile_cache
+from ampbench.pipeline.reproduce import BACKENDS, PHASES
 
 COMPILING_COMMANDS = ("train", "collect", "score")
 
@@ -74,7 +74,8 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_data_convert(args: argparse.Namespace) -> int:
-    from ampbench.motion import csvio, fetch
+    from ampbench.motion import fetch
+    from ampbench.motion.convert import csvio
 
     src, dst = Path(args.src), Path(args.dst)
     if args.kind in ("csv2npz", "npz2csv"):
@@ -92,7 +93,8 @@ def cmd_data_convert(args: argparse.Namespace) -> int:
 
 
 def _convert_one_csv(src: Path, dst: Path, target: str, fill_missing: bool) -> Path:
-    from ampbench.motion import clip, csvio
+    from ampbench.motion import clip
+    from ampbench.motion.convert import csvio
 
     if target == "npz":
         clip.save_clip(csvio.csv_to_clip(src, fill_missing=fill_missing), dst)
@@ -105,8 +107,8 @@ def _convert_one_csv(src: Path, dst: Path, target: str, fill_missing: bool) -> P
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ampbench.backends import default_backend
-    from ampbench.runs import resume_run, start_runs
+    from ampbench.core.runs import resume_run, start_runs
+    from ampbench.sim import default_backend
 
     if args.resume:
         if args.card or args.smoke or args.overlay or args.overrides or args.seed is not None:
@@ -130,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_offline_gather(args: argparse.Namespace) -> int:
-    from ampbench.offline import gather
+    from ampbench.pipeline.offline import gather
 
     out = gather(Path(args.out), have_file=Path(args.have), card_path=Path(args.card), extra=args.extra)
     print(f"wrote {out}: copy it to the target and run `bash {out}/run.sh RESULT_DIR [train options]`")
@@ -138,7 +140,7 @@ def cmd_offline_gather(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from ampbench.recording import collect
+    from ampbench.pipeline.collect import collect
 
     for path in collect(
         Path(args.run),
@@ -158,7 +160,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from ampbench.scoring.harness import score_run
+    from ampbench.pipeline.score import score_run
 
     failed = 0
     for run in args.runs:
@@ -179,7 +181,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from ampbench.phases import reproduce
+    from ampbench.pipeline.reproduce import reproduce
 
     passed = reproduce(
         args.phase,

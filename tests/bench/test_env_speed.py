@@ -16,10 +16,10 @@ import pytest
 from mujoco import mjx
 from mujoco import rollout as mj_rollout
 
-from ampbench.backends.mjx.env import HumanoidAmpEnv
 from ampbench.cards import load_card
-from ampbench.model import build_mj_model
 from ampbench.motion.loader import MotionLibrary
+from ampbench.robot.model import build_mj_model
+from ampbench.sim.mjx.env import MjxHumanoidEnv
 from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.bench
@@ -35,7 +35,7 @@ def card():
 def env(card):
     skills = [band.skill for band in card.commands.bands]
     library = MotionLibrary([synthetic_clip(num_frames=61, fps=30.0, loop=True)] * len(skills), skills=skills)
-    return HumanoidAmpEnv(card, library)
+    return MjxHumanoidEnv(card, library)
 
 
 def _record(benchmark, envs: int, what: str, card) -> None:

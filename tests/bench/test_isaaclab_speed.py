@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("isaaclab", reason="the isaaclab benchmarks need the isaaclab venv (.[isaaclab])")
-from ampbench.backends.isaaclab.env import IsaacLabHumanoidEnv
 from ampbench.cards import load_card
 from ampbench.learning import skrl_amp, trainer
 from ampbench.motion.loader import MotionLibrary
+from ampbench.sim.isaaclab.env import IsaacLabHumanoidEnv
 from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.bench

@@ -16,11 +16,11 @@ import time
 
 import pytest
 
-from ampbench.backends.mjx.env import HumanoidAmpEnv
-from ampbench.backends.mujoco.env import MujocoHumanoidEnv
 from ampbench.cards import load_card
 from ampbench.learning import trainer
 from ampbench.motion.loader import MotionLibrary
+from ampbench.sim.mjx.env import MjxHumanoidEnv
+from ampbench.sim.mujoco.env import MujocoHumanoidEnv
 from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.bench
@@ -40,7 +40,7 @@ def _env(backend: str, card):
     skills = [band.skill for band in card.commands.bands]
     library = MotionLibrary([synthetic_clip(num_frames=61, fps=30.0, loop=True)] * len(skills), skills=skills)
     if backend == "mjx":
-        return HumanoidAmpEnv(card, library)
+        return MjxHumanoidEnv(card, library)
     return MujocoHumanoidEnv(card, library, envs=card.training.envs)
 
 

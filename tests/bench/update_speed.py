@@ -1,7 +1,7 @@
 """Time whole training updates of a card on MJX or MuJoCo C in this checkout; prints one JSON line.
 
 Run from a checkout's root with that checkout on the path, so one script measures the code of any commit
-back to 9bd122d (whose trainer still lived in `ampbench.backends.mjx.trainer`):
+back to 9bd122d (whose trainer still lived in `ampbench.sim.mjx.trainer`):
 
     PYTHONPATH=src:. python /path/to/update_speed.py --card benchmarks/phase2.yaml --envs 256
 
@@ -31,12 +31,12 @@ def _build(card_path: str, envs: int, overrides: list[str], backend: str):
     except TypeError:  # 9bd122d: skills came from the card's clip list
         library = MotionLibrary(clips)
     if backend == "mujoco":
-        from ampbench.backends.mujoco.env import MujocoHumanoidEnv
+        from ampbench.sim.mujoco.env import MujocoHumanoidEnv
 
         return card, MujocoHumanoidEnv(card, library, envs=envs)
-    from ampbench.backends.mjx.env import HumanoidAmpEnv
+    from ampbench.sim.mjx.env import MjxHumanoidEnv
 
-    return card, HumanoidAmpEnv(card, library)
+    return card, MjxHumanoidEnv(card, library)
 
 
 def _update_fn(card, env):
@@ -44,7 +44,7 @@ def _update_fn(card, env):
     try:
         from ampbench.learning import trainer
     except ImportError:  # 9bd122d: the trainer in the MJX backend, the env batch passed along
-        from ampbench.backends.mjx import trainer
+        from ampbench.sim.mjx import trainer
 
         state = trainer.init_train_state(env, card, seed=0)
         carry = trainer.reset_envs(env, card.training.envs, trainer.update_keys(0, 0)[0])
@@ -91,7 +91,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.compile_cache:
-        from ampbench import compile_cache
+        from ampbench.core import compile_cache
 
         compile_cache.enable(args.compile_cache)
     started = time.perf_counter()

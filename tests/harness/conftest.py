@@ -15,7 +15,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="module")
 def scored(run_dir: Path, request: pytest.FixtureRequest):
-    from ampbench.scoring.harness import score_run
+    from ampbench.pipeline.score import score_run
 
     return score_run(
         run_dir,

@@ -10,11 +10,11 @@ import jax
 import numpy as np
 import pytest
 
-from ampbench import program_cache
-from ampbench.backends.mjx.env import HumanoidAmpEnv
 from ampbench.cards import load_card
+from ampbench.core import program_cache
 from ampbench.learning import trainer
 from ampbench.motion.loader import MotionLibrary
+from ampbench.sim.mjx.env import MjxHumanoidEnv
 from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.sim
@@ -25,7 +25,7 @@ def _two_update_run(run_dir, clip_seed: int, schedule: str) -> tuple[dict, train
     overrides = ("training.steps=1024", f"ppo.learning_rate_schedule={schedule}")
     card = load_card("benchmarks/phase2.yaml", overlays=("smoke",), overrides=overrides)
     clips = [synthetic_clip(num_frames=61, fps=30.0, loop=True, seed=clip_seed)] * 3
-    env = HumanoidAmpEnv(card, MotionLibrary(clips, skills=["walk", "pace", "run"]))
+    env = MjxHumanoidEnv(card, MotionLibrary(clips, skills=["walk", "pace", "run"]))
     result = trainer.train(env, card, seed=0, run_dir=run_dir, resume=False)
     (start,) = json.loads((run_dir / trainer.TIMING).read_text())["starts"]
     return start, result.state
@@ -51,7 +51,7 @@ def test_a_second_run_loads_every_program_from_the_cache_even_with_other_clips(t
 def _update_key(card, clip_seed: int = 0) -> str:
     """The key the fused update's traced program is kept under, for the env alone as its argument."""
     clips = [synthetic_clip(num_frames=61, fps=30.0, loop=True, seed=clip_seed)] * 3
-    env = HumanoidAmpEnv(card, MotionLibrary(clips, skills=["walk", "pace", "run"]))
+    env = MjxHumanoidEnv(card, MotionLibrary(clips, skills=["walk", "pace", "run"]))
     program = program_cache.CachedProgram(
         "update_step", lambda env: env, env_key=env.program_key, static_key=repr((card.ppo, card.amp))
     )

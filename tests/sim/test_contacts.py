@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from ampbench import cards
-from ampbench.backends.humanoid_task import HumanoidTask, lowest_points
-from ampbench.model import FREE_QPOS, build_mj_model, humanoid_spec
+from ampbench.robot.model import FREE_QPOS, build_mj_model, humanoid_spec
 from ampbench.scoring.falls import FALL_RULE
+from ampbench.task.humanoid import HumanoidTask, lowest_points
 from tests.clipfactory import deepmimic_clip
 
 pytestmark = pytest.mark.sim

@@ -26,19 +26,19 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from isaaclab.utils.math import quat_apply_inverse  # noqa: E402
 
-from ampbench.backends.isaaclab import conventions  # noqa: E402
-from ampbench.backends.isaaclab.env import (  # noqa: E402
+from ampbench.motion.clip import load_clip  # noqa: E402
+from ampbench.motion.loader import DATA_DIR_ENV  # noqa: E402
+from ampbench.robot.model import FREE_QPOS, build_mj_model, floor_contact_geoms, humanoid_spec  # noqa: E402
+from ampbench.scoring.falls import FALL_RULE  # noqa: E402
+from ampbench.sim.isaaclab import conventions  # noqa: E402
+from ampbench.sim.isaaclab.env import (  # noqa: E402
     IsaacLabHumanoidEnv,
     contact_capacity,
     to_jax,
     to_torch,
 )
-from ampbench.backends.mujoco.env import MujocoHumanoidEnv  # noqa: E402
-from ampbench.backends.protocol import EvalScenario, ScheduledPush  # noqa: E402
-from ampbench.model import FREE_QPOS, build_mj_model, floor_contact_geoms, humanoid_spec  # noqa: E402
-from ampbench.motion.clip import load_clip  # noqa: E402
-from ampbench.motion.loader import DATA_DIR_ENV  # noqa: E402
-from ampbench.scoring.falls import FALL_RULE  # noqa: E402
+from ampbench.sim.mujoco.env import MujocoHumanoidEnv  # noqa: E402
+from ampbench.sim.protocol import EvalScenario, ScheduledPush  # noqa: E402
 from tests.clipfactory import deepmimic_clip  # noqa: E402
 from tests.sim.test_contacts import (  # noqa: E402
     LIMP_FALLS,
@@ -421,7 +421,7 @@ def test_jax_does_not_preallocate_the_gpu_beside_torch_on_the_isaaclab_path_only
     code = (
         "import os, jax\n"
         "from jax._src import xla_bridge\n"
-        "from ampbench.backends import get_backend\n"
+        "from ampbench.sim import get_backend\n"
         f"get_backend({backend!r})\n"
         "assert not xla_bridge.backends_are_initialized()\n"
         "print(os.environ.get('XLA_PYTHON_CLIENT_PREALLOCATE'))\n"

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from ampbench.backends import get_backend
-from ampbench.backends.protocol import EvalScenario
 from ampbench.cards import load_card, with_overlays
+from ampbench.core.runs import atomic_write_json, latest_checkpoint
 from ampbench.learning import trainer
-from ampbench.runs import atomic_write_json, latest_checkpoint
+from ampbench.sim import get_backend
+from ampbench.sim.protocol import EvalScenario
 
 pytestmark = [pytest.mark.sim, pytest.mark.learn]
 ROOT = Path(__file__).resolve().parents[2]

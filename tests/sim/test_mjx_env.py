@@ -7,12 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ampbench.backends.mjx import MjxBackend
-from ampbench.backends.mjx.env import HumanoidAmpEnv, _kinematics
-from ampbench.backends.protocol import EvalScenario, ScheduledPush
-from ampbench.model import build_mj_model, forward_kinematics
 from ampbench.motion.loader import MotionState
-from ampbench.task import features, quat
+from ampbench.robot import quat
+from ampbench.robot.model import build_mj_model, forward_kinematics
+from ampbench.sim.mjx import MjxBackend
+from ampbench.sim.mjx.env import MjxHumanoidEnv, _kinematics
+from ampbench.sim.protocol import EvalScenario, ScheduledPush
+from ampbench.task import features
 
 pytestmark = pytest.mark.sim
 ENVS = 4
@@ -20,7 +21,7 @@ ENVS = 4
 
 @pytest.fixture(scope="module")
 def env(card, library):
-    return HumanoidAmpEnv(card, library, training=True, seed=0)
+    return MjxHumanoidEnv(card, library, training=True, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +118,7 @@ def test_simulator_readout_matches_the_clip_representation_of_the_same_state(env
 
 def test_evaluation_push_changes_momentum_by_force_times_duration(card, library):
     """Floating without gravity, the robot's momentum changes by exactly the scheduled push's impulse."""
-    env = HumanoidAmpEnv(card, library, training=False, seed=0)
+    env = MjxHumanoidEnv(card, library, training=False, seed=0)
     env.sys = env.sys.replace(opt=env.sys.opt.replace(gravity=jnp.zeros(3)))
     env.reset_qpos = env.reset_qpos.at[:, 2].add(5.0)
     env.reset_qvel = env.reset_qvel * 0.0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ampbench import cards
-from ampbench.model import build_mj_model
+from ampbench.robot.model import build_mj_model
 
 pytestmark = pytest.mark.sim
 

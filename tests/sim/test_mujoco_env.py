@@ -9,12 +9,12 @@ import mujoco
 import numpy as np
 import pytest
 
-from ampbench.backends.humanoid_task import PUSH_NOT_YET
-from ampbench.backends.mjx.env import HumanoidAmpEnv, _kinematics
-from ampbench.backends.mujoco.env import MujocoHumanoidEnv
-from ampbench.backends.protocol import EvalScenario, ScheduledPush
+from ampbench.core.runs import latest_checkpoint
 from ampbench.learning.trainer import train
-from ampbench.runs import latest_checkpoint
+from ampbench.sim.mjx.env import MjxHumanoidEnv, _kinematics
+from ampbench.sim.mujoco.env import MujocoHumanoidEnv
+from ampbench.sim.protocol import EvalScenario, ScheduledPush
+from ampbench.task.humanoid import PUSH_NOT_YET
 
 pytestmark = pytest.mark.sim
 ENVS = 6
@@ -71,7 +71,7 @@ def test_mjx_follows_mujoco_c_from_the_same_state_and_actions(card, library):
     a cold start per control step (all `mujoco.rollout` offers) moves contacts by ~1e-2 rad in 0.5 s."""
     converged = card.model_copy(update={"simulator": card.simulator.model_copy(update={"iterations": 10})})
     c_env = MujocoHumanoidEnv(converged, library, envs=1, training=False)
-    mjx_env = HumanoidAmpEnv(converged, library, training=False)
+    mjx_env = MjxHumanoidEnv(converged, library, training=False)
     settings = c_env.task.eval_settings(_scenario(1))
     c_env.reset(0, settings)
     qpos = _standing_on_the_floor(c_env.mj_model, _qpos(c_env)[0])

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ampbench import compile_cache
 from ampbench.cli import main
+from ampbench.core import compile_cache
 
 pytestmark = [pytest.mark.sim, pytest.mark.learn]
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from ampbench.cli import main
+from ampbench.core.runs import latest_checkpoint, load_run
 from ampbench.motion.clip import load_clip
-from ampbench.runs import latest_checkpoint, load_run
 from ampbench.scoring.score import load_scores
 
 pytestmark = [pytest.mark.sim, pytest.mark.learn]

@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from ampbench.backends.mjx import MjxBackend
-from ampbench.backends.mujoco import MujocoBackend
 from ampbench.cards import card_from_dict
 from ampbench.motion.loader import MotionLibrary
 from ampbench.scoring.scenarios import evaluation_scenarios
 from ampbench.scoring.score import score_rollouts
+from ampbench.sim.mjx import MjxBackend
+from ampbench.sim.mujoco import MujocoBackend
 from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.sim

@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("isaaclab", reason="skrl runs need the isaaclab venv (.[isaaclab])")
 torch = pytest.importorskip("torch")
 
-from ampbench.backends.isaaclab import IsaacLabBackend  # noqa: E402
 from ampbench.cards import load_card  # noqa: E402
 from ampbench.learning import policy_file, skrl_amp  # noqa: E402
+from ampbench.sim.isaaclab import IsaacLabBackend  # noqa: E402
 
 pytestmark = pytest.mark.sim
 UPDATES = 3

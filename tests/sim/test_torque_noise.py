@@ -15,15 +15,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ampbench.backends.mjx.env import HumanoidAmpEnv
-from ampbench.backends.mjx.rollout import Evaluator
-from ampbench.backends.protocol import EvalScenario
 from ampbench.cards import load_card
 from ampbench.learning import normalizer, trainer
 from ampbench.learning.amp import amp_init, discriminator_input, discriminator_step
 from ampbench.learning.networks import discriminator_logits, policy_distribution
 from ampbench.motion.loader import MotionLibrary
-from ampbench.recording import ACTION_NOISE, rollout_clip
+from ampbench.pipeline.collect import ACTION_NOISE, rollout_clip
+from ampbench.sim.mjx.env import MjxHumanoidEnv
+from ampbench.sim.mjx.rollout import Evaluator
+from ampbench.sim.protocol import EvalScenario
 from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.sim
@@ -97,7 +97,7 @@ def reference_features(card, clips, n: int) -> np.ndarray:
     reference_card = card.model_copy(
         update={"amp": card.amp.model_copy(update={"reference_torques": clips[0].action_noise})}
     )
-    env = HumanoidAmpEnv(reference_card, library, training=True, weld_root=True)
+    env = MjxHumanoidEnv(reference_card, library, training=True, weld_root=True)
     return env.reference_amp_observations(np.random.default_rng(5), n)
 
 
@@ -136,8 +136,8 @@ def accuracies(card):
         synthetic_clip(num_frames=61, fps=30.0, loop=True), action_noise="noisy_policy"
     )
     library = MotionLibrary([clip], skills=[card.mocap.clips[0].skill])
-    train_env = HumanoidAmpEnv(card, library, training=True, weld_root=True)
-    eval_env = HumanoidAmpEnv(card, library, training=False, weld_root=True)
+    train_env = MjxHumanoidEnv(card, library, training=True, weld_root=True)
+    eval_env = MjxHumanoidEnv(card, library, training=False, weld_root=True)
     stats = normalizer.init_stats(train_env.observation_size)
     params_a, params_b = policy_params(card, train_env, 1), policy_params(card, train_env, 2)
     policy_obs = training_amp_observations(card, train_env, params_a)

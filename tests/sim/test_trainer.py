@@ -12,6 +12,7 @@ import pytest
 from flax import struct
 
 from ampbench.cards import card_from_dict
+from ampbench.core.runs import RunError, latest_checkpoint, read_scalars
 from ampbench.learning.networks import policy_distribution
 from ampbench.learning.normalizer import normalize
 from ampbench.learning.trainer import (
@@ -23,7 +24,6 @@ from ampbench.learning.trainer import (
     train,
     update_keys,
 )
-from ampbench.runs import RunError, latest_checkpoint, read_scalars
 
 pytestmark = pytest.mark.sim
 

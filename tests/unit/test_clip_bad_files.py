@@ -12,8 +12,8 @@ import pytest
 
 from ampbench import cli
 from ampbench.motion.clip import ClipError, SourceDataWarning, load_clip, save_clip
-from ampbench.motion.deepmimic import DEEPMIMIC_JOINTS, read_deepmimic
-from ampbench.motion.isaaclab_npz import isaaclab_to_clip
+from ampbench.motion.convert.deepmimic import DEEPMIMIC_JOINTS, read_deepmimic
+from ampbench.motion.convert.isaaclab_npz import isaaclab_to_clip
 from ampbench.motion.loader import MotionLibrary
 from tests.clipfactory import isaaclab_fields, random_in_range_angles, synthetic_clip, write_isaaclab
 

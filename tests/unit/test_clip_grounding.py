@@ -10,9 +10,14 @@ import numpy as np
 import pytest
 
 from ampbench.motion.clip import SourceDataWarning, load_clip, save_clip
-from ampbench.motion.csvio import clip_to_csv, csv_to_clip
-from ampbench.motion.isaaclab_npz import isaaclab_to_clip
-from ampbench.motion.retarget import GROUND_QUANTILE, GROUND_WARN_M, lowest_geom_heights, reference_model
+from ampbench.motion.convert.csvio import clip_to_csv, csv_to_clip
+from ampbench.motion.convert.isaaclab_npz import isaaclab_to_clip
+from ampbench.motion.convert.retarget import (
+    GROUND_QUANTILE,
+    GROUND_WARN_M,
+    lowest_geom_heights,
+    reference_model,
+)
 from tests.clipfactory import isaaclab_fields, random_in_range_angles, write_isaaclab
 
 pytestmark = pytest.mark.unit

@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ampbench.model import forward_kinematics
 from ampbench.motion.clip import load_clip
+from ampbench.motion.convert.retarget import reference_model
 from ampbench.motion.fetch import data_dir
 from ampbench.motion.loader import MotionLibrary
-from ampbench.motion.retarget import reference_model
-from ampbench.task import quat
+from ampbench.robot import quat
+from ampbench.robot.model import forward_kinematics
 
 pytestmark = pytest.mark.unit
 

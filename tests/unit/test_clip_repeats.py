@@ -8,10 +8,10 @@ import pytest
 
 from ampbench import cli
 from ampbench.motion.clip import SourceDataWarning, angular_velocities, load_clip
+from ampbench.motion.convert.isaaclab_npz import isaaclab_to_clip
+from ampbench.motion.convert.retarget import time_derivative
 from ampbench.motion.fetch import convert_source
-from ampbench.motion.isaaclab_npz import isaaclab_to_clip
 from ampbench.motion.loader import MotionLibrary
-from ampbench.motion.retarget import time_derivative
 from tests.clipfactory import isaaclab_fields, random_in_range_angles, write_isaaclab
 
 pytestmark = pytest.mark.unit

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from ampbench.motion.clip import SourceDataWarning
-from ampbench.motion.deepmimic import DEEPMIMIC_JOINTS, deepmimic_to_clip
-from ampbench.motion.retarget import SEAM_BLEND_S
-from ampbench.task import quat
+from ampbench.motion.convert.deepmimic import DEEPMIMIC_JOINTS, deepmimic_to_clip
+from ampbench.motion.convert.retarget import SEAM_BLEND_S
+from ampbench.robot import quat
 
 pytestmark = pytest.mark.unit
 

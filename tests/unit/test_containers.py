@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ampbench import containers
-from ampbench.containers import EngineError, Host, Mount
+from ampbench.core import containers
+from ampbench.core.containers import EngineError, Host, Mount
 
 pytestmark = pytest.mark.unit
 

@@ -19,10 +19,9 @@ import mujoco
 import numpy as np
 import pytest
 
-from ampbench.model import forward_kinematics, humanoid_spec
 from ampbench.motion import fetch
 from ampbench.motion.clip import ClipError, load_clip
-from ampbench.motion.deepmimic import (
+from ampbench.motion.convert.deepmimic import (
     DEEPMIMIC_JOINTS,
     FRAME_WIDTH,
     deepmimic_to_clip,
@@ -31,16 +30,17 @@ from ampbench.motion.deepmimic import (
     to_z_up_position,
     to_z_up_rotation,
 )
-from ampbench.motion.isaaclab_npz import isaaclab_to_clip, read_isaaclab_npz
-from ampbench.motion.poselib import poselib_to_clip, read_poselib
-from ampbench.motion.retarget import (
+from ampbench.motion.convert.isaaclab_npz import isaaclab_to_clip, read_isaaclab_npz
+from ampbench.motion.convert.poselib import poselib_to_clip, read_poselib
+from ampbench.motion.convert.retarget import (
     SEAM_BLEND_S,
     hinge_xyz_angles,
     joint_groups,
     reference_model,
     twist_angle,
 )
-from ampbench.task import quat
+from ampbench.robot import quat
+from ampbench.robot.model import forward_kinematics, humanoid_spec
 from tests.clipfactory import random_in_range_angles, write_isaaclab
 
 pytestmark = pytest.mark.unit

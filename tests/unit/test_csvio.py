@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ampbench.motion.clip import ARRAY_KEYS, ClipError, FilledFieldsWarning, load_clip, save_clip
-from ampbench.motion.csvio import clip_to_csv, convert_folder, csv_to_clip
+from ampbench.motion.convert.csvio import clip_to_csv, convert_folder, csv_to_clip
 from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.unit

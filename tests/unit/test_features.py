@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from ampbench.motion.loader import MotionState
-from ampbench.task import features, quat
+from ampbench.robot import quat
+from ampbench.task import features
 
 pytestmark = pytest.mark.unit
 

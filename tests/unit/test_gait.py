@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ampbench.task import quat
+from ampbench.robot import quat
 from ampbench.task.gait import GAIT_EVENTS, foot_phase, gait_events
 
 pytestmark = pytest.mark.unit

@@ -11,7 +11,7 @@ import pytest
 from ampbench import cards
 from ampbench.motion.clip import ARRAY_KEYS, ClipError, equivalent_xyz_triples, hinge_xyz_triples, save_clip
 from ampbench.motion.loader import DATA_DIR_ENV, MotionLibrary, clip_path, load_library
-from ampbench.task import quat
+from ampbench.robot import quat
 from tests.clipfactory import synthetic_clip, synthetic_parameters, synthetic_state
 
 pytestmark = pytest.mark.unit

@@ -5,7 +5,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ampbench.backends.protocol import EvalScenario, ScheduledPush
 from ampbench.scoring.metrics import (
     SuccessRow,
     dtw_distance,
@@ -18,6 +17,7 @@ from ampbench.scoring.metrics import (
     success_curve,
     velocity_tracking_error,
 )
+from ampbench.sim.protocol import EvalScenario, ScheduledPush
 from tests.rolloutfactory import synthetic_rollout
 
 pytestmark = pytest.mark.unit

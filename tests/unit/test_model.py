@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from ampbench import cards
-from ampbench.model import (
+from ampbench.robot import quat
+from ampbench.robot.model import (
     CONTACT_POINT_GROUP,
     CONTACT_SETS,
     build_mj_model,
@@ -19,7 +20,6 @@ from ampbench.model import (
     humanoid_spec,
     model_path,
 )
-from ampbench.task import quat
 
 pytestmark = pytest.mark.unit
 
@@ -67,7 +67,7 @@ def _model(action_mode: str = "pd", **simulator) -> mujoco.MjModel:
 
 
 def test_model_path_points_at_the_checkout_file():
-    assert model_path() == Path(__file__).resolve().parents[2] / "envs" / "amp_humanoid.xml"
+    assert model_path() == Path(__file__).resolve().parents[2] / "mjcf" / "amp_humanoid.xml"
     with pytest.raises(FileNotFoundError, match="no_such_robot"):
         model_path("no_such_robot")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ampbench.offline import installed_names, missing_requirements, normalized
+from ampbench.pipeline.offline import installed_names, missing_requirements, normalized
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ampbench.cards import card_from_dict
+from ampbench.core.runs import file_sha256
 from ampbench.learning.trainer import checkpoint_name, schedule
-from ampbench.phases import (
+from ampbench.pipeline.reproduce import (
     PHASES,
     PhaseError,
     check_clips,
@@ -19,7 +20,6 @@ from ampbench.phases import (
     run_state,
     scored_already,
 )
-from ampbench.runs import file_sha256
 
 pytestmark = pytest.mark.unit
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -94,7 +94,7 @@ def test_without_a_backend_a_card_runs_on_mujoco_c_unless_jax_has_an_accelerator
 def test_train_without_a_backend_takes_the_default(monkeypatch) -> None:
     import jax
 
-    import ampbench.runs
+    import ampbench.core.runs
     from ampbench.cli import main
 
     asked = []
@@ -103,7 +103,7 @@ def test_train_without_a_backend_takes_the_default(monkeypatch) -> None:
         asked.append(backend)
         return []
 
-    monkeypatch.setattr(ampbench.runs, "start_runs", start_runs)
+    monkeypatch.setattr(ampbench.core.runs, "start_runs", start_runs)
     monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
     assert main(["train", str(BENCHMARKS / "baseline.yaml"), "--seed", "0"]) == 0
     assert main(["train", str(BENCHMARKS / "baseline.yaml"), "--seed", "0", "--backend", "mjx"]) == 0

@@ -8,7 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from ampbench.task import quat
+from ampbench.robot import quat
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from ampbench.cards import AmpConfig
-from ampbench.task import quat, rewards
+from ampbench.robot import quat
+from ampbench.task import rewards
 
 pytestmark = pytest.mark.unit
 

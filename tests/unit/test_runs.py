@@ -9,7 +9,7 @@ import pytest
 
 from ampbench.cards import card_from_dict
 from ampbench.cli import main
-from ampbench.runs import (
+from ampbench.core.runs import (
     RunError,
     atomic_write_bytes,
     create_run,

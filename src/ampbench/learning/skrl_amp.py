@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ampbench.cards import CardError, ExperimentCard
+from ampbench.core.runs import RunError, atomic_write_bytes
 from ampbench.learning import policy_file
 from ampbench.learning.ppo import ACTION_LIMIT
-from ampbench.runs import RunError, atomic_write_bytes
 
 SKRL_FOLDER = "tb"  # the run's TensorBoard folder, which the scorer reads (skrl's tags are its own)
 

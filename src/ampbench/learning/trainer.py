@@ -42,9 +42,9 @@ from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
 import ampbench
-from ampbench import compile_cache, program_cache
-from ampbench.backends.protocol import BatchedEnv
 from ampbench.cards import AmpConfig, ExperimentCard, PpoConfig
+from ampbench.core import compile_cache, program_cache
+from ampbench.core.runs import RunError, atomic_write_bytes, atomic_write_json, latest_checkpoint
 from ampbench.learning import normalizer, policy_file
 from ampbench.learning.amp import AmpState, amp_init, amp_update
 from ampbench.learning.networks import (
@@ -63,7 +63,7 @@ from ampbench.learning.ppo import (
     ppo_optimizer,
     ppo_update,
 )
-from ampbench.runs import RunError, atomic_write_bytes, atomic_write_json, latest_checkpoint
+from ampbench.sim.protocol import BatchedEnv
 
 CHECKPOINT_FORMAT = 2
 ENV_STATES_KEPT = 2  # the latest checkpoint's env batch and the one before, to fall back on

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ampbench.task import quat
+from ampbench.robot import quat
 
 DOF_CONVENTION = "hinge_xyz"
 ACTION_NOISE_KINDS = ("", "noisy_policy", "deterministic_policy")

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ampbench.motion.clip import ClipError, MotionClip, save_clip
-from ampbench.motion.deepmimic import deepmimic_to_clip
-from ampbench.motion.isaaclab_npz import isaaclab_to_clip
+from ampbench.motion.convert.deepmimic import deepmimic_to_clip
+from ampbench.motion.convert.isaaclab_npz import isaaclab_to_clip
+from ampbench.motion.convert.poselib import poselib_to_clip
 from ampbench.motion.loader import DATA_DIR_ENV, DEFAULT_DATA_DIR
-from ampbench.motion.poselib import poselib_to_clip
 
 CACHE_DIR_ENV = "AMPBENCH_CACHE"
 DEEPMIMIC_CLIPS = ("walk", "run", "jog", "getup_faceup", "getup_facedown", "roll", "crawl")

@@ -38,7 +38,7 @@ from ampbench.motion.clip import (
     nearest_xyz_triple,
     validate_clip,
 )
-from ampbench.task import quat
+from ampbench.robot import quat
 
 if TYPE_CHECKING:
     from ampbench import cards

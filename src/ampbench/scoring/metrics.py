@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.stats
 
-from ampbench.backends.protocol import Rollout, ScheduledPush
+from ampbench.sim.protocol import Rollout, ScheduledPush
 from ampbench.task.rewards import heading_velocity
 
 _STEP_TOLERANCE = 1e-6

@@ -21,8 +21,8 @@ pushes (none for a card that trains without).
 
 from __future__ import annotations
 
-from ampbench.backends.protocol import EvalScenario, ScheduledPush
 from ampbench.cards import EvalPushGrid, ExperimentCard
+from ampbench.sim.protocol import EvalScenario, ScheduledPush
 from ampbench.task.gait import GAIT_EVENTS
 
 PUSH_START_JITTER_SECONDS = 1.0

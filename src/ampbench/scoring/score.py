@@ -17,12 +17,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ampbench.backends.protocol import Rollout
 from ampbench.cards import Expectation, ExperimentCard
-from ampbench.runs import atomic_write_bytes
+from ampbench.core.runs import atomic_write_bytes
 from ampbench.scoring import metrics, stats
 from ampbench.scoring.falls import FALL_RULE
 from ampbench.scoring.scenarios import PUSH_START_JITTER_SECONDS
+from ampbench.sim.protocol import Rollout
 from ampbench.task.gait import GAIT_EVENTS
 
 SCHEMA_VERSION = 2

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from array_api_compat import array_namespace, device
 
-from ampbench.task import quat
+from ampbench.robot import quat
 
 if TYPE_CHECKING:
     from ampbench.motion.loader import MotionState

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
-from ampbench.task import quat
+from ampbench.robot import quat
 
 GAIT_EVENTS = ("touchdown", "mid_stance", "liftoff", "mid_swing")
 

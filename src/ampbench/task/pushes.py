@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from array_api_compat import array_namespace, device
 
-from ampbench.task import quat
+from ampbench.robot import quat
 
 PUSH_UNIFORM_COLUMNS = 5
 """Columns of `push_step`'s uniforms: start?, body slot, magnitude, duration, azimuth."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from array_api_compat import array_namespace, device
 
-from ampbench.task import quat
+from ampbench.robot import quat
 
 TASK_TERMS = ("tracking", "lateral", "alive")
 """The terms of `task_reward_terms`, in the order they are logged."""

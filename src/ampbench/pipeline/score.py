@@ -1,0 +1,112 @@
+"""Score a run folder: the evaluation protocol asks a backend for rollouts, then writes scores.json.
+
+No backend-specific code here: the backend is the run's own (named in its provenance) or the one asked
+for, and speaks only `EvalScenario` in, `Rollout` out, so any backend scores any backend's policy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ampbench.cards import ExperimentCard, with_overlays
+from ampbench.core.provenance import container
+from ampbench.core.runs import (
+    CORE_PACKAGES,
+    atomic_write_json,
+    file_sha256,
+    git_commit,
+    hardware,
+    latest_checkpoint,
+    load_run,
+    package_versions,
+    read_scalars,
+)
+from ampbench.motion.clip import ClipError
+from ampbench.motion.loader import load_library
+from ampbench.robot.model import humanoid_spec
+from ampbench.scoring.scenarios import evaluation_scenarios
+from ampbench.scoring.score import LEARNING_CURVES, score_rollouts, write_scores
+from ampbench.sim import get_backend
+
+
+def imitation_references(card: ExperimentCard) -> dict[str, tuple[np.ndarray, float]]:
+    """Joint angles (model DOF order) of each skill's first clip, for the DTW imitation error."""
+    try:
+        library = load_library(card.mocap)
+    except ClipError:
+        return {}
+    dof_names = humanoid_spec(card.humanoid.model).dof_names
+    references = {}
+    for skill, clip in zip(library.skills, library.clips, strict=True):
+        if skill not in references:
+            order = [clip.dof_names.index(name) for name in dof_names]
+            references[skill] = (clip.dof_positions[:, order], 1.0 / clip.fps)
+    return references
+
+
+def score_run(
+    run_dir: Path, *, results_root: Path, smoke: bool = False, on: str | None = None
+) -> tuple[dict[str, Any], Path]:
+    """Evaluate the run's latest checkpoint under the `eval` overlay and write its score file; `on`
+    scores it on another backend than it trained on (same protocol, same policy file)."""
+    card, run_provenance = load_run(run_dir)
+    checkpoint = latest_checkpoint(run_dir)
+    trained_on = run_provenance["backend"]
+    scored_on = on or trained_on
+    backend = get_backend(scored_on)
+    eval_card = with_overlays(card, ("eval",))
+    rollouts = [
+        backend.rollout(eval_card, checkpoint, s) for s in evaluation_scenarios(eval_card, smoke=smoke)
+    ]
+    document = score_rollouts(card, rollouts, references=imitation_references(card))
+    provenance = {
+        "card_hash": card.content_hash(),
+        "commit": run_provenance["commit"],
+        "scoring_commit": git_commit(),
+        "versions": {**package_versions(CORE_PACKAGES), **backend.versions()},
+        "hardware": hardware(),
+        "device": backend.device(),
+        "container": container(),
+        "checkpoint": str(checkpoint.relative_to(run_dir)),
+        "checkpoint_sha256": file_sha256(checkpoint),
+        "training": run_provenance,
+        "smoke_protocol": smoke,
+    }
+    path = write_scores(
+        document, results_root, card, trained_on, Path(run_dir).name, provenance, scored_on=scored_on
+    )
+    if scored_on == trained_on:
+        write_learning_curves(run_dir, path.parent / LEARNING_CURVES, card.simulator.control_dt)
+    return document, path
+
+
+CURVE_TAGS = (
+    "episode/length",
+    "reward/style",
+    "reward/task",
+    "disc/logit_reference",
+    "disc/logit_policy",
+    "disc/accuracy_reference",
+    "disc/accuracy_policy",
+    "env/velocity_error",
+    "ppo/action_std",
+    "ppo/learning_rate",
+    "perf/steps_per_second",
+    "perf/wall_steps_per_second",
+)
+"""The training scalars kept beside a score file, so the report draws learning curves from results/."""
+
+
+def write_learning_curves(run_dir: Path, path: Path, control_dt: float) -> Path:
+    """The run's CURVE_TAGS against env steps, from its TensorBoard files, as JSON beside its scores."""
+    scalars = read_scalars(run_dir)
+    curves = {
+        tag: {"env_steps": steps.tolist(), "values": values.tolist()}
+        for tag, (steps, values) in scalars.items()
+        if tag in CURVE_TAGS
+    }
+    atomic_write_json(path, {"run": Path(run_dir).name, "control_dt": control_dt, "curves": curves})
+    return path
