@@ -197,14 +197,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ampbench.report import render_results
+    from ampbench.report.tables import render_results
 
     print(f"wrote {render_results(Path(args.results))}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ampbench.report import compare
+    from ampbench.report.compare import compare
 
     print(compare(Path(args.results), backends=tuple(args.backends)))
     return 0

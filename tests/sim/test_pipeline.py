@@ -101,7 +101,7 @@ def test_collected_torque_clips_train_a_torque_card(smoke_run, workspace):
 def test_mujoco_c_trains_and_scores_and_plays_the_mjx_policy(smoke_run, workspace):
     """The same card on `--backend mujoco`, then the MJX-trained policy scored on MuJoCo C: the
     off-diagonal of the trained-on x scored-on matrix."""
-    from ampbench.report import transfer_matrix
+    from ampbench.report.compare import transfer_matrix
 
     card, results = str(ROOT / "benchmarks/phase2.yaml"), workspace / "matrix"
     assert main(["train", card, "--smoke", "--backend", "mujoco", "--runs", str(workspace / "runs")]) == 0

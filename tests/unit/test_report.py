@@ -9,15 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from ampbench.report import (
-    _format,
-    collect_scores,
-    combined_interval,
-    compare,
-    plot_torque_profile,
-    render_results,
-    transfer_matrix,
-)
+from ampbench.report import tables
+from ampbench.report.compare import compare, transfer_matrix
+from ampbench.report.groups import collect_scores, combined_interval, format_combined
+from ampbench.report.plots import plot_torque_profile
+from ampbench.report.tables import render_results
+from ampbench.scoring.falls import FALL_RULE, FallRule
 from ampbench.scoring.score import ScoreError, score_rollouts, write_scores
 from tests.rolloutfactory import protocol_rollouts, small_card
 
@@ -98,6 +95,22 @@ def test_render_with_no_score_files_says_so(tmp_path):
     assert "No results yet" in text
     assert "|" not in text
     assert not (tmp_path / "plots").exists()
+
+
+def test_the_intro_states_the_fall_rule_that_scoring_owns(tmp_path, monkeypatch):
+    below = FALL_RULE.below
+    assert (
+        f"when the pelvis origin is below {below['pelvis']:g} m, the head origin below {below['head']:g} m, "
+        f"a hand origin below {below['left_hand']:g} m, or the\n"
+    ) in render_results(tmp_path).read_text()
+    moved = FallRule(version=9, below={"pelvis": 0.45, "head": 0.75, "left_hand": 0.12, "right_hand": 0.12})
+    monkeypatch.setattr(tables, "FALL_RULE", moved)
+    assert "pelvis origin is below 0.45 m, the head origin below 0.75 m, a hand origin below 0.12 m" in (
+        render_results(tmp_path).read_text()
+    )
+    monkeypatch.setattr(tables, "FALL_RULE", FallRule(version=9, below={**moved.below, "right_hand": 0.2}))
+    with pytest.raises(ValueError, match="update the intro's wording"):
+        render_results(tmp_path)
 
 
 def test_render_tables_from_score_files(results):
@@ -332,14 +345,14 @@ def test_every_cell_says_how_many_runs_its_interval_is_over():
 
     one = {"metric": {"point": 1.0, "low": 0.5, "high": 1.5}}
     missing = {"metric": None}
-    assert _format(combined_interval([one], pick), 1) == "1.0 [0.5, 1.5] (1 run, over episodes)"
-    assert _format(combined_interval([one, missing, missing], pick), 1) == (
+    assert format_combined(combined_interval([one], pick), 1) == "1.0 [0.5, 1.5] (1 run, over episodes)"
+    assert format_combined(combined_interval([one, missing, missing], pick), 1) == (
         "1.0 [0.5, 1.5] (1 of 3 runs has it, over its episodes)"
     )
     two = {"metric": {"point": 3.0, "low": 2.0, "high": 4.0}}
     rates = combined_interval([one, two, missing], pick, (0.0, 2.5))
     assert (rates.runs, rates.of_runs, rates.high) == (2, 3, 2.5)  # cut to the metric's bounds
-    assert _format(rates, 1).endswith("(n=2 of 3 runs)")
+    assert format_combined(rates, 1).endswith("(n=2 of 3 runs)")
     agree = combined_interval([one, dict(one)], pick)
     assert (agree.low, agree.high) == (0.5, 1.5)  # runs that agree keep their own uncertainty
     rounded = {"metric": {"point": 0.9999999999999999, "low": 0.5, "high": 1.5}}

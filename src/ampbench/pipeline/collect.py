@@ -19,7 +19,7 @@ from ampbench.core.runs import latest_checkpoint, load_run
 from ampbench.motion.clip import MotionClip, save_clip
 from ampbench.motion.convert.csvio import clip_to_csv
 from ampbench.motion.loader import clip_path
-from ampbench.report import plot_torque_profile
+from ampbench.report.plots import plot_torque_profile
 from ampbench.sim import get_backend
 from ampbench.sim.protocol import EvalScenario, Rollout
 

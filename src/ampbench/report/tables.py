@@ -1,0 +1,311 @@
+"""`render_results`: `results/README.md` (phase x card x backend tables) and its plots, from score files only,
+so no number in a report exists without a run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ampbench.report.compare import transfer_matrix
+from ampbench.report.groups import (
+    DASH,
+    RATE,
+    RunGroup,
+    collect_scores,
+    combined_interval,
+    episode_mean,
+    format_combined,
+    imitation_mean,
+    markdown_table,
+    push_keys,
+    push_success_at,
+    tracking_mean,
+)
+from ampbench.report.plots import plot_links
+from ampbench.scoring import stats
+from ampbench.scoring.falls import FALL_RULE
+
+
+def _headline_push_text(docs: Sequence[dict[str, Any]]) -> str:
+    """Unconditional success at the card's headline push cell (a fall before the push fails)."""
+    cell = docs[0]["protocol"]["headline_push"]
+    if cell is None:
+        return DASH
+    combined = combined_interval(
+        docs, push_success_at(cell["force"], cell["duration"], "unconditional"), RATE
+    )
+    return f"{cell['force']:g} N x {cell['duration']:g} s: {format_combined(combined, 2)}"
+
+
+def _max_impulse_text(docs: Sequence[dict[str, Any]]) -> str:
+    """Weakest direction per body, averaged over the runs where it is defined (n of them shown)."""
+    per_body: dict[str, list[float | None]] = {}
+    for doc in docs:
+        for body, impulse in doc["max_impulse_survived"]["by_body"].items():
+            per_body.setdefault(body, []).append(impulse)
+    texts = []
+    for body, values in sorted(per_body.items()):
+        defined = [v for v in values if v is not None]
+        if not defined:
+            texts.append(f"{body} undefined (no valid episode)")
+        else:
+            runs = f" (n={len(defined)} of {len(values)} runs)" if len(values) > 1 else ""
+            texts.append(f"{body} {np.mean(defined):.1f}{runs}")
+    return ", ".join(texts) or DASH
+
+
+def _defined_text(docs: Sequence[dict[str, Any]]) -> str:
+    """The share of episodes tracking error rests on (those up after settling), where not all."""
+    shares = [doc["tracking_error"]["defined_fraction"] for doc in docs if doc["tracking_error"]]
+    return f", over {np.mean(shares):.0%} of episodes" if shares and np.mean(shares) < 1 else ""
+
+
+def _expectations_text(docs: Sequence[dict[str, Any]]) -> str:
+    if not any(doc["expectations"] for doc in docs):
+        return DASH
+    passed = sum(all(e["passed"] for e in doc["expectations"]) for doc in docs)
+    return f"{passed}/{len(docs)} runs"
+
+
+def _short_commit(commit: str) -> str:
+    """First 10 hex digits, keeping the `-dirty` mark of a run from uncommitted code."""
+    head, dirty, _ = str(commit).partition("-dirty")
+    return head[:10] + dirty
+
+
+def _commits_text(docs: Sequence[dict[str, Any]]) -> str:
+    return ", ".join(sorted({_short_commit(doc["provenance"]["commit"]) for doc in docs}))
+
+
+def _headline_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
+    return [
+        [
+            g.phase,
+            g.label,
+            g.backend,
+            str(len(g.docs)),
+            format_combined(combined_interval(g.docs, episode_mean), 1),
+            _headline_push_text(g.docs),
+            _max_impulse_text(g.docs),
+            format_combined(combined_interval(g.docs, tracking_mean), 3) + _defined_text(g.docs),
+            format_combined(combined_interval(g.docs, imitation_mean), 3),
+            _expectations_text(g.docs),
+            _commits_text(g.docs),
+        ]
+        for g in groups
+    ]
+
+
+def _push_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
+    rows = []
+    for g in groups:
+        for force, duration in push_keys(g.docs):
+            entries = [
+                e
+                for doc in g.docs
+                for e in doc["push_success"]
+                if (e["force"], e["duration"]) == (force, duration)
+            ]
+            delta_v = [e["delta_v"] for e in entries if e["delta_v"] is not None]
+            n_all = sum(e["n_all"] for e in entries)
+            rows.append(
+                [
+                    g.phase,
+                    g.label,
+                    g.backend,
+                    f"{force:g}",
+                    f"{duration:g}",
+                    f"{force * duration:.2f}",
+                    f"{np.mean(delta_v):.3f}" if delta_v else DASH,
+                    format_combined(combined_interval(g.docs, push_success_at(force, duration), RATE), 2),
+                    str(sum(e["n"] for e in entries)),
+                    format_combined(
+                        combined_interval(g.docs, push_success_at(force, duration, "unconditional"), RATE), 2
+                    ),
+                    str(n_all),
+                ]
+            )
+    return rows
+
+
+def _gait_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
+    """Push success per gait event (pooled over the gait scenarios' azimuths), per card and backend."""
+    rows = []
+    for g in groups:
+        events = [e["event"] for e in g.docs[0].get("gait_push_success") or []]
+        for event in events:
+            entries = [e for doc in g.docs for e in doc["gait_push_success"] if e["event"] == event]
+            rows.append(
+                [
+                    g.phase,
+                    g.label,
+                    g.backend,
+                    event,
+                    f"{entries[0]['force']:g} N x {entries[0]['duration']:g} s on {entries[0]['body']}",
+                    format_combined(combined_interval(g.docs, _gait_success_at(event, "success"), RATE), 2),
+                    str(sum(e["n"] for e in entries)),
+                    format_combined(
+                        combined_interval(g.docs, _gait_success_at(event, "unconditional"), RATE), 2
+                    ),
+                    str(sum(e["n_all"] for e in entries)),
+                    str(sum(e["not_pushed"] for e in entries)),
+                ]
+            )
+    return rows
+
+
+def _gait_success_at(event: str, key: str) -> Callable[[dict], dict | None]:
+    """`success` or `unconditional` of one gait event's entry, as `push_success_at` for a cell."""
+
+    def pick(doc: dict) -> dict | None:
+        entry = next((e for e in doc.get("gait_push_success") or [] if e["event"] == event), None)
+        return None if entry is None else entry[key]
+
+    return pick
+
+
+def _endurance_mean(doc: dict) -> dict | None:
+    return doc["endurance"]["mean"] if doc.get("endurance") else None
+
+
+def _time_to_fall_text(docs: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """Constant-hazard mean time to a fall over the runs' endurance episodes pooled: (seconds [CI], the
+    same in 100 Hz steps)."""
+    exposure = sum(doc["endurance"]["exposure_seconds"] for doc in docs)
+    falls = sum(doc["endurance"]["falls"] for doc in docs)
+    mean, low, high = stats.mean_time_to_fall(exposure, falls)
+    pooled = "" if len(docs) == 1 else f", pooled over {len(docs)} runs' episodes"
+    if falls == 0:
+        return f"> {low:.0f} s (no fall in {exposure:.0f} s{pooled})", f"> {low * 100:.0f}"
+    return f"{mean:.0f} [{low:.0f}, {high:.0f}] ({falls} falls{pooled})", f"{mean * 100:.0f}"
+
+
+def _endurance_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
+    """Survival under each card's own training pushes, in seconds and 100 Hz steps, beside the design's
+    expected episode length."""
+    rows = []
+    for g in groups:
+        docs = [doc for doc in g.docs if doc.get("endurance")]
+        if not docs:
+            continue
+        expected = docs[0]["endurance"]["expected_steps_100hz"]
+        seconds, steps = _time_to_fall_text(docs)
+        rows.append(
+            [
+                g.phase,
+                g.label,
+                g.backend,
+                f"{docs[0]['endurance']['episode_limit_seconds']:g}",
+                format_combined(combined_interval(g.docs, _endurance_mean), 1),
+                seconds,
+                steps,
+                DASH if expected is None else f"{expected:g}",
+                str(sum(doc["endurance"]["n"] for doc in docs)),
+            ]
+        )
+    return rows
+
+
+_HEADLINE = (
+    "phase", "card", "backend", "runs", "episode s (95% CI)", "push success, all episodes (95% CI)",
+    "max impulse survived (N·s)", "tracking error (m/s)", "imitation error (rad)", "expectations met",
+    "commit",
+)  # fmt: skip
+_PUSH = (
+    "phase", "card", "backend", "force (N)", "duration (s)", "impulse (N·s)", "Δv (m/s)",
+    "success if up at push (95% CI)", "n up at push", "success, all episodes (95% CI)", "n all",
+)  # fmt: skip
+
+_GAIT = (
+    "phase", "card", "backend", "gait event", "push", "success if up at push (95% CI)", "n up at push",
+    "success, all episodes (95% CI)", "n all", "no event",
+)  # fmt: skip
+_ENDURANCE = (
+    "phase", "card", "backend", "episode limit (s)", "mean s up, capped at the limit (95% CI)",
+    "mean time to fall, constant hazard (s, 95% CI)", "the same, 100 Hz steps",
+    "design's expected, 100 Hz steps", "episodes",
+)  # fmt: skip
+
+
+def _down_below() -> str:
+    """The intro's statement of the fall rule's heights, read from `scoring.falls.FALL_RULE`."""
+    below = FALL_RULE.below
+    hands = {below.get("left_hand"), below.get("right_hand")}
+    if set(below) != {"pelvis", "head", "left_hand", "right_hand"} or len(hands) != 1:
+        raise ValueError(
+            f"the results intro states a fall rule on pelvis, head and both hands at one height; "
+            f"fall rule v{FALL_RULE.version} has {dict(below)}: update the intro's wording"
+        )
+    return (
+        f"the pelvis origin is below {below['pelvis']:g} m, the head origin below {below['head']:g} m, "
+        f"a hand origin below {below['left_hand']:g} m"
+    )
+
+
+_INTRO = """# Results
+
+Generated by `ampbench report` from the score files `<card>/<backend>/<run-id>/scores.json` in this
+folder; do not edit by hand. Every interval is 95% and says what it is over: "n=k runs" is a
+Student-t interval over k training runs (seeds); "1 run, over episodes" is that run's interval over its
+evaluation episodes (continuous metrics: percentile bootstrap within each evaluation seed; success
+rates: Wilson score), which says nothing about seed-to-seed spread. Falls are judged by the scorer's
+fall rule, the same for every card and backend and named with its version in each score file: down
+when {down_below}, or the
+physics step was not finite; an episode falls at its first down step after it has been up (an episode
+that starts lying down is judged from when it first stands; one that never stands falls at once).
+Episode seconds come from unpushed episodes (censored at the time limit). A push succeeds when the
+robot does not fall before the push end plus the card's window. "Success if up at push" counts only
+episodes still up when their push started; "all episodes" counts a fall before the push as a failure
+(the headline column shows it at the card's headline push cell); an episode still lying from a get-up
+reset when its push starts is no trial, and fails the all-episodes rate. Max impulse survived: per
+body, the weakest direction's largest impulse up to which success stays at or above the threshold
+named in each score file, averaged over runs; a direction whose smallest impulse has no valid episode
+is undefined and left out. Rows marked "(smoke)" come from runs trained with the smoke overlay on a
+small budget: they show that the pipeline runs end to end, not how well a policy walks, and they are
+never pooled with full runs. Rows marked "[skrl]" were trained by skrl's AMP instead of the project's
+trainer (the card's `trainer`) and are never pooled with the project trainer's runs; in the trained-on x
+scored-on matrix the trainer is a column of its own. A card edited between runs gets one row per
+version, marked "#" and the first digits of the card's hash; versions are never pooled.
+"""
+"""The README's opening; `{down_below}` takes the fall rule's heights from `scoring.falls` (`_down_below`)."""
+
+
+def _readme(groups: Sequence[RunGroup], plots_dir: Path) -> str:
+    intro = _INTRO.format(down_below=_down_below())
+    if not groups:
+        return intro + "\nNo results yet: no score files were found; scoring a trained run adds one.\n"
+    sections = [
+        intro,
+        "## Headline\n",
+        *markdown_table(_HEADLINE, _headline_rows(groups)),
+        "\n## Push success (pooled over bodies and directions)\n",
+        *markdown_table(_PUSH, _push_rows(groups)),
+        "\n## Push success by gait phase\n",
+        "Pushes started at an event of one foot after a warm-up (touchdown, mid-stance, liftoff,"
+        ' mid-swing; detected from body poses); "no event" counts episodes that stayed up but never'
+        " reached the event.\n",
+        *markdown_table(_GAIT, _gait_rows(groups)),
+        "\n## Endurance under the card's training pushes\n",
+        "Long episodes with the card's own random training pushes (none for a card that trains"
+        " without). The mean episode length is capped at the limit; the mean time to a fall (total"
+        " time up / falls, assuming a constant fall rate) is not, and is also given in steps of a"
+        " 100 Hz env, the unit of the design's expected lengths.\n",
+        *markdown_table(_ENDURANCE, _endurance_rows(groups)),
+        "\n## Plots\n",
+        *plot_links(groups, plots_dir, plots_dir.parent),
+        "\n## Trained on x scored on\n",
+        transfer_matrix(plots_dir.parent),
+    ]
+    return "\n".join(sections) + "\n"
+
+
+def render_results(results_root: Path) -> Path:
+    """Write `results_root/README.md` and `results_root/plots/*.png` from the score files found."""
+    results_root = Path(results_root)
+    results_root.mkdir(parents=True, exist_ok=True)
+    readme = results_root / "README.md"
+    readme.write_text(_readme(collect_scores(results_root), results_root / "plots"))
+    return readme
