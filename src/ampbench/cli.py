@@ -11,7 +11,8 @@ import yaml
 
 from ampbench.cards import CardError, load_card
 from ampbench.core import compile_cache
-from ampbench.pipeline.reproduce import BACKENDS, PHASES
+from ampbench.core.backends import BACKENDS
+from ampbench.pipeline.reproduce import PHASES
 
 COMPILING_COMMANDS = ("train", "collect", "score")
 
@@ -264,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--smoke", action="store_true", help="apply the smoke overlay (CPU budget)")
     train.add_argument(
         "--backend",
-        choices=["mjx", "mujoco", "isaaclab"],
+        choices=BACKENDS,
         help="default: the card's, else mjx where JAX has a GPU and mujoco (MuJoCo C) on a CPU-only machine",
     )
     train.add_argument("--seed", type=int, help="train this seed only")
@@ -313,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--smoke", action="store_true", help="score with the smoke evaluation grid")
     score.add_argument(
         "--on",
-        choices=["mjx", "mujoco", "isaaclab"],
+        choices=BACKENDS,
         help="score on this backend instead of the one the run trained on (the sim-to-sim check)",
     )
     score.set_defaults(func=cmd_score)

@@ -6,587 +6,68 @@ Named overlays (`smoke`, `eval`) are dotted-key patches applied before validatio
 `overlays` or from the shared `benchmarks/overlays/<name>.yaml`; `--set a.b=value` overrides come last.
 """
 
-from __future__ import annotations
-
-import copy
-import hashlib
-import json
-from pathlib import Path
-from typing import Annotated, Any, Literal
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-Range = Annotated[tuple[float, float], Field(description="Closed interval [low, high].")]
-
-
-class CardError(ValueError):
-    """A card file that cannot be used; the message names the file and the field."""
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _ordered(value: tuple[float, float], what: str) -> tuple[float, float]:
-    if value[0] > value[1]:
-        raise ValueError(f"{what} must be [low, high] with low <= high, got {list(value)}")
-    return value
-
-
-class MjxOptions(_Frozen):
-    impl: Literal["jax", "warp"] = Field("jax", description="MJX implementation (`mjx.Impl`).")
-
-
-class SimulatorConfig(_Frozen):
-    """Physics settings; both backends read the same numbers so their results compare."""
-
-    timestep: float = Field(0.005, gt=0, description="Physics step in seconds.")
-    substeps: int = Field(
-        4, ge=1, description="Physics steps per control step (control dt = timestep x substeps)."
-    )
-    solver: Literal["newton", "cg"] = Field("newton", description="Constraint solver.")
-    iterations: int = Field(4, ge=1, description="Solver iterations per physics step.")
-    ls_iterations: int = Field(8, ge=1, description="Line-search iterations per solver iteration.")
-    cone: Literal["pyramidal", "elliptic"] = Field("pyramidal", description="Friction cone.")
-    integrator: Literal["implicitfast", "euler"] = Field(
-        "implicitfast",
-        description="Time integrator; implicitfast treats joint damping implicitly, which keeps light limbs "
-        "under full effort limits stable at a 5 ms step.",
-    )
-    contacts: Literal["sparse", "feet", "floor", "all"] | tuple[str, ...] = Field(
-        "sparse",
-        description="Which geoms touch the floor (MJX evaluates every candidate pair every step, so this "
-        "decides most of its speed): `sparse` (pelvis, torso, head and hand spheres, massless spheres at "
-        "shoulders, elbows, hips and knees, the foot boxes: 21 contacts; falls land on them and a lying "
-        "body rests as with every segment colliding), `feet` "
-        "(the foot boxes only), `floor` (every segment geom: 34 contacts), `all` (floor plus "
-        "self-collision, about 3x slower in MJX), or a list of geom names, each paired with the floor.",
-    )
-    disable: tuple[
-        Literal["eulerdamp", "warmstart", "frictionloss", "filterparent", "midphase", "refsafe", "clampctrl"],
-        ...,
-    ] = Field(
-        (),
-        description="MuJoCo disable flags (`option/flag` in MJCF; e.g. `eulerdamp`, which only matters for "
-        "the `euler` integrator), applied by every MuJoCo backend.",
-    )
-    mjx: MjxOptions = Field(default_factory=MjxOptions, description="Options only the MJX backend reads.")
-
-    @property
-    def control_dt(self) -> float:
-        return self.timestep * self.substeps
-
-
-class HumanoidConfig(_Frozen):
-    model: str = Field("amp_humanoid", description="MJCF name under mjcf/ (without .xml).")
-    action_mode: Literal["torque", "pd"] = Field(
-        "pd",
-        description="`pd`: actions are joint position targets held by MuJoCo position actuators (the "
-        "model's kp, kv = kd, force clamped at the effort limit; the integrator treats kv implicitly), as "
-        "the AMP reference implementations drive the humanoid. `torque`: actions scale the effort limits.",
-    )
-    pd_target_center: Literal["zero", "range_middle"] = Field(
-        "zero",
-        description="PD target for action 0: the model's reference pose (`zero`: hinge angles 0, standing "
-        "straight, arms down) or the middle of each joint range (`range_middle`, IsaacGymEnvs' offset).",
-    )
-    pd_target_scale: float = Field(
-        1.0,
-        gt=0,
-        description="PD target = center + action x pd_target_scale x half the joint range, clamped to the "
-        "joint range (actions are in [-1, 1]).",
-    )
-    termination_height: float = Field(0.5, ge=0, description="Episode ends when the pelvis drops below (m).")
-    contact_termination_bodies: tuple[str, ...] = Field(
-        ("head", "torso", "right_hand", "left_hand"),
-        description="Bodies whose floor contact ends the episode (a fall).",
-    )
-    contact_tolerance: float = Field(
-        0.01,
-        ge=0,
-        description="A termination body's geom whose lowest point is within this height of the floor "
-        "touches it (m); computed from geom poses, so it needs no contact pairs.",
-    )
-    key_bodies: tuple[str, ...] = Field(
-        ("right_hand", "left_hand", "right_foot", "left_foot"),
-        description="Bodies whose positions (heading frame) enter kinematic AMP features.",
-    )
-    episode_seconds: float = Field(20.0, gt=0, description="Time limit of a training episode (s).")
-
-
-class ClipRef(_Frozen):
-    name: str = Field(
-        description="Clip name in the data cache, e.g. `deepmimic/walk` or `isaaclab/humanoid_walk`."
-    )
-    skill: str = Field(description="Skill the clip demonstrates; must have a speed band.")
-    weight: float = Field(1.0, gt=0, description="Relative sampling weight.")
-
-
-class MocapConfig(_Frozen):
-    clips: tuple[ClipRef, ...] = Field(min_length=1, description="Reference clips for the discriminator.")
-
-
-class SpeedBand(_Frozen):
-    skill: str = Field(description="Skill name, matching `ClipRef.skill`.")
-    speed: Range = Field(description="Commanded forward speed band (m/s).")
-    weight: float = Field(1.0, gt=0, description="Probability weight of commanding this skill.")
-
-    @model_validator(mode="after")
-    def _check(self) -> SpeedBand:
-        _ordered(self.speed, "speed")
-        return self
-
-
-class CommandConfig(_Frozen):
-    bands: tuple[SpeedBand, ...] = Field(min_length=1, description="Speed band per skill.")
-    resample_seconds: float = Field(10.0, gt=0, description="A new command is drawn this often (s).")
-    tracking_sigma: float = Field(
-        0.25,
-        gt=0,
-        description="Width of the velocity-tracking reward exp(-(v - v_cmd)^2 / sigma), in (m/s)^2.",
-    )
-    lateral_weight: float = Field(
-        0.25,
-        ge=0,
-        description="Weight of the sideways-drift penalty exp(-v_left^2 / sigma) - 1 in the task reward "
-        "(the forward-speed term has weight 1).",
-    )
-    alive_bonus: float = Field(
-        0.0,
-        ge=0,
-        description="Task reward for every step the episode goes on (0 in the AMP references, where only "
-        "the style reward, always >= 0, pays for staying up; Brax's humanoid pays 5).",
-    )
-
-
-class PushConfig(_Frozen):
-    """One push definition: a force held for a duration on a named body, reported as an impulse."""
-
-    enabled: bool = Field(False, description="Apply random pushes.")
-    force: Range = Field((0.0, 0.0), description="Force magnitude range (N), sampled uniformly.")
-    duration: Range = Field((0.1, 0.2), description="Duration range (s) the force is held.")
-    probability: float = Field(
-        0.0, ge=0, le=1, description="Chance per idle control step (no push under way) that a push starts."
-    )
-    bodies: tuple[str, ...] = Field(
-        ("pelvis", "torso"), min_length=1, description="Bodies a push may act on."
-    )
-    direction: Literal["horizontal", "3d"] = Field("horizontal", description="Direction sampling.")
-
-    @model_validator(mode="after")
-    def _check(self) -> PushConfig:
-        _ordered(self.force, "force")
-        _ordered(self.duration, "duration")
-        if self.duration[0] <= 0:
-            raise ValueError("duration must be > 0 s: a push without duration is no push")
-        return self
-
-
-class RandomizationConfig(_Frozen):
-    enabled: bool = Field(False, description="Randomise physics per env at each reset.")
-    mass_scale: Range = Field((1.0, 1.0), description="Factor on every body mass.")
-    friction: Range = Field((1.0, 1.0), description="Floor sliding friction coefficient.")
-    damping_scale: Range = Field((1.0, 1.0), description="Factor on every joint damping.")
-
-    @model_validator(mode="after")
-    def _check(self) -> RandomizationConfig:
-        for name in ("mass_scale", "friction", "damping_scale"):
-            _ordered(getattr(self, name), name)
-        return self
-
-
-FeatureSet = Literal["kinematic", "torque_only", "torque_dof", "full"]
-
-
-class AmpConfig(_Frozen):
-    """The AMP variant, named in full: both backends must run exactly this one."""
-
-    feature_set: FeatureSet = Field(
-        "kinematic",
-        description="Discriminator features: kinematic (root + DOF + key bodies), torque_only, "
-        "torque_dof (torque + DOF pos/vel), full (torque + kinematic).",
-    )
-    torque_weight: float = Field(1.0, ge=0, description="Scale on the normalised torque features.")
-    loss: Literal["bce", "least_squares"] = Field("bce", description="Discriminator loss.")
-    style_reward: Literal["neg_log_one_minus_d", "least_squares"] = Field(
-        "neg_log_one_minus_d",
-        description="Style reward: -log(1 - sigmoid(d)) (BCE variant) or max(0, 1 - (d-1)^2/4) (LSGAN).",
-    )
-    grad_penalty: float = Field(5.0, ge=0, description="Gradient-penalty weight on reference samples.")
-    grad_penalty_fraction: float = Field(
-        0.25,
-        gt=0,
-        le=1,
-        description="Share of each minibatch's reference rows the gradient penalty is computed on (its "
-        "second backward pass is most of the discriminator's cost; the rows are shuffled, so a share is "
-        "an unbiased estimate of the full penalty). 0.25 with 2 epochs: the phase-2 update at 256 envs ran "
-        "1.32x faster than with 1.0 and 4 epochs on a 2-core CPU, and the learning test kept its margin "
-        "(README, Speed).",
-    )
-    logit_reg: float = Field(0.05, ge=0, description="L2 weight on the discriminator's output layer.")
-    history: int = Field(2, ge=1, description="Consecutive frames per discriminator observation.")
-    task_reward_scale: float = Field(0.5, ge=0, description="Weight of the velocity-tracking reward.")
-    style_reward_scale: float = Field(0.5, ge=0, description="Weight of the discriminator reward.")
-    replay_size: int = Field(100_000, ge=1, description="Replay buffer of policy AMP observations.")
-    replay_updates: int = Field(
-        8,
-        ge=1,
-        description="Each rollout adds replay_size / replay_updates random samples to the replay buffer, so "
-        "the buffer spans about this many past policies.",
-    )
-    learning_rate: float = Field(1e-4, gt=0, description="Discriminator Adam learning rate.")
-    hidden: tuple[int, ...] = Field((512, 256), description="Discriminator hidden layer sizes.")
-    epochs: int = Field(
-        2,
-        ge=1,
-        description="Discriminator passes over each rollout's policy samples (its own, not PPO's). 2: with "
-        "4 (16 Adam steps per update) the learning check's discriminator was certain within 100k steps; "
-        "with `grad_penalty_fraction` 0.25 the phase-2 update ran 1.32x faster than 4 epochs with the "
-        "full penalty (README, Speed).",
-    )
-    minibatches: int = Field(
-        4,
-        ge=1,
-        description="Discriminator minibatches per pass; each holds rollout/minibatches fresh and as many "
-        "replayed policy samples against twice as many reference samples.",
-    )
-    reference_torques: Literal["noisy_policy", "deterministic_policy"] = Field(
-        "noisy_policy",
-        description="How torque-motion reference clips were recorded (`ampbench collect --action-noise`): "
-        "with the recording policy's own action noise, as the trained policy's torques carry it (else the "
-        "discriminator can tell the two apart by white noise alone), or from the deterministic mean. "
-        "Checked against the clips' `action_noise` for torque feature sets.",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> AmpConfig:
-        pairs = {"bce": "neg_log_one_minus_d", "least_squares": "least_squares"}
-        if pairs[self.loss] != self.style_reward:
-            raise ValueError(
-                f"style_reward '{self.style_reward}' does not match loss '{self.loss}' "
-                f"(expected '{pairs[self.loss]}'): the reward must read the discriminator as it was trained"
-            )
-        return self
-
-
-class PpoConfig(_Frozen):
-    learning_rate: float = Field(
-        3e-4,
-        ge=0,
-        description="Policy/value Adam learning rate (the starting one under `adaptive_kl`); 0 with "
-        "`fixed` freezes the networks (a control run).",
-    )
-    learning_rate_schedule: Literal["fixed", "adaptive_kl"] = Field(
-        "fixed",
-        description="`adaptive_kl` (rsl_rl's rule): after each minibatch's KL estimate, divide the rate by "
-        "1.5 when KL > 2 x desired_kl, multiply it by 1.5 when KL < desired_kl / 2, within "
-        "learning_rate_range. With a small fixed std a fixed rate easily moves the policy too far.",
-    )
-    desired_kl: float = Field(0.01, gt=0, description="Target KL per minibatch step for `adaptive_kl`.")
-    learning_rate_range: Range = Field(
-        (1e-5, 1e-2), description="Bounds of the learning rate under `adaptive_kl`."
-    )
-    rollout_steps: int = Field(32, ge=1, description="Control steps per env between updates.")
-    epochs: int = Field(4, ge=1, description="Passes over each rollout.")
-    minibatches: int = Field(4, ge=1, description="Minibatches per epoch.")
-    gamma: float = Field(0.99, gt=0, le=1, description="Discount.")
-    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda.")
-    clip: float = Field(0.2, gt=0, description="PPO ratio clip.")
-    entropy: float = Field(0.0, ge=0, description="Entropy bonus weight.")
-    value_coef: float = Field(0.5, ge=0, description="Value loss weight.")
-    max_grad_norm: float = Field(1.0, gt=0, description="Global gradient-norm clip.")
-    init_log_std: float = Field(
-        -2.9, description="Log std of the Gaussian policy (exp(-2.9) = 0.055, IsaacGymEnvs' AMP value)."
-    )
-    learn_log_std: bool = Field(
-        False, description="Train the log std (else it stays at init_log_std, as the AMP references do)."
-    )
-    bounds_loss: float = Field(
-        10.0,
-        ge=0,
-        description="Weight of the penalty sum(max(|mean| - 1, 0)^2) that keeps the action mean inside the "
-        "action range [-1, 1] (IsaacGymEnvs' bounds loss, weight 10).",
-    )
-    normalize_values: bool = Field(
-        True, description="Value network predicts returns z-scored by running statistics of the returns."
-    )
-    observation_clip: float = Field(
-        5.0, gt=0, description="Normalised policy and AMP observations are clipped to +-this."
-    )
-    hidden: tuple[int, ...] = Field((512, 256), description="Policy and value hidden layer sizes.")
-
-
-class TrainingConfig(_Frozen):
-    envs: int = Field(4096, ge=1, description="Parallel environments.")
-    steps: int = Field(100_000_000, ge=1, description="Total env steps (control steps x envs).")
-    seeds: tuple[int, ...] = Field((0, 1, 2), min_length=1, description="Training seeds; one run each.")
-    checkpoint_every: int = Field(50, ge=1, description="Updates between checkpoints.")
-    reset_states: int = Field(
-        4096,
-        ge=1,
-        description="Reference states drawn from the clips once per run for reference-state initialisation.",
-    )
-
-
-class EvalPushGrid(_Frozen):
-    forces: tuple[float, ...] = Field((0.0, 50.0, 100.0, 150.0, 200.0), description="Push forces (N).")
-    durations: tuple[float, ...] = Field((0.1, 0.2), description="Push durations (s).")
-    bodies: tuple[str, ...] = Field(("pelvis", "torso"), min_length=1, description="Pushed bodies.")
-    azimuths: tuple[float, ...] = Field(
-        (0.0, 90.0, 180.0, 270.0), min_length=1, description="Push directions (deg, 0 = forward, 90 = left)."
-    )
-    settle_seconds: float = Field(2.0, ge=0, description="Walking time before the push starts (s).")
-    window_seconds: float = Field(3.0, gt=0, description="A fall within this time after the push counts (s).")
-
-
-class Expectation(_Frozen):
-    """A threshold that the harness asserts like a test."""
-
-    metric: Literal["push_success", "mean_episode_seconds"] = Field(description="Scored quantity.")
-    force: float | None = Field(None, description="Push force (N) for `push_success`.")
-    duration: float | None = Field(None, description="Push duration (s) for `push_success`.")
-    at_least: float = Field(
-        description="Lower bound on the metric's mean over evaluation seeds; push success is the "
-        "unconditional rate (a fall before the push counts as a failure)."
-    )
-
-
-class PushCell(_Frozen):
-    force: float = Field(ge=0, description="Push force (N).")
-    duration: float = Field(gt=0, description="Push duration (s).")
-
-
-class EnduranceConfig(_Frozen):
-    """Long evaluation episodes under the card's own random training pushes (`training_pushes`), so
-    survival is measured past the unpushed episodes' time limit."""
-
-    enabled: bool = Field(
-        True, description="Play the endurance scenario (unpushed for a card without pushes)."
-    )
-    seconds: float = Field(60.0, ge=60.0, description="Episode length (s); at least 60.")
-    envs: int = Field(32, ge=1, description="Episodes per evaluation seed.")
-    expected_steps_100hz: float | None = Field(
-        None,
-        gt=0,
-        description="The design's expected episode length for this card in steps of a 100 Hz env, "
-        "printed beside the measured survival; None where the design states none.",
-    )
-
-
-class GaitPushConfig(_Frozen):
-    """Pushes timed by gait events of one foot, detected online from body poses after a warm-up:
-    touchdown (the foot comes within `contact_height`), liftoff (it leaves), mid-stance (in contact,
-    the pelvis passes over the foot) and mid-swing (off the floor, the foot passes the pelvis)."""
-
-    enabled: bool = Field(True, description="Play the gait-phase push scenarios.")
-    force: float = Field(50.0, gt=0, description="Push force (N).")
-    duration: float = Field(0.1, gt=0, description="Push duration (s).")
-    body: str = Field("pelvis", description="Pushed body.")
-    azimuths: tuple[float, ...] = Field(
-        (90.0,), min_length=1, description="Push directions (deg, 90 = left)."
-    )
-    foot: str = Field("left_foot", description="The foot whose events time the push.")
-    contact_height: float = Field(
-        0.08, gt=0, description="The foot is on the floor while its body origin is below this height (m)."
-    )
-    warmup_seconds: float = Field(2.0, ge=2.0, description="No push before this time after reset (s).")
-    wait_seconds: float = Field(
-        2.0,
-        gt=0,
-        description="How long after the warm-up an event may take; later, the episode is not pushed (s).",
-    )
-    window_seconds: float = Field(3.0, gt=0, description="A fall within this time after the push counts (s).")
-
-
-class EvalConfig(_Frozen):
-    seeds: tuple[int, ...] = Field((100, 101, 102), min_length=1, description="Evaluation seeds.")
-    envs: int = Field(64, ge=1, description="Episodes run in parallel per seed and scenario.")
-    episode_seconds: float = Field(20.0, gt=0, description="Length of an unpushed evaluation episode (s).")
-    push_grid: EvalPushGrid = Field(default_factory=EvalPushGrid, description="Push robustness grid.")
-    headline_push: PushCell | None = Field(
-        None, description="The push-grid cell whose unconditional success the results headline shows."
-    )
-    endurance: EnduranceConfig = Field(
-        default_factory=EnduranceConfig, description="Long episodes under the training pushes."
-    )
-    gait_pushes: GaitPushConfig = Field(default_factory=GaitPushConfig, description="Pushes at gait events.")
-    expectations: tuple[Expectation, ...] = Field((), description="Thresholds asserted by the harness.")
-
-    @model_validator(mode="after")
-    def _headline_push_in_grid(self) -> EvalConfig:
-        cell, grid = self.headline_push, self.push_grid
-        if cell is not None and (cell.force not in grid.forces or cell.duration not in grid.durations):
-            raise ValueError(
-                f"evaluation.headline_push {cell.force} N x {cell.duration} s is not a cell of "
-                f"evaluation.push_grid (forces {list(grid.forces)}, durations {list(grid.durations)})"
-            )
-        return self
-
-
-class ExperimentCard(_Frozen):
-    name: str = Field(description="Card identifier; results are filed under it.")
-    phase: Literal["baseline", "phase1", "phase2", "phase3", "torque"] = Field(description="Benchmark phase.")
-    description: str = Field(description="What the card measures, in a sentence or two.")
-    backend: Literal["mjx", "mujoco", "isaaclab"] = Field(
-        "mjx",
-        description="Backend when a command names none: mjx (JAX; GPU), mujoco (MuJoCo C on CPU threads), "
-        "isaaclab. A card that leaves it out runs on mjx where JAX has a GPU and on mujoco otherwise (a "
-        "resolved copy, as `cards show` prints it, names mjx and so runs on mjx).",
-    )
-    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig, description="Physics settings.")
-    humanoid: HumanoidConfig = Field(default_factory=HumanoidConfig, description="Robot and termination.")
-    mocap: MocapConfig = Field(description="Reference motion set.")
-    commands: CommandConfig = Field(description="Velocity commands per skill.")
-    training_pushes: PushConfig = Field(default_factory=PushConfig, description="Random pushes in training.")
-    randomization: RandomizationConfig = Field(
-        default_factory=RandomizationConfig, description="Domain randomisation."
-    )
-    amp: AmpConfig = Field(default_factory=AmpConfig, description="Discriminator and reward mix.")
-    ppo: PpoConfig = Field(default_factory=PpoConfig, description="Policy optimisation.")
-    training: TrainingConfig = Field(default_factory=TrainingConfig, description="Budget and seeds.")
-    evaluation: EvalConfig = Field(default_factory=EvalConfig, description="Scoring protocol.")
-    overlays: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description="Card-specific named dotted-key patches; they take precedence over benchmarks/overlays/.",
-    )
-    trainer: Literal["ampbench", "skrl"] = Field(
-        "ampbench",
-        description="Who trains: the project's PPO + AMP trainer (every backend), or skrl 2.x's AMP as an "
-        "independent cross-check (isaaclab backend only; `learning/skrl_amp.py` maps the card onto it, "
-        "refuses what it cannot run and lists where it differs); its last policy is scored from a "
-        "framework-neutral policy file (`learning/policy_file.py`).",
-    )
-
-    @model_validator(mode="after")
-    def _skills_have_bands(self) -> ExperimentCard:
-        banded = {band.skill for band in self.commands.bands}
-        missing = sorted({clip.skill for clip in self.mocap.clips} - banded)
-        if missing:
-            raise ValueError(
-                f"clip skills {missing} have no speed band in commands.bands (have {sorted(banded)})"
-            )
-        return self
-
-    def content_hash(self) -> str:
-        """Hash of the resolved card (overlays applied), so provenance names exactly what ran."""
-        return data_hash(self.model_dump(mode="json"))
-
-
-def data_hash(data: dict[str, Any]) -> str:
-    """`content_hash` of a card's JSON data as stored: a run folder written before a card field was
-    added keeps its hash, so it still loads (the new field takes its default)."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """`a.b=value` -> ("a.b", value); the value is read as YAML so numbers and lists keep their type."""
-    if "=" not in text:
-        raise CardError(f"override '{text}' must look like dotted.key=value")
-    key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw)
-
-
-def apply_dotted(data: dict[str, Any], key: str, value: Any, *, source: str) -> None:
-    node = data
-    parts = key.split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise CardError(f"{source}: cannot set '{key}': '{part}' is not a section")
-        node = child
-    node[parts[-1]] = value
-
-
-def _format_errors(path: str, error: ValidationError) -> str:
-    lines = [f"{path}: invalid experiment card"]
-    for item in error.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "(card)"
-        detail = item["msg"]
-        if item["type"] == "literal_error":
-            detail += f" (found {item['input']!r})"
-        elif item["type"] == "extra_forbidden":
-            detail = "unknown field (check the spelling; allowed fields are listed by `ampbench cards show`)"
-        lines.append(f"  {field}: {detail}")
-    return "\n".join(lines)
-
-
-def _shared_overlay(name: str, overlay_dir: Path | None, source: str) -> dict[str, Any]:
-    path = None if overlay_dir is None else overlay_dir / f"{name}.yaml"
-    if path is None or not path.is_file():
-        known = (
-            sorted(p.stem for p in overlay_dir.glob("*.yaml")) if overlay_dir and overlay_dir.is_dir() else []
-        )
-        raise CardError(
-            f"{source}: overlay '{name}' is neither in the card's `overlays` nor a file in "
-            f"{overlay_dir} (have {known})"
-        )
-    patches = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(patches, dict):
-        raise CardError(f"{path}: an overlay is a mapping of dotted.key: value")
-    return patches
-
-
-def card_from_dict(
-    data: dict[str, Any],
-    *,
-    source: str = "<card>",
-    overlays: tuple[str, ...] = (),
-    overrides: tuple[str, ...] = (),
-    overlay_dir: Path | None = None,
-) -> ExperimentCard:
-    """Apply overlays (the card's own, else `overlay_dir/<name>.yaml`), then overrides; then validate."""
-    data = copy.deepcopy(data)
-    for name in overlays:
-        patches = data.get("overlays", {}).get(name)
-        if patches is None:
-            patches = _shared_overlay(name, overlay_dir, source)
-        for key, value in patches.items():
-            apply_dotted(data, key, value, source=f"{source} overlay '{name}'")
-    for text in overrides:
-        key, value = parse_override(text)
-        apply_dotted(data, key, value, source=f"{source} --set")
-    try:
-        return ExperimentCard.model_validate(data)
-    except ValidationError as error:
-        raise CardError(_format_errors(source, error)) from None
-
-
-def shared_overlay_dir() -> Path:
-    """benchmarks/overlays in a checkout, or the copy packed into the wheel."""
-    package = Path(__file__).resolve().parent
-    for path in (package.parents[2] / "benchmarks" / "overlays", package.parent / "_benchmarks" / "overlays"):
-        if path.is_dir():
-            return path
-    raise CardError(f"shared overlays not found beside {package}")
-
-
-def with_overlays(card: ExperimentCard, overlays: tuple[str, ...]) -> ExperimentCard:
-    """A resolved card (e.g. from a run folder) with shared overlays applied on top, e.g. `eval`."""
-    return card_from_dict(
-        card.model_dump(mode="json"),
-        source=f"card '{card.name}'",
-        overlays=overlays,
-        overlay_dir=shared_overlay_dir(),
-    )
-
-
-def load_card(
-    path: str | Path, *, overlays: tuple[str, ...] = (), overrides: tuple[str, ...] = ()
-) -> ExperimentCard:
-    """Load a card file; shared overlays come from `overlays/` beside it, else from benchmarks/overlays."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise CardError(f"{path}: card file not found") from None
-    except yaml.YAMLError as error:
-        raise CardError(f"{path}: not valid YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise CardError(f"{path}: a card is a mapping of fields, found {type(data).__name__}")
-    beside = path.parent / "overlays"
-    overlay_dir = beside if beside.is_dir() else shared_overlay_dir()
-    return card_from_dict(
-        data, source=str(path), overlays=overlays, overrides=overrides, overlay_dir=overlay_dir
-    )
+from ampbench.cards.loading import (
+    CardError,
+    apply_dotted,
+    card_from_dict,
+    load_card,
+    parse_override,
+    shared_overlay_dir,
+    with_overlays,
+)
+from ampbench.cards.schema import (
+    AmpConfig,
+    ClipRef,
+    CommandConfig,
+    EnduranceConfig,
+    EvalConfig,
+    EvalPushGrid,
+    Expectation,
+    ExperimentCard,
+    FeatureSet,
+    GaitPushConfig,
+    HumanoidConfig,
+    MjxOptions,
+    MocapConfig,
+    PpoConfig,
+    PushCell,
+    PushConfig,
+    RandomizationConfig,
+    Range,
+    SimulatorConfig,
+    SpeedBand,
+    TrainingConfig,
+    data_hash,
+)
+
+__all__ = [
+    "AmpConfig",
+    "CardError",
+    "ClipRef",
+    "CommandConfig",
+    "EnduranceConfig",
+    "EvalConfig",
+    "EvalPushGrid",
+    "Expectation",
+    "ExperimentCard",
+    "FeatureSet",
+    "GaitPushConfig",
+    "HumanoidConfig",
+    "MjxOptions",
+    "MocapConfig",
+    "PpoConfig",
+    "PushCell",
+    "PushConfig",
+    "RandomizationConfig",
+    "Range",
+    "SimulatorConfig",
+    "SpeedBand",
+    "TrainingConfig",
+    "apply_dotted",
+    "card_from_dict",
+    "data_hash",
+    "load_card",
+    "parse_override",
+    "shared_overlay_dir",
+    "with_overlays",
+]

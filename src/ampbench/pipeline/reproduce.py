@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ampbench.cards import ExperimentCard, load_card
+from ampbench.core.backends import BACKENDS
 from ampbench.core.runs import RunError, file_sha256, latest_checkpoint, resume_run, start_runs
 from ampbench.sim import default_backend
 
 PHASES: tuple[str, ...] = typing.get_args(ExperimentCard.model_fields["phase"].annotation)
-BACKENDS = ("mjx", "mujoco", "isaaclab")
 
 
 class PhaseError(ValueError):

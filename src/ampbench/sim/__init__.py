@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import importlib
 
+from ampbench.core.backends import BACKENDS
 from ampbench.sim.protocol import Backend
 
-_MODULES = {
-    "mjx": "ampbench.sim.mjx",
-    "mujoco": "ampbench.sim.mujoco",
-    "isaaclab": "ampbench.sim.isaaclab",
-}
+_MODULES = {name: f"ampbench.sim.{name}" for name in BACKENDS}
 
 
 def get_backend(name: str) -> Backend:
