@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ampbench.motion.clip import MotionClip, SourceDataWarning, load_clip
+from ampbench.motion.clip import MotionClip, SourceDataWarning
+from ampbench.motion.clip_files import load_clip
 from ampbench.motion.convert.deepmimic import deepmimic_to_clip
 from ampbench.motion.convert.retarget import joint_groups, reference_model
 from ampbench.motion.loader import clip_path

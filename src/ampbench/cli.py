@@ -94,13 +94,13 @@ def cmd_data_convert(args: argparse.Namespace) -> int:
 
 
 def _convert_one_csv(src: Path, dst: Path, target: str, fill_missing: bool) -> Path:
-    from ampbench.motion import clip
+    from ampbench.motion import clip_files
     from ampbench.motion.convert import csvio
 
     if target == "npz":
-        clip.save_clip(csvio.csv_to_clip(src, fill_missing=fill_missing), dst)
+        clip_files.save_clip(csvio.csv_to_clip(src, fill_missing=fill_missing), dst)
     else:
-        csvio.clip_to_csv(clip.load_clip(src, fill_missing=fill_missing), dst)
+        csvio.clip_to_csv(clip_files.load_clip(src, fill_missing=fill_missing), dst)
     return dst
 
 

@@ -94,7 +94,8 @@ def first_frame(model: mujoco.MjModel, clip) -> np.ndarray:
     pelvis = clip.body_names.index("pelvis")
     qpos[:3] = clip.body_positions[0, pelvis]
     qpos[3:FREE_QPOS] = clip.body_rotations[0, pelvis]
-    qpos[FREE_QPOS + humanoid_spec().dof_index(clip.dof_names)] = clip.dof_positions[0]
+    dofs = [humanoid_spec().dof_names.index(name) for name in clip.dof_names]
+    qpos[FREE_QPOS + np.array(dofs)] = clip.dof_positions[0]
     return qpos
 
 

@@ -26,7 +26,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from isaaclab.utils.math import quat_apply_inverse  # noqa: E402
 
-from ampbench.motion.clip import load_clip  # noqa: E402
+from ampbench.motion.clip_files import load_clip  # noqa: E402
 from ampbench.motion.loader import DATA_DIR_ENV  # noqa: E402
 from ampbench.robot.model import FREE_QPOS, build_mj_model, floor_contact_geoms, humanoid_spec  # noqa: E402
 from ampbench.scoring.falls import FALL_RULE  # noqa: E402

@@ -15,8 +15,8 @@ import pytest
 
 from ampbench.cli import main
 from ampbench.core.runs import latest_checkpoint, load_run
-from ampbench.motion.clip import load_clip
-from ampbench.scoring.score import load_scores
+from ampbench.motion.clip_files import load_clip
+from ampbench.scoring.score_files import load_scores
 
 pytestmark = [pytest.mark.sim, pytest.mark.learn]
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,15 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ampbench.motion.clip import (
-    ARRAY_KEYS,
-    DOF_CONVENTION,
-    ClipError,
-    FilledFieldsWarning,
-    load_clip,
-    save_clip,
-    validate_clip,
-)
+from ampbench.motion.clip import ARRAY_KEYS, DOF_CONVENTION, ClipError, FilledFieldsWarning, validate_clip
+from ampbench.motion.clip_files import load_clip, save_clip
 from tests.clipfactory import ROOT_VELOCITY, synthetic_clip, synthetic_parameters
 
 pytestmark = pytest.mark.unit

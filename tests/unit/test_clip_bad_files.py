@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from ampbench import cli
-from ampbench.motion.clip import ClipError, SourceDataWarning, load_clip, save_clip
+from ampbench.motion.clip import ClipError, SourceDataWarning
+from ampbench.motion.clip_files import load_clip, save_clip
 from ampbench.motion.convert.deepmimic import DEEPMIMIC_JOINTS, read_deepmimic
 from ampbench.motion.convert.isaaclab_npz import isaaclab_to_clip
 from ampbench.motion.loader import MotionLibrary

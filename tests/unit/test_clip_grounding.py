@@ -9,7 +9,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from ampbench.motion.clip import SourceDataWarning, load_clip, save_clip
+from ampbench.motion.clip import SourceDataWarning
+from ampbench.motion.clip_files import load_clip, save_clip
 from ampbench.motion.convert.csvio import clip_to_csv, csv_to_clip
 from ampbench.motion.convert.isaaclab_npz import isaaclab_to_clip
 from ampbench.motion.convert.retarget import (

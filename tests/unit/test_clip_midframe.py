@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ampbench.motion.clip import load_clip
+from ampbench.motion.clip_files import load_clip
 from ampbench.motion.convert.retarget import reference_model
 from ampbench.motion.fetch import data_dir
 from ampbench.motion.loader import MotionLibrary

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from ampbench import cli
-from ampbench.motion.clip import SourceDataWarning, angular_velocities, load_clip
+from ampbench.motion.clip import SourceDataWarning, angular_velocities
+from ampbench.motion.clip_files import load_clip
 from ampbench.motion.convert.isaaclab_npz import isaaclab_to_clip
 from ampbench.motion.convert.retarget import time_derivative
 from ampbench.motion.fetch import convert_source

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from ampbench.motion import fetch
-from ampbench.motion.clip import ClipError, load_clip
+from ampbench.motion.clip import ClipError
+from ampbench.motion.clip_files import load_clip
 from ampbench.motion.convert.deepmimic import (
     DEEPMIMIC_JOINTS,
     FRAME_WIDTH,

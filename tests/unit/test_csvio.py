@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ampbench.motion.clip import ARRAY_KEYS, ClipError, FilledFieldsWarning, load_clip, save_clip
+from ampbench.motion.clip import ARRAY_KEYS, ClipError, FilledFieldsWarning
+from ampbench.motion.clip_files import load_clip, save_clip
 from ampbench.motion.convert.csvio import clip_to_csv, convert_folder, csv_to_clip
 from tests.clipfactory import synthetic_clip
 

@@ -165,13 +165,6 @@ def test_policy_observation_is_kinematic_features_then_command():
     np.testing.assert_allclose(obs[:, 81:], command)
 
 
-def test_stack_history_is_oldest_first():
-    frames = np.arange(2 * 3 * 4, dtype=np.float64).reshape(2, 3, 4)
-    stacked = features.stack_history(frames)
-    assert stacked.shape == (2, 12)
-    np.testing.assert_array_equal(stacked[1], np.concatenate([frames[1, 0], frames[1, 1], frames[1, 2]]))
-
-
 def synthetic_motion_state(rng: np.random.Generator, with_torques: bool = True) -> MotionState:
     """Frames (4, 2) of a 6-body, 28-DOF skeleton: leading shape like `sample_history` returns."""
     shape = (4, 2)
@@ -238,15 +231,13 @@ def test_amp_features_same_in_numpy_and_jax_and_jit(feature_set):
     np.testing.assert_allclose(np.asarray(jitted(as_jax(state))), expected, atol=1e-6)
 
 
-def test_policy_observation_and_history_same_in_numpy_and_jax():
+def test_policy_observation_same_in_numpy_and_jax():
     state = as_float32(random_state(np.random.default_rng(13)))
     state.pop("joint_torques")
     command = np.tile(np.array([0.7, 1.0, 0.0], dtype=np.float32), (5, 1))
     expected = features.policy_observation(**state, command=command)
     got = features.policy_observation(**as_jax(state), command=jnp.asarray(command))
     np.testing.assert_allclose(np.asarray(got), expected, atol=1e-6)
-    frames = expected.reshape(5, 1, -1)
-    np.testing.assert_array_equal(np.asarray(features.stack_history(jnp.asarray(frames))), frames[:, 0])
 
 
 def test_clip_features_same_in_numpy_and_jax():

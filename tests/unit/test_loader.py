@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from ampbench import cards
-from ampbench.motion.clip import ARRAY_KEYS, ClipError, equivalent_xyz_triples, hinge_xyz_triples, save_clip
-from ampbench.motion.loader import DATA_DIR_ENV, MotionLibrary, clip_path, load_library
+from ampbench.motion.clip import ARRAY_KEYS, ClipError, equivalent_xyz_triples, hinge_xyz_triples
+from ampbench.motion.clip_files import save_clip
+from ampbench.motion.loader import DATA_DIR_ENV, MotionLibrary, MotionState, clip_path, load_library
 from ampbench.robot import quat
 from tests.clipfactory import synthetic_clip, synthetic_parameters, synthetic_state
 
@@ -166,6 +167,33 @@ def test_sample_with_torques_names_the_clip_without_torques():
 def test_sample_with_torques_returns_torques():
     state = MotionLibrary([synthetic_clip()]).sample_with_torques(np.random.default_rng(0), 8)
     assert state.joint_torques.shape == (8, 28)
+
+
+def test_sample_with_torques_as_the_torque_loader_api():
+    """The public call of docs/motion-api.md: a MotionState of (n, ...) float arrays in the library's DOF
+    and body order, torques included, the same draw as `sample` and reproducible from the generator."""
+    library = MotionLibrary([synthetic_clip(seed=0), synthetic_clip(seed=1)], weights=[1.0, 3.0])
+    state = library.sample_with_torques(np.random.default_rng(7), 16)
+    assert isinstance(state, MotionState)
+    shapes = {field.name: getattr(state, field.name).shape for field in dataclasses.fields(state)}
+    assert shapes == {
+        "dof_positions": (16, 28),
+        "dof_velocities": (16, 28),
+        "body_positions": (16, 15, 3),
+        "body_rotations": (16, 15, 4),
+        "body_linear_velocities": (16, 15, 3),
+        "body_angular_velocities": (16, 15, 3),
+        "joint_torques": (16, 28),
+    }
+    assert (len(library.dof_names), len(library.body_names)) == (28, 15)
+    for field in dataclasses.fields(state):
+        assert np.all(np.isfinite(getattr(state, field.name))), field.name
+    np.testing.assert_allclose(np.linalg.norm(state.body_rotations, axis=-1), 1.0, atol=1e-9)
+    again = library.sample_with_torques(np.random.default_rng(7), 16)
+    plain = library.sample(np.random.default_rng(7), 16)
+    for field in dataclasses.fields(state):
+        np.testing.assert_array_equal(getattr(again, field.name), getattr(state, field.name))
+        np.testing.assert_array_equal(getattr(plain, field.name), getattr(state, field.name))
 
 
 def test_history_frames_are_dt_apart_oldest_first_and_inside_a_non_loop_clip():

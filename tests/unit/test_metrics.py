@@ -7,7 +7,6 @@ import pytest
 
 from ampbench.scoring.metrics import (
     SuccessRow,
-    dtw_distance,
     episode_length_stats,
     imitation_error,
     kaplan_meier,
@@ -163,25 +162,6 @@ def test_velocity_tracking_ignores_sideways_motion():
         dataclasses.replace(rollout, root_linear_velocity=velocity), settle_seconds=0.0
     )
     np.testing.assert_allclose(error, [0.0], atol=1e-9)
-
-
-def test_dtw_golden_examples():
-    # |a_i - b_j| = [[1,1,3],[0,0,2],[1,1,1]] -> accumulated D[3,3] = 1 + 0 + 1 = 2
-    assert dtw_distance([1.0, 2.0, 3.0], [2.0, 2.0, 4.0]) == pytest.approx(2.0)
-    # 2-D, Euclidean: the repeated first frame of b is absorbed at zero cost
-    assert dtw_distance([[0, 0], [3, 4]], [[0, 0], [0, 0], [3, 4]]) == pytest.approx(0.0)
-    assert dtw_distance([[0, 0]], [[3, 4], [3, 4]]) == pytest.approx(10.0)
-
-
-def test_dtw_identity_and_time_warping():
-    t = np.linspace(0, 1, 100)
-    a = np.stack([np.sin(2 * np.pi * t), np.cos(2 * np.pi * t)], axis=1)
-    assert dtw_distance(a, a) == 0.0
-    warped_t = np.linspace(0, 1, 130) ** 1.3
-    warped = np.stack([np.sin(2 * np.pi * warped_t), np.cos(2 * np.pi * warped_t)], axis=1)
-    assert dtw_distance(a, warped) < 0.1 * dtw_distance(a, a + 0.5)
-    with pytest.raises(ValueError, match="same feature count"):
-        dtw_distance(a, a[:, :1])
 
 
 def gait_cycle(phase, dt_ref=1 / 30):

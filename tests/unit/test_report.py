@@ -15,7 +15,8 @@ from ampbench.report.groups import collect_scores, combined_interval, format_com
 from ampbench.report.plots import plot_torque_profile
 from ampbench.report.tables import render_results
 from ampbench.scoring.falls import FALL_RULE, FallRule
-from ampbench.scoring.score import ScoreError, score_rollouts, write_scores
+from ampbench.scoring.score import ScoreError, score_rollouts
+from ampbench.scoring.score_files import write_scores
 from tests.rolloutfactory import protocol_rollouts, small_card
 
 pytestmark = pytest.mark.unit

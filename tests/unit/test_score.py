@@ -7,14 +7,8 @@ import numpy as np
 import pytest
 
 from ampbench.scoring.metrics import SuccessRow
-from ampbench.scoring.score import (
-    PROVENANCE_KEYS,
-    ScoreError,
-    _max_impulse,
-    load_scores,
-    score_rollouts,
-    write_scores,
-)
+from ampbench.scoring.score import ScoreError, _max_impulse, score_rollouts
+from ampbench.scoring.score_files import PROVENANCE_KEYS, load_scores, write_scores
 from tests.rolloutfactory import SMALL_EVALUATION, protocol_rollouts, small_card
 
 pytestmark = pytest.mark.unit

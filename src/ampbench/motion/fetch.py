@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ampbench.motion.clip import ClipError, MotionClip, save_clip
+from ampbench.motion.clip import ClipError, MotionClip
+from ampbench.motion.clip_files import save_clip
 from ampbench.motion.convert.deepmimic import deepmimic_to_clip
 from ampbench.motion.convert.isaaclab_npz import isaaclab_to_clip
 from ampbench.motion.convert.poselib import poselib_to_clip

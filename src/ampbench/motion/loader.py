@@ -34,10 +34,10 @@ from ampbench.motion.clip import (
     ClipError,
     MotionClip,
     hinge_xyz_triples,
-    load_clip,
     nearest_xyz_triple,
     validate_clip,
 )
+from ampbench.motion.clip_files import load_clip
 from ampbench.robot import quat
 
 if TYPE_CHECKING:
@@ -157,7 +157,9 @@ class MotionLibrary:
         return self.state_at(*self.sample_times(rng, n))
 
     def sample_with_torques(self, rng: np.random.Generator, n: int) -> MotionState:
-        """Like `sample`, for the torque discriminator: every clip must carry joint torques."""
+        """The torque motion loader's public call (docs/motion-api.md): `n` states drawn like `sample`,
+        arrays of leading shape (n,) with `joint_torques` (n, D); for the torque discriminator, so every
+        clip must carry joint torques, else ClipError naming each clip without them."""
         if self._missing_torques:
             raise ClipError(
                 f"{', '.join(self._missing_torques)}: 'joint_torques' is missing; torque features "

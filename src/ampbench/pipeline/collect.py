@@ -16,7 +16,8 @@ import numpy as np
 
 from ampbench.cards import with_overlays
 from ampbench.core.runs import latest_checkpoint, load_run
-from ampbench.motion.clip import MotionClip, save_clip
+from ampbench.motion.clip import MotionClip
+from ampbench.motion.clip_files import save_clip
 from ampbench.motion.convert.csvio import clip_to_csv
 from ampbench.motion.loader import clip_path
 from ampbench.report.plots import plot_torque_profile

@@ -28,7 +28,8 @@ from ampbench.motion.clip import ClipError
 from ampbench.motion.loader import load_library
 from ampbench.robot.model import humanoid_spec
 from ampbench.scoring.scenarios import evaluation_scenarios
-from ampbench.scoring.score import LEARNING_CURVES, score_rollouts, write_scores
+from ampbench.scoring.score import score_rollouts
+from ampbench.scoring.score_files import LEARNING_CURVES, write_scores
 from ampbench.sim import get_backend
 
 

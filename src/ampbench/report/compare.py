@@ -25,7 +25,7 @@ from ampbench.report.groups import (
     tracking_mean,
 )
 from ampbench.scoring import stats
-from ampbench.scoring.score import PROJECT_TRAINER, load_scores, trained_by
+from ampbench.scoring.score_files import PROJECT_TRAINER, load_scores, trained_by
 
 Metric = tuple[str, Callable[[dict], dict | None], int, tuple[float, float]]
 """(label, pick, digits, bounds) of a compared metric."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ampbench.scoring import stats
-from ampbench.scoring.score import PROJECT_TRAINER, load_scores, trained_by
+from ampbench.scoring.score_files import PROJECT_TRAINER, load_scores, trained_by
 
 PHASE_ORDER = ("baseline", "phase1", "phase2", "phase3", "torque")
 DASH = "—"

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ampbench.motion.clip import load_clip
+from ampbench.motion.clip_files import load_clip
 from ampbench.report.groups import FULL_BUDGET, RunGroup
-from ampbench.scoring.score import LEARNING_CURVES
+from ampbench.scoring.score_files import LEARNING_CURVES
 
 
 def _pooled_success(docs: Sequence[dict[str, Any]]) -> dict[tuple[str, float], list[tuple[float, float]]]:

@@ -86,9 +86,6 @@ class HumanoidSpec:
     joint_ranges: np.ndarray
     total_mass: float
 
-    def dof_index(self, names: Sequence[str]) -> np.ndarray:
-        return _indices(names, self.dof_names, f"{self.xml_path} hinge")
-
     def body_index(self, names: Sequence[str]) -> np.ndarray:
         return _indices(names, self.body_names, f"{self.xml_path} body")
 

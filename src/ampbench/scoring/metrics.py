@@ -324,11 +324,6 @@ def _dtw(a, b, *, subsequence: bool = False) -> tuple[float, int]:
     return float(cost[rows, end]), int(length[rows, end])
 
 
-def dtw_distance(a, b) -> float:
-    """Classic dynamic time warping distance between sequences a (T, D) and b (U, D), Euclidean cost."""
-    return _dtw(a, b)[0]
-
-
 def _resample(frames: np.ndarray, dt_from: float, dt_to: float) -> np.ndarray:
     source_times = np.arange(len(frames)) * dt_from
     target_times = np.arange(0.0, source_times[-1] + _STEP_TOLERANCE, dt_to)

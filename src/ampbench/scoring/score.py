@@ -4,21 +4,19 @@ The document holds point estimates with 95% intervals over the run's evaluation 
 metrics: bootstrap resampled within each evaluation seed; success rates: Wilson score), the push
 success table (conditional on reaching the push, and unconditional), the fall rule it judged falls
 by, the card's expectations checked like tests, and is written to
-`results/<card>/<backend>/<run-id>/scores.json`. The report is built from these files only.
+`results/<card>/<backend>/<run-id>/scores.json` (`ampbench.scoring.score_files`). The report is built
+from these files only.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ampbench.cards import Expectation, ExperimentCard
-from ampbench.core.runs import atomic_write_bytes
 from ampbench.scoring import metrics, stats
 from ampbench.scoring.falls import FALL_RULE
 from ampbench.scoring.scenarios import PUSH_START_JITTER_SECONDS
@@ -26,30 +24,10 @@ from ampbench.sim.protocol import Rollout
 from ampbench.task.gait import GAIT_EVENTS
 
 SCHEMA_VERSION = 2
-PROJECT_TRAINER = ExperimentCard.model_fields["trainer"].default  # the card's default trainer
 BOOTSTRAP_REPS = 2000
 ALPHA = 0.05
 MAX_IMPULSE_THRESHOLD = 0.9
 KM_MAX_POINTS = 200
-PROVENANCE_KEYS = ("card_hash", "commit", "versions", "hardware", "checkpoint_sha256", "device")
-REQUIRED_KEYS = (
-    "schema",
-    "card",
-    "phase",
-    "backend",
-    "run_id",
-    "provenance",
-    "protocol",
-    "episode_seconds",
-    "tracking_error",
-    "imitation_error",
-    "push_cells",
-    "push_success",
-    "max_impulse_survived",
-    "gait_push_success",
-    "endurance",
-    "expectations",
-)
 
 
 class ScoreError(ValueError):
@@ -430,88 +408,4 @@ def score_rollouts(
         "endurance": _endurance(card, endurance, rng),
     }
     doc["expectations"] = _expectations(card, doc)
-    return doc
-
-
-def _path_component(value: str, what: str) -> str:
-    if not value or value in (".", "..") or "/" in value or "\\" in value:
-        raise ScoreError(f"{what} must be a single folder name, found {value!r}")
-    return value
-
-
-def _check_provenance(provenance: dict[str, Any], where: str) -> None:
-    if not isinstance(provenance, dict):
-        raise ScoreError(f"{where}: provenance must be a mapping, found {type(provenance).__name__}")
-    missing = [key for key in PROVENANCE_KEYS if key not in provenance]
-    if missing:
-        raise ScoreError(f"{where}: provenance is missing {missing} (required: {list(PROVENANCE_KEYS)})")
-
-
-LEARNING_CURVES = "learning_curves.json"
-"""Beside a run's scores.json: its training curves (written by the harness, drawn by the report)."""
-
-
-def write_scores(
-    doc: dict[str, Any],
-    results_root: Path,
-    card: ExperimentCard,
-    backend: str,
-    run_id: str,
-    provenance: dict[str, Any],
-    *,
-    scored_on: str | None = None,
-) -> Path:
-    """Write `results_root/<card>/<backend>/<run_id>/scores.json` atomically; return its path.
-
-    `backend` is the one the policy trained on. Scored on another (`scored_on`), the file goes to
-    `.../<run_id>/on-<scored_on>/scores.json`: the train-on x score-on matrix's off-diagonal, kept out of
-    the backend's own tables."""
-    scored_on = scored_on or backend
-    _check_provenance(provenance, f"scores for {card.name}/{backend}/{run_id}")
-    if doc.get("card") != card.name:
-        raise ScoreError(f"score document is for card {doc.get('card')!r}, not {card.name!r}")
-    folder = (
-        Path(results_root)
-        / _path_component(card.name, "card name")
-        / _path_component(backend, "backend")
-        / _path_component(run_id, "run id")
-    )
-    if scored_on != backend:
-        folder = folder / f"on-{_path_component(scored_on, 'backend')}"
-    path = folder / "scores.json"
-    full = {
-        **doc,
-        "backend": backend,
-        "trainer": card.trainer,
-        "scored_on": scored_on,
-        "run_id": run_id,
-        "provenance": provenance,
-    }
-    atomic_write_bytes(path, (json.dumps(full, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
-    return path
-
-
-def trained_by(doc: dict[str, Any]) -> str:
-    """The card's `trainer` of a score document; files from before the field existed were all trained
-    by the project's trainer, the only one then."""
-    return doc.get("trainer", PROJECT_TRAINER)
-
-
-def load_scores(path: Path) -> dict[str, Any]:
-    """Read a score file; a missing or malformed file raises ScoreError naming the path and the key."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ScoreError(f"{path}: score file not found") from None
-    except json.JSONDecodeError as error:
-        raise ScoreError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(doc, dict):
-        raise ScoreError(f"{path}: a score file is a JSON object, found {type(doc).__name__}")
-    missing = [key for key in REQUIRED_KEYS if key not in doc]
-    if missing:
-        raise ScoreError(f"{path}: missing key(s) {missing}")
-    if doc["schema"] != SCHEMA_VERSION:
-        raise ScoreError(f"{path}: key 'schema' is {doc['schema']!r}, this ampbench reads {SCHEMA_VERSION}")
-    _check_provenance(doc["provenance"], str(path))
     return doc

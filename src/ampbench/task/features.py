@@ -261,9 +261,3 @@ def discriminator_weights(
     if "joint_torques" in layout.slices:
         weights[layout.slices["joint_torques"]] = torque_weight
     return np.tile(weights, history)
-
-
-def stack_history(frames):
-    """(..., k, F) frames, oldest first -> (..., k*F) discriminator observation, oldest first."""
-    xp = array_namespace(frames)
-    return xp.reshape(frames, (*frames.shape[:-2], frames.shape[-2] * frames.shape[-1]))

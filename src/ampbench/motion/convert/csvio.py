@@ -20,7 +20,7 @@ Columns (any order; DOF and body order is that of first appearance):
     body_ang_vel:<body>:x|y|z          world angular velocity, rad/s
 
 A field whose columns are all absent is an error unless `fill_missing` (then filled, recorded in
-`filled_fields` and warned, by the rules of `ampbench.motion.clip`). A field with only some of its
+`filled_fields` and warned, by the rules of `ampbench.motion.clip_files`). A field with only some of its
 columns is always an error listing the missing columns: it points to a broken file, not an absent field.
 """
 
@@ -32,7 +32,8 @@ from typing import Literal
 
 import numpy as np
 
-from ampbench.motion.clip import DOF_CONVENTION, ClipError, MotionClip, clip_from_fields, load_clip, save_clip
+from ampbench.motion.clip import DOF_CONVENTION, ClipError, MotionClip
+from ampbench.motion.clip_files import clip_from_fields, load_clip, save_clip
 
 TIME_COLUMN = "time"
 DOF_PREFIXES = {"dof_positions": "dof_pos", "dof_velocities": "dof_vel", "joint_torques": "torque"}

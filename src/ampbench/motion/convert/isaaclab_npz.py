@@ -21,12 +21,10 @@ from ampbench.motion.clip import (
     angular_velocities,
     check_arrays,
     check_fps,
-    numeric_array,
-    read_names,
-    read_npz,
     unit_quaternions,
     validate_clip,
 )
+from ampbench.motion.clip_files import numeric_array, read_names, read_npz
 from ampbench.motion.convert.retarget import (
     drop_repeated_frames,
     grounded,
@@ -62,7 +60,7 @@ def read_isaaclab_npz(path: str | Path) -> dict[str, np.ndarray]:
     if "dof_convention" in fields:
         raise ClipError(
             f"{path}: has 'dof_convention' = {fields['dof_convention']!s}; it is already a project clip, "
-            "load it with ampbench.motion.clip.load_clip"
+            "load it with ampbench.motion.clip_files.load_clip"
         )
     check_fps(fields["fps"], where)
     dof_names = read_names(fields["dof_names"], "dof_names", where)
