@@ -31,12 +31,9 @@ from ampbench.motion.loader import DATA_DIR_ENV  # noqa: E402
 from ampbench.robot.model import FREE_QPOS, build_mj_model, floor_contact_geoms, humanoid_spec  # noqa: E402
 from ampbench.scoring.falls import FALL_RULE  # noqa: E402
 from ampbench.sim.isaaclab import conventions  # noqa: E402
-from ampbench.sim.isaaclab.env import (  # noqa: E402
-    IsaacLabHumanoidEnv,
-    contact_capacity,
-    to_jax,
-    to_torch,
-)
+from ampbench.sim.isaaclab.config import contact_capacity  # noqa: E402
+from ampbench.sim.isaaclab.dlpack import to_jax, to_torch  # noqa: E402
+from ampbench.sim.isaaclab.env import IsaacLabHumanoidEnv  # noqa: E402
 from ampbench.sim.mujoco.env import MujocoHumanoidEnv  # noqa: E402
 from ampbench.sim.protocol import EvalScenario, ScheduledPush  # noqa: E402
 from tests.clipfactory import deepmimic_clip  # noqa: E402

@@ -26,12 +26,11 @@ from ampbench.motion.loader import MotionLibrary
 from ampbench.robot import quat
 from ampbench.robot.model import FREE_QPOS, build_mj_model
 from ampbench.sim.protocol import BatchStep
-from ampbench.task import commands, pushes
+from ampbench.task import host_steps
 from ampbench.task.humanoid import METRICS, EvalSettings, HumanoidTask
 
 _STATE = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
 _CONTROL = mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_XFRC_APPLIED
-_DR_FIELDS = ("mass", "friction", "damping")  # per-env scale factors of domain randomisation
 
 
 def _state_slices(model: mujoco.MjModel) -> dict[str, slice]:
@@ -142,22 +141,7 @@ class MujocoHumanoidEnv:
         """Start every env from the reset pool; returns the observations (envs, O)."""
         self.eval_settings = eval_settings
         envs = self.num_envs
-        self.state = {
-            "physics": np.zeros((envs, self._nstate)),
-            "step": np.zeros(envs, np.int32),
-            "skill": np.zeros(envs, np.int32),
-            "speed": np.zeros(envs, np.float32),
-            "amp_history": np.zeros((envs, *self.task.reset_amp_history.shape[1:]), np.float32),
-            "push": pushes.push_init(np, envs)._asdict(),
-            "push_start": np.full(envs, -1.0, np.float32),
-            "push_vector": np.zeros((envs, 3), np.float32),
-            "push_force": np.zeros((envs, 3), np.float32),
-            "gait": np.zeros((envs, 2), np.float32),
-            "randomization": np.ones((envs, len(_DR_FIELDS)), np.float32),
-            "torques": np.zeros((envs, self.action_size), np.float32),
-            "obs": np.zeros((envs, self.observation_size), np.float32),
-            "counter": np.zeros((), np.int64),
-        }
+        self.state = {"physics": np.zeros((envs, self._nstate)), **host_steps.initial_state(self.task, envs)}
         self._reset_envs(np.ones(envs, bool), np.random.default_rng([seed, 0xE5E7]))
         return self.state["obs"]
 
@@ -182,15 +166,11 @@ class MujocoHumanoidEnv:
         state["obs"][mask] = task.observation(parts)
 
     def _randomize(self, mask: np.ndarray, rng: np.random.Generator) -> None:
-        dr = self.card.randomization
         if not self._randomized:
             return
-        n = int(mask.sum())
-        scales = np.stack(
-            [rng.uniform(*dr.mass_scale, n), rng.uniform(*dr.friction, n), rng.uniform(*dr.damping_scale, n)],
-            1,
+        self.state["randomization"][mask] = host_steps.randomization_scales(
+            self.card.randomization, rng, int(mask.sum())
         )
-        self.state["randomization"][mask] = scales
         for env in np.flatnonzero(mask):
             self._apply_randomization(env)
 
@@ -210,15 +190,17 @@ class MujocoHumanoidEnv:
         state, task, envs = self.state, self.task, self.num_envs
         rng = np.random.default_rng([self.seed, int(state["counter"])])
         state["counter"] = state["counter"] + 1
-        body = self._push(rng)
+        root_rotation = state["physics"][:, self._slices["qpos"]][:, 3:FREE_QPOS].astype(np.float32)
+        body = host_steps.push_step(task, state, self.eval_settings, root_rotation, rng)
         xfrc = np.zeros((envs, self.nbody, 6))
         xfrc[np.arange(envs), body, :3] = state["push_force"]
         ctrl = task.ctrl(np.clip(np.asarray(actions, np.float32), -1.0, 1.0))
         control = np.concatenate([ctrl, xfrc.reshape(envs, -1)], axis=1)[:, None, :]
         models = self._models if self._randomized else self.mj_model
-        # Each call starts the constraint solver cold (`rollout` does not hand back MuJoCo's warm start);
-        # where the card's solver iterations converge this changes nothing (10 Newton iterations: 3e-16 rad
-        # over 0.5 s of stance), with 4 the contact solution moves by up to ~1e-2 rad in that time.
+        # Each call starts the constraint solver cold (`rollout` does not hand back MuJoCo's warm start):
+        # where the card's solver iterations converge this changes nothing; where they stop short of
+        # convergence the contact solution drifts from a warm-started run's (measured in docs/backends.md
+        # and tests/sim/test_mujoco_env.py).
         trajectory, sensordata = self._pool.rollout(
             models,
             self._physics_data,
@@ -234,7 +216,8 @@ class MujocoHumanoidEnv:
         physics = np.where(finite[:, None], physics, state["physics"])
         torques = np.where(finite[:, None], torques, 0.0).astype(np.float32)
         step_count = state["step"] + 1
-        self._maybe_resample_command(rng, step_count)
+        if self.training:
+            host_steps.resample_commands(task, state, rng, step_count)
         parts = self._parts(physics, torques)
         out = task.outcome(
             parts,
@@ -266,39 +249,6 @@ class MujocoHumanoidEnv:
             return result
         self._reset_envs(done, rng)
         return result._replace(obs=state["obs"].copy())
-
-    def _maybe_resample_command(self, rng: np.random.Generator, step_count: np.ndarray) -> None:
-        if not self.training:
-            return
-        task, state = self.task, self.state
-        skill, speed = commands.command_from_uniforms(
-            rng.uniform(size=(self.num_envs, 2)).astype(np.float32),
-            task.band_low,
-            task.band_high,
-            task.band_weights,
-        )
-        due = (step_count % task.command_steps) == 0
-        state["skill"] = np.where(due, skill, state["skill"]).astype(np.int32)
-        state["speed"] = np.where(due, speed, state["speed"]).astype(np.float32)
-
-    def _push(self, rng: np.random.Generator) -> np.ndarray:
-        """Push bookkeeping for this control step; returns the pushed body id per env."""
-        state, es = self.state, self.eval_settings
-        root_rotation = state["physics"][:, self._slices["qpos"]][:, 3:FREE_QPOS].astype(np.float32)
-        if es is not None and not es.random_pushes:
-            vector, force = self.task.scheduled_push(
-                es, state["step"], state["push_start"], state["push_vector"], root_rotation
-            )
-            state["push_vector"], state["push_force"] = vector.astype(np.float32), force.astype(np.float32)
-            return np.full(self.num_envs, int(es.body_id))
-        cfg = self.card.training_pushes
-        if not cfg.enabled:
-            return np.full(self.num_envs, int(self.task.push_body_ids[0]))
-        uniforms = rng.uniform(size=(self.num_envs, pushes.PUSH_UNIFORM_COLUMNS)).astype(np.float32)
-        push, force, body = self.task.training_push(pushes.PushState(**state["push"]), uniforms)
-        state["push"] = push._asdict()
-        state["push_force"] = force.astype(np.float32)
-        return body
 
     # ---- checkpoints -------------------------------------------------------------------------------
 
