@@ -111,7 +111,7 @@ def compare(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """The speed tables of README.md (local venv: the benchmarks time this machine, not an image)."""
+    """The speed tables of docs/speed.md (local venv: the benchmarks time this machine, not an image)."""
     session.install("-e", ".[mjx,dev]")
     session.run("pytest", "tests/bench", "--benchmark-enable", "-m", "bench", *session.posargs)
 

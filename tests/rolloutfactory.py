@@ -5,8 +5,8 @@ sin(2 pi t) and cos(2 pi t) (or follow `dof_positions` when given); the command 
 of the card's one skill ([speed, one-hot]). Env e lies on the floor (every body at `LYING_HEIGHT`) from
 `fall_steps[e]` on (-1: never fell), so the scorer's fall rule finds the fall there. A pushed scenario
 gets a `PushRecord`: push start step per env (given, or drawn in the scenario's
-jitter window from `rng`), the force applied along heading + azimuth until the push ends or the env
-falls, impulse (N·s, world vector) and velocity change = impulse / `mass`.
+jitter window from `rng`) and the force applied along heading + azimuth at each step of the push (scoring
+counts it up to the fall), for a robot of `mass`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from ampbench.cards import ExperimentCard, card_from_dict
 from ampbench.robot import quat
 from ampbench.scoring.scenarios import evaluation_scenarios
-from ampbench.sim.protocol import EvalScenario, PushRecord, Rollout
+from ampbench.sim.records import EvalScenario, PushRecord, Rollout
 
 SMALL_EVALUATION = {
     "seeds": [100, 101],
@@ -45,7 +45,7 @@ LYING_HEIGHT = 0.05
 
 def _push_record(
     scenario: EvalScenario,
-    fall: np.ndarray,
+    steps: int,
     dt: float,
     heading: float,
     mass: float,
@@ -54,21 +54,20 @@ def _push_record(
 ) -> PushRecord:
     push = scenario.push
     if start_steps is None:
-        start_seconds = push.start_seconds + rng.uniform(0.0, scenario.start_jitter_seconds, size=fall.shape)
+        jitter = rng.uniform(0.0, scenario.start_jitter_seconds, size=scenario.envs)
+        start_seconds = push.start_seconds + jitter
         start_steps = np.round(start_seconds / dt).astype(int)
     start_steps = np.asarray(start_steps, dtype=int)
     direction = heading + np.deg2rad(push.azimuth_deg)
     force = push.force * np.array([np.cos(direction), np.sin(direction), 0.0])
-    steps_up = np.where(fall >= 0, fall + 1 - start_steps, np.iinfo(int).max)
-    applied = np.clip(steps_up * dt, 0.0, push.duration)
-    impulse = force[None, :] * applied[:, None]
+    step = np.arange(steps)[None, :]
+    acting = (step >= start_steps[:, None]) & (step < start_steps[:, None] + round(push.duration / dt))
     return PushRecord(
         body=push.body,
         start_step=start_steps,
-        force_world=np.broadcast_to(force, (fall.size, 3)).copy(),
-        applied_seconds=applied,
-        impulse=impulse,
-        delta_v=impulse / mass,
+        force_world=np.broadcast_to(force, (scenario.envs, 3)).copy(),
+        applied_force=acting[..., None] * force,
+        robot_mass=mass,
     )
 
 
@@ -108,7 +107,7 @@ def synthetic_rollout(
     push = None
     if scenario.push is not None:
         starts = None if push_start_steps is None else np.asarray(push_start_steps)
-        push = _push_record(scenario, fall, dt, heading, mass, starts, rng or np.random.default_rng(0))
+        push = _push_record(scenario, steps, dt, heading, mass, starts, rng or np.random.default_rng(0))
     rollout = Rollout(
         scenario=scenario,
         dt=dt,

@@ -108,7 +108,7 @@ def _convert_one_csv(src: Path, dst: Path, target: str, fill_missing: bool) -> P
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ampbench.core.runs import resume_run, start_runs
+    from ampbench.pipeline.train import resume_run, start_runs
     from ampbench.sim import default_backend
 
     if args.resume:

@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("isaaclab", reason="the isaaclab benchmarks need the isaaclab venv (.[isaaclab])")
 from ampbench.cards import load_card
-from ampbench.learning import skrl_amp, trainer
+from ampbench.learning import loop, skrl_amp, update
 from ampbench.motion.loader import MotionLibrary
 from ampbench.sim.isaaclab.env import IsaacLabHumanoidEnv
 from tests.clipfactory import synthetic_clip
@@ -55,12 +55,12 @@ def _smoke_card(envs: int, updates: int, trainer_name: str):
 
 
 def _update_seconds_project(env, card) -> list[float]:
-    state = trainer.init_train_state(env, card, seed=0)
-    rollouts = trainer.rollouts_for(env, card, seed=0)
-    reference = trainer.draw_references(env, card, 0, 0)
+    state = update.init_train_state(env, card, seed=0)
+    rollouts = loop.rollouts_for(env, card, seed=0)
+    reference = loop.draw_references(env, card, 0, 0)
     ends = [time.perf_counter()]
-    for update in range(WARM_UP_UPDATES + TIMED_UPDATES):
-        state, _, reference = trainer.run_update(env, card, 0, update, state, rollouts, reference)
+    for index in range(WARM_UP_UPDATES + TIMED_UPDATES):
+        state, _, reference = loop.run_update(env, card, 0, index, state, rollouts, reference)
         ends.append(time.perf_counter())
     return list(np.diff(ends))
 

@@ -4,7 +4,7 @@
 Run: `pytest tests/bench/test_speed_against_commit.py --benchmark-enable -m bench` (not part of CI: each
 worker compiles its update for one to four minutes on 2 cores). The older commit (default 9bd122d,
 `$AMPBENCH_BASELINE_COMMIT` to change it) is checked out into a temporary git worktree. One
-`update_speed.py --serve` worker per checkout compiles the phase-2 card's update at 256 envs, then the
+`tools/update_speed.py --serve` worker per checkout compiles the phase-2 card's update at 256 envs, then the
 driver asks them for one update at a time, in turn, for `ROUNDS` rounds: both see the same machine load
 within seconds, which back-to-back processes on a shared CPU do not (their rates swung 3x here). This checkout
 runs twice, on MJX and on MuJoCo C; the ratios of mean update times are recorded in extra_info.
@@ -22,7 +22,7 @@ import pytest
 
 pytestmark = pytest.mark.bench
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = Path(__file__).with_name("update_speed.py")
+SCRIPT = ROOT / "tools" / "update_speed.py"
 BASELINE = os.environ.get("AMPBENCH_BASELINE_COMMIT", "9bd122d")
 ENVS = 256
 ROUNDS = 6

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from ampbench.cards import load_card
-from ampbench.learning import trainer
+from ampbench.learning import loop, update
 from ampbench.motion.loader import MotionLibrary
 from ampbench.sim.mjx.env import MjxHumanoidEnv
 from ampbench.sim.mujoco.env import MujocoHumanoidEnv
@@ -50,15 +50,15 @@ def _env(backend: str, card):
 def test_training_update(benchmark, card_name, physics, backend, envs):
     card = _card(card_name, physics, envs)
     env = _env(backend, card)
-    state = trainer.init_train_state(env, card, seed=0)
-    rollouts = trainer.rollouts_for(env, card, seed=0)
+    state = update.init_train_state(env, card, seed=0)
+    rollouts = loop.rollouts_for(env, card, seed=0)
     per_update = envs * card.ppo.rollout_steps
-    update = iter(range(10**6))
-    reference = trainer.draw_references(env, card, 0, 0)
+    indices = iter(range(10**6))
+    reference = loop.draw_references(env, card, 0, 0)
 
     def one_update():
         nonlocal state, reference
-        state, _, reference = trainer.run_update(env, card, 0, next(update), state, rollouts, reference)
+        state, _, reference = loop.run_update(env, card, 0, next(indices), state, rollouts, reference)
 
     started = time.perf_counter()
     one_update()  # compiles

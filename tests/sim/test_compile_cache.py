@@ -12,7 +12,7 @@ import pytest
 
 from ampbench.cards import load_card
 from ampbench.core import program_cache
-from ampbench.learning import trainer
+from ampbench.learning import loop, update
 from ampbench.motion.loader import MotionLibrary
 from ampbench.sim.mjx.env import MjxHumanoidEnv
 from tests.clipfactory import synthetic_clip
@@ -20,14 +20,14 @@ from tests.clipfactory import synthetic_clip
 pytestmark = pytest.mark.sim
 
 
-def _two_update_run(run_dir, clip_seed: int, schedule: str) -> tuple[dict, trainer.TrainState]:
+def _two_update_run(run_dir, clip_seed: int, schedule: str) -> tuple[dict, update.TrainState]:
     """Train two updates of the phase-2 smoke card; its timing entry and final state."""
     overrides = ("training.steps=1024", f"ppo.learning_rate_schedule={schedule}")
     card = load_card("benchmarks/phase2.yaml", overlays=("smoke",), overrides=overrides)
     clips = [synthetic_clip(num_frames=61, fps=30.0, loop=True, seed=clip_seed)] * 3
     env = MjxHumanoidEnv(card, MotionLibrary(clips, skills=["walk", "pace", "run"]))
-    result = trainer.train(env, card, seed=0, run_dir=run_dir, resume=False)
-    (start,) = json.loads((run_dir / trainer.TIMING).read_text())["starts"]
+    result = loop.train(env, card, seed=0, run_dir=run_dir, resume=False)
+    (start,) = json.loads((run_dir / loop.TIMING).read_text())["starts"]
     return start, result.state
 
 

@@ -35,7 +35,7 @@ from ampbench.sim.isaaclab.config import contact_capacity  # noqa: E402
 from ampbench.sim.isaaclab.dlpack import to_jax, to_torch  # noqa: E402
 from ampbench.sim.isaaclab.env import IsaacLabHumanoidEnv  # noqa: E402
 from ampbench.sim.mujoco.env import MujocoHumanoidEnv  # noqa: E402
-from ampbench.sim.protocol import EvalScenario, ScheduledPush  # noqa: E402
+from ampbench.sim.records import EvalScenario, ScheduledPush  # noqa: E402
 from tests.clipfactory import deepmimic_clip  # noqa: E402
 from tests.sim.test_contacts import (  # noqa: E402
     LIMP_FALLS,
@@ -418,8 +418,8 @@ def test_jax_does_not_preallocate_the_gpu_beside_torch_on_the_isaaclab_path_only
     code = (
         "import os, jax\n"
         "from jax._src import xla_bridge\n"
-        "from ampbench.sim import get_backend\n"
-        f"get_backend({backend!r})\n"
+        "from ampbench.sim import get_simulator\n"
+        f"get_simulator({backend!r})\n"
         "assert not xla_bridge.backends_are_initialized()\n"
         "print(os.environ.get('XLA_PYTHON_CLIENT_PREALLOCATE'))\n"
     )

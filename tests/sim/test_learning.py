@@ -19,10 +19,14 @@ from pathlib import Path
 import pytest
 
 from ampbench.cards import load_card, with_overlays
-from ampbench.core.runs import atomic_write_json, latest_checkpoint
-from ampbench.learning import trainer
-from ampbench.sim import get_backend
-from ampbench.sim.protocol import EvalScenario
+from ampbench.core.files import atomic_write_json
+from ampbench.core.runs import latest_checkpoint
+from ampbench.learning import checkpoint, policy, update
+from ampbench.learning.policy import load_players
+from ampbench.pipeline.train import train_seed
+from ampbench.scoring.falls import episode_seconds_of
+from ampbench.sim import get_simulator
+from ampbench.sim.records import EvalScenario
 
 pytestmark = [pytest.mark.sim, pytest.mark.learn]
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,22 +59,22 @@ def mean_survival_seconds(backend, card, policy) -> float:
     scenario = EvalScenario(
         "learning", seed=100, envs=card.evaluation.envs, episode_seconds=card.evaluation.episode_seconds
     )
-    return float(backend.rollout(card, policy, scenario).episode_seconds().mean())
+    return float(episode_seconds_of(backend.rollout(card, load_players(policy), scenario)).mean())
 
 
 def untrained_policy(backend, card, folder: Path) -> Path:
     """The policy file of the run's initial parameters (update 0, same seed)."""
     env = backend.make_env(card, training=True)
     seed = card.training.seeds[0]
-    atomic_write_json(folder / trainer.POLICY_CONFIG, trainer.policy_config(env, card))
-    return trainer.save_checkpoint(folder, trainer.init_train_state(env, card, seed), update=0, seed=seed)
+    atomic_write_json(folder / policy.POLICY_CONFIG, policy.policy_config(env, card))
+    return checkpoint.save_checkpoint(folder, update.init_train_state(env, card, seed), update=0, seed=seed)
 
 
 def test_a_short_run_keeps_the_humanoid_up_several_times_longer(clips, tmp_path, request):
     overrides = (*STYLE_ONLY, *request.config.getoption("--learn-set"))
     card = load_card(ROOT / "benchmarks/learn_walk.yaml", overlays=("ci",), overrides=overrides)
-    backend = get_backend("mjx")
-    backend.train(card, tmp_path / "run", seed=card.training.seeds[0], resume=False)
+    backend = get_simulator("mjx")
+    train_seed(card, backend, tmp_path / "run", seed=card.training.seeds[0], resume=False)
     eval_card = with_overlays(card, ("eval",))
     untrained = mean_survival_seconds(backend, eval_card, untrained_policy(backend, card, tmp_path / "init"))
     trained = mean_survival_seconds(backend, eval_card, latest_checkpoint(tmp_path / "run"))

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from ampbench.core.runs import latest_checkpoint
-from ampbench.learning.trainer import train
+from ampbench.learning.loop import train
 from ampbench.sim.mjx.env import MjxHumanoidEnv, _kinematics
 from ampbench.sim.mujoco.env import MujocoHumanoidEnv
-from ampbench.sim.protocol import EvalScenario, ScheduledPush
+from ampbench.sim.records import EvalScenario, ScheduledPush
 from ampbench.task.humanoid import PUSH_NOT_YET
 
 pytestmark = pytest.mark.sim

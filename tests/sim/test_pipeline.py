@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from ampbench.cli import main
-from ampbench.core.runs import latest_checkpoint, load_run
+from ampbench.core.runs import latest_checkpoint
 from ampbench.motion.clip_files import load_clip
+from ampbench.pipeline.runs import load_run
 from ampbench.scoring.score_files import load_scores
 
 pytestmark = [pytest.mark.sim, pytest.mark.learn]

@@ -12,8 +12,8 @@ from ampbench.cards import card_from_dict
 from ampbench.motion.loader import MotionLibrary
 from ampbench.scoring.scenarios import evaluation_scenarios
 from ampbench.scoring.score import score_rollouts
-from ampbench.sim.mjx import MjxBackend
-from ampbench.sim.mujoco import MujocoBackend
+from ampbench.sim.mjx import MjxSimulator
+from ampbench.sim.mujoco import MujocoSimulator
 from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.sim
@@ -45,7 +45,7 @@ CARD = card_from_dict(
 )
 
 
-@pytest.fixture(scope="module", params=[MjxBackend, MujocoBackend], ids=["mjx", "mujoco"])
+@pytest.fixture(scope="module", params=[MjxSimulator, MujocoSimulator], ids=["mjx", "mujoco"])
 def backend(request):
     clip = synthetic_clip(num_frames=61, fps=30.0, loop=True)
     return request.param(library_loader=lambda mocap: MotionLibrary([clip], skills=[mocap.clips[0].skill]))
@@ -54,7 +54,7 @@ def backend(request):
 def _score(backend, *, weld_root: bool) -> dict:
     scenarios = evaluation_scenarios(CARD)
     rollouts = [
-        backend.rollout(CARD, "zeros", type(s)(**{**s.__dict__, "weld_root": weld_root})) for s in scenarios
+        backend.rollout(CARD, None, type(s)(**{**s.__dict__, "weld_root": weld_root})) for s in scenarios
     ]
     return score_rollouts(CARD, rollouts)
 

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 from ampbench.cards import load_card
-from ampbench.learning import normalizer, trainer
+from ampbench.learning import normalizer, update
 from ampbench.learning.amp import amp_init, discriminator_input, discriminator_step
 from ampbench.learning.networks import discriminator_logits, policy_distribution
 from ampbench.motion.loader import MotionLibrary
 from ampbench.pipeline.collect import ACTION_NOISE, rollout_clip
 from ampbench.sim.mjx.env import MjxHumanoidEnv
 from ampbench.sim.mjx.rollout import Evaluator
-from ampbench.sim.protocol import EvalScenario
+from ampbench.sim.records import EvalScenario
 from tests.clipfactory import synthetic_clip
 
 pytestmark = pytest.mark.sim
@@ -42,7 +42,7 @@ def card():
 
 def policy_params(card, env, offset_seed: int) -> dict:
     """A random policy network whose action mean carries a fixed posture offset in [-0.3, 0.3]."""
-    state = trainer.init_train_state(env, card, seed=0)
+    state = update.init_train_state(env, card, seed=0)
     params = state.actor_critic["policy"]
     offset = np.random.default_rng(offset_seed).uniform(-0.3, 0.3, env.action_size)
     params["params"]["torso"]["mean"]["bias"] = jnp.asarray(offset, jnp.float32)
@@ -67,11 +67,11 @@ def player(card, params, stats):
 
 def training_amp_observations(card, env, params) -> np.ndarray:
     """AMP observations of the trainer's own rollout (its Gaussian actions), after the first second."""
-    state = trainer.init_train_state(env, card, seed=0)
+    state = update.init_train_state(env, card, seed=0)
     state = state.replace(actor_critic={**state.actor_critic, "policy": params})
-    carry = trainer.reset_envs(env, ENVS, jax.random.key(3))
+    carry = update.reset_envs(env, ENVS, jax.random.key(3))
     ppo = card.ppo.model_copy(update={"rollout_steps": SKIP_STEPS + KEPT_STEPS})
-    _, transitions = jax.jit(trainer.rollout, static_argnums=(0, 1))(
+    _, transitions = jax.jit(update.rollout, static_argnums=(0, 1))(
         env, ppo, state, carry, jax.random.key(4)
     )
     return np.asarray(transitions.amp_obs[SKIP_STEPS:])  # (T, E, A)

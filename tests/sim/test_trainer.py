@@ -12,18 +12,13 @@ import pytest
 from flax import struct
 
 from ampbench.cards import card_from_dict
-from ampbench.core.runs import RunError, latest_checkpoint, read_scalars
+from ampbench.core.curves import read_scalars
+from ampbench.core.runs import RunError, latest_checkpoint
+from ampbench.learning.loop import train
 from ampbench.learning.networks import policy_distribution
 from ampbench.learning.normalizer import normalize
-from ampbench.learning.trainer import (
-    TrainingDiverged,
-    export_policy,
-    load_policy,
-    reset_envs,
-    schedule,
-    train,
-    update_keys,
-)
+from ampbench.learning.policy import export_policy, load_policy
+from ampbench.learning.update import TrainingDiverged, reset_envs, schedule, update_keys
 
 pytestmark = pytest.mark.sim
 

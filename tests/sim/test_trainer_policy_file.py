@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from ampbench.learning import policy_file
-from ampbench.learning.trainer import load_policy, train, write_policy_file
+from ampbench.learning.loop import train
+from ampbench.learning.policy import load_policy, write_policy_file
 from tests.sim.test_trainer import PointMassEnv, short_card
 
 pytestmark = pytest.mark.sim

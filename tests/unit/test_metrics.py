@@ -16,7 +16,7 @@ from ampbench.scoring.metrics import (
     success_curve,
     velocity_tracking_error,
 )
-from ampbench.sim.protocol import EvalScenario, ScheduledPush
+from ampbench.sim.records import EvalScenario, ScheduledPush
 from tests.rolloutfactory import synthetic_rollout
 
 pytestmark = pytest.mark.unit

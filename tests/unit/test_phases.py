@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ampbench.cards import card_from_dict
-from ampbench.core.runs import file_sha256
-from ampbench.learning.trainer import checkpoint_name, schedule
+from ampbench.core.files import file_sha256
+from ampbench.learning.checkpoint import checkpoint_name
+from ampbench.learning.update import schedule
 from ampbench.pipeline.reproduce import (
     PHASES,
     PhaseError,
@@ -94,7 +95,7 @@ def test_without_a_backend_a_card_runs_on_mujoco_c_unless_jax_has_an_accelerator
 def test_train_without_a_backend_takes_the_default(monkeypatch) -> None:
     import jax
 
-    import ampbench.core.runs
+    import ampbench.pipeline.train
     from ampbench.cli import main
 
     asked = []
@@ -103,7 +104,7 @@ def test_train_without_a_backend_takes_the_default(monkeypatch) -> None:
         asked.append(backend)
         return []
 
-    monkeypatch.setattr(ampbench.core.runs, "start_runs", start_runs)
+    monkeypatch.setattr(ampbench.pipeline.train, "start_runs", start_runs)
     monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
     assert main(["train", str(BENCHMARKS / "baseline.yaml"), "--seed", "0"]) == 0
     assert main(["train", str(BENCHMARKS / "baseline.yaml"), "--seed", "0", "--backend", "mjx"]) == 0

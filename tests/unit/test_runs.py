@@ -9,15 +9,10 @@ import pytest
 
 from ampbench.cards import card_from_dict
 from ampbench.cli import main
-from ampbench.core.runs import (
-    RunError,
-    atomic_write_bytes,
-    create_run,
-    latest_checkpoint,
-    load_run,
-    new_run_dir,
-    provenance,
-)
+from ampbench.core.files import atomic_write_bytes
+from ampbench.core.provenance import provenance
+from ampbench.core.runs import RunError, create_run, latest_checkpoint, new_run_dir
+from ampbench.pipeline.runs import load_run
 
 pytestmark = pytest.mark.unit
 CARD = card_from_dict(

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from ampbench.scoring.falls import fall_step_of
 from ampbench.scoring.metrics import SuccessRow
 from ampbench.scoring.score import ScoreError, _max_impulse, score_rollouts
 from ampbench.scoring.score_files import PROVENANCE_KEYS, load_scores, write_scores
@@ -98,7 +99,7 @@ def test_an_episode_that_starts_lying_is_judged_from_when_it_stands():
     positions[0, :10, :, 2] = 0.05  # env 0 gets up at step 10
     positions[1, :, :, 2] = 0.05  # env 1 never gets up
     lying = dataclasses.replace(unpushed, body_positions=positions)
-    assert lying.fall_step[0] == unpushed.fall_step[0] and lying.fall_step[1] == 0
+    assert fall_step_of(lying)[0] == fall_step_of(unpushed)[0] and fall_step_of(lying)[1] == 0
     doc = score_rollouts(card, [lying, *rollouts[1:]])
     assert (doc["episode_seconds"]["started_down"], doc["episode_seconds"]["started_down_stood_up"]) == (2, 1)
 

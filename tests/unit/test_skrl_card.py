@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from ampbench.cards import CardError, load_card
-from ampbench.core.runs import start_runs
 from ampbench.learning import skrl_amp
+from ampbench.pipeline.train import start_runs
 
 pytestmark = pytest.mark.unit
 

@@ -35,7 +35,7 @@ def test_container_provenance_only_inside_one(monkeypatch) -> None:
 
 
 def test_run_provenance_records_the_container(monkeypatch) -> None:
-    from ampbench.core.runs import provenance
+    from ampbench.core.provenance import provenance
     from tests.rolloutfactory import small_card
 
     card = small_card("tiny", "phase1")

@@ -27,7 +27,8 @@ from typing import Any
 import jax
 
 from ampbench.core import compile_cache
-from ampbench.core.runs import atomic_write_bytes, package_versions
+from ampbench.core.files import atomic_write_bytes
+from ampbench.core.provenance import package_versions
 
 FORMAT = 1  # raise when what is stored changes
 VERSIONED = ("jax", "jaxlib", "mujoco", "mujoco-mjx", "flax", "optax", "numpy")

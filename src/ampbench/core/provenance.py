@@ -1,16 +1,22 @@
-"""Which code a process runs, for provenance: the git commit of the checkout, or, in an ampbench image
-(which holds no checkout), the commit the image was built from, and the image itself.
+"""Provenance: which code a process runs (the git commit of the checkout, or, in an ampbench image that
+holds no checkout, the commit the image was built from, and the image itself), the package versions and
+the hardware, as run folders and score files record them.
 
 Standard library only, so noxfile.py can tag images with the same commit string run folders record.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import platform
 import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+CORE_PACKAGES = ("ampbench", "numpy", "scipy", "pydantic", "mujoco")
 IMAGE_COMMIT_ENV = "AMPBENCH_COMMIT"
 """Set to the commit it was built from in an image (docker/*.Dockerfile, build arg COMMIT) and by an offline
 bundle's run.sh (`ampbench offline gather`)."""
@@ -50,3 +56,61 @@ def container() -> dict[str, Any] | None:
     if not any(found.values()):
         return None
     return {"in_container": True, **found}
+
+
+def package_versions(names: tuple[str, ...]) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def hardware() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_gib = None
+    if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
+        memory_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    return {
+        "system": platform.system(),
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory_gib,
+    }
+
+
+def provenance(
+    card,
+    *,
+    backend: str,
+    backend_versions: dict[str, str],
+    device: str,
+    seed: int | None = None,
+    overlays: tuple[str, ...] = (),
+    overrides: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """What a run folder records of how it was made (`card`: an `ExperimentCard`)."""
+    return {
+        "card": card.name,
+        "card_hash": card.content_hash(),
+        "backend": backend,
+        "seed": seed,
+        "overlays": list(overlays),
+        "overrides": list(overrides),
+        "commit": git_commit(),
+        "versions": {**package_versions(CORE_PACKAGES), **backend_versions},
+        "hardware": hardware(),
+        "device": device,
+        "container": container(),
+        "command": " ".join(sys.argv),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }

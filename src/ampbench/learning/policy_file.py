@@ -5,7 +5,7 @@ Keys (format `ampbench-policy`, version 1): `observation_size`, `action_size`, `
 clip((obs - mean) / scale, +-clip)), `kernel_<i>` (in, out) and `bias_<i>` of each dense layer in order,
 the last one giving the action mean, `log_std` (action,), `action_limit` (actions are clipped to
 +-limit), and where the trainer has one, `amp_observation_mean` / `amp_observation_scale` (the
-discriminator's input normaliser). Every backend plays it through `trainer.load_policy`; skrl runs are
+discriminator's input normaliser). Every backend plays it through `policy.load_policy`; skrl runs are
 scored through it (`from_skrl_checkpoint`).
 """
 

@@ -5,7 +5,7 @@ The card -> skrl mapping lives here and nowhere else: `runner_cfg` builds skrl's
 skrl 2.x key names, and the runner constructs `AMP_CFG(**agent)` from it, so a key skrl does not know
 fails loudly (Isaac Lab's own AMP YAML still uses 1.x names). Where a card asks for an AMP variant skrl
 cannot run, `check_card` names the field. What skrl's AMP does differently from the project's, with the
-same card (`SKRL_DIFFERENCES`), is listed in the README.
+same card (`SKRL_DIFFERENCES`), is listed in docs/isaaclab.md.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ampbench.cards import CardError, ExperimentCard
-from ampbench.core.runs import RunError, atomic_write_bytes
+from ampbench.core.files import atomic_write_bytes
+from ampbench.core.runs import RunError
 from ampbench.learning import policy_file
 from ampbench.learning.ppo import ACTION_LIMIT
 

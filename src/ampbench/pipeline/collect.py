@@ -1,11 +1,11 @@
-"""The torque recorder (note A, stage 1): play a trained policy and keep what it did as torque-motion clips.
+"""The torque recorder: play a trained policy and keep what it did as torque-motion clips.
 
 Each env's episode, its first second after the reset left out and cut at a fall or at a travelled
 distance, becomes one clip in the project's clip format with `joint_torques`; the episodes together are
 one folder clip in the cache, so a torque-feature card trains on several episodes. The policy plays with
 its training action noise by default, so the discriminator cannot tell reference torques from a
-training policy's by noise alone. Backend-neutral: it asks the run's backend for an evaluation `Rollout`
-like the scorer does.
+training policy's by noise alone. Backend-neutral: the run's own simulator plays the policy through an
+evaluation `Rollout`, as scoring does.
 """
 
 from __future__ import annotations
@@ -15,14 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from ampbench.cards import with_overlays
-from ampbench.core.runs import latest_checkpoint, load_run
+from ampbench.core.runs import latest_checkpoint
+from ampbench.learning.policy import load_players
 from ampbench.motion.clip import MotionClip
 from ampbench.motion.clip_files import save_clip
 from ampbench.motion.convert.csvio import clip_to_csv
 from ampbench.motion.loader import clip_path
+from ampbench.pipeline.runs import load_run
 from ampbench.report.plots import plot_torque_profile
-from ampbench.sim import get_backend
-from ampbench.sim.protocol import EvalScenario, Rollout
+from ampbench.scoring.falls import fall_step_of
+from ampbench.sim import get_simulator
+from ampbench.sim.records import EvalScenario, Rollout
 
 MIN_FRAMES = 10
 ACTION_NOISE = {True: "noisy_policy", False: "deterministic_policy"}
@@ -32,7 +35,8 @@ def episode_span(rollout: Rollout, env: int, distance: float | None, skip_second
     """(first, end) frames to keep for one env: from `skip_seconds` after the reset (its transient left
     out) up to its fall, or until it has travelled `distance` metres."""
     first = round(skip_seconds / rollout.dt)
-    end = rollout.fall_step[env] if rollout.fall_step[env] >= 0 else rollout.steps
+    fall = fall_step_of(rollout)[env]
+    end = fall if fall >= 0 else rollout.steps
     if distance is not None:
         travelled = np.linalg.norm(
             rollout.root_position[env, :, :2] - rollout.root_position[env, :1, :2], axis=-1
@@ -92,7 +96,8 @@ def collect(
         skill=skill,
         action_noise=action_noise,
     )
-    rollout = get_backend(provenance["backend"]).rollout(with_overlays(card, ("eval",)), checkpoint, scenario)
+    simulator = get_simulator(provenance["backend"])
+    rollout = simulator.rollout(with_overlays(card, ("eval",)), load_players(checkpoint), scenario)
     out_dir = Path(run_dir) / "recordings" / name
     clips = {}
     for env in range(rollout.envs):

@@ -10,8 +10,9 @@ JAX (with its CUDA plugin) are already installed: only the wheels that machine l
     OUT/run.sh      install + train + score + report: `bash OUT/run.sh RESULT_DIR [train options]`
     OUT/bundle.json what was gathered, for whom, from which commit
 
-The target keeps its own packages: `run.sh` makes a venv with `--system-site-packages` and installs the
-wheels with `--no-deps`, so the target's JAX build is used whatever version ampbench pins for itself.
+The target keeps its own packages: `run.sh` installs the wheels with `--no-deps` into a folder of its own
+put ahead of the target's packages on the path, so the target's JAX build is used whatever version
+ampbench pins for itself.
 """
 
 from __future__ import annotations

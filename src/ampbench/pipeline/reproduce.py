@@ -19,7 +19,9 @@ from pathlib import Path
 
 from ampbench.cards import ExperimentCard, load_card
 from ampbench.core.backends import BACKENDS
-from ampbench.core.runs import RunError, file_sha256, latest_checkpoint, resume_run, start_runs
+from ampbench.core.files import file_sha256
+from ampbench.core.runs import RunError, latest_checkpoint
+from ampbench.pipeline.train import resume_run, start_runs
 from ampbench.sim import default_backend
 
 PHASES: tuple[str, ...] = typing.get_args(ExperimentCard.model_fields["phase"].annotation)
@@ -92,7 +94,8 @@ def find_run(runs_root: Path, card: ExperimentCard, backend: str, seed: int) -> 
 def run_state(run_dir: Path | None, card: ExperimentCard) -> str:
     """`new` (no run or no checkpoint yet), `started` or `finished` (its latest checkpoint is the card's
     last update)."""
-    from ampbench.learning.trainer import checkpoint_name, schedule
+    from ampbench.learning.checkpoint import checkpoint_name
+    from ampbench.learning.update import schedule
 
     if run_dir is None:
         return "new"

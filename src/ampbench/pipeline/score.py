@@ -1,7 +1,9 @@
-"""Score a run folder: the evaluation protocol asks a backend for rollouts, then writes scores.json.
+"""Scoring, composed forwards: the run's policy file is loaded as a policy, a simulator (the run's own
+backend, or the one asked for) plays it through the evaluation scenarios, and scoring turns the
+`Rollout`s into scores.json.
 
-No backend-specific code here: the backend is the run's own (named in its provenance) or the one asked
-for, and speaks only `EvalScenario` in, `Rollout` out, so any backend scores any backend's policy.
+No simulator-specific code here: a simulator speaks only `EvalScenario` in, `Rollout` out, so any backend
+scores any backend's policy.
 """
 
 from __future__ import annotations
@@ -12,25 +14,19 @@ from typing import Any
 import numpy as np
 
 from ampbench.cards import ExperimentCard, with_overlays
-from ampbench.core.provenance import container
-from ampbench.core.runs import (
-    CORE_PACKAGES,
-    atomic_write_json,
-    file_sha256,
-    git_commit,
-    hardware,
-    latest_checkpoint,
-    load_run,
-    package_versions,
-    read_scalars,
-)
+from ampbench.core.curves import read_scalars
+from ampbench.core.files import atomic_write_json, file_sha256
+from ampbench.core.provenance import CORE_PACKAGES, container, git_commit, hardware, package_versions
+from ampbench.core.runs import latest_checkpoint
+from ampbench.learning.policy import load_players
 from ampbench.motion.clip import ClipError
 from ampbench.motion.loader import load_library
+from ampbench.pipeline.runs import load_run
 from ampbench.robot.model import humanoid_spec
 from ampbench.scoring.scenarios import evaluation_scenarios
 from ampbench.scoring.score import score_rollouts
 from ampbench.scoring.score_files import LEARNING_CURVES, write_scores
-from ampbench.sim import get_backend
+from ampbench.sim import get_simulator
 
 
 def imitation_references(card: ExperimentCard) -> dict[str, tuple[np.ndarray, float]]:
@@ -57,19 +53,20 @@ def score_run(
     checkpoint = latest_checkpoint(run_dir)
     trained_on = run_provenance["backend"]
     scored_on = on or trained_on
-    backend = get_backend(scored_on)
+    simulator = get_simulator(scored_on)
     eval_card = with_overlays(card, ("eval",))
+    player = load_players(checkpoint)
     rollouts = [
-        backend.rollout(eval_card, checkpoint, s) for s in evaluation_scenarios(eval_card, smoke=smoke)
+        simulator.rollout(eval_card, player, s) for s in evaluation_scenarios(eval_card, smoke=smoke)
     ]
     document = score_rollouts(card, rollouts, references=imitation_references(card))
     provenance = {
         "card_hash": card.content_hash(),
         "commit": run_provenance["commit"],
         "scoring_commit": git_commit(),
-        "versions": {**package_versions(CORE_PACKAGES), **backend.versions()},
+        "versions": {**package_versions(CORE_PACKAGES), **simulator.versions()},
         "hardware": hardware(),
-        "device": backend.device(),
+        "device": simulator.device(),
         "container": container(),
         "checkpoint": str(checkpoint.relative_to(run_dir)),
         "checkpoint_sha256": file_sha256(checkpoint),

@@ -75,3 +75,35 @@ def fall_steps(down: np.ndarray) -> np.ndarray:
     after_up = down & (np.arange(steps)[None, :] > first_up[:, None])
     fell_after = after_up.any(axis=1)
     return np.where(first_up == steps, 0, np.where(fell_after, after_up.argmax(axis=1), -1))
+
+
+# The rule applied to a recorded `ampbench.sim.records.Rollout` (envs, steps, ...): simulators record
+# poses, and only scoring decides what a fall is.
+
+
+def down_of(rollout) -> np.ndarray:
+    """(envs, steps) True where the fall rule finds the robot down."""
+    return FALL_RULE.down(rollout.body_positions, rollout.body_names, rollout.finite)
+
+
+def first_up_step_of(rollout) -> np.ndarray:
+    """(envs,) the first step the robot is up (`steps` if never: a get-up reset that stayed down)."""
+    return first_up_steps(down_of(rollout))
+
+
+def fall_step_of(rollout) -> np.ndarray:
+    """(envs,) the step at which each env fell, -1 where it reached the time limit."""
+    return fall_steps(down_of(rollout))
+
+
+def alive_of(rollout) -> np.ndarray:
+    """(envs, steps) True up to and including the fall step."""
+    fall = fall_step_of(rollout)
+    last = np.where(fall >= 0, fall, rollout.steps)
+    return np.arange(rollout.steps)[None, :] <= last[:, None]
+
+
+def episode_seconds_of(rollout) -> np.ndarray:
+    """(envs,) time each env stayed up (s); the time limit where it never fell."""
+    fall = fall_step_of(rollout)
+    return np.where(fall >= 0, fall + 1, rollout.steps) * rollout.dt

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.stats
 
-from ampbench.sim.protocol import Rollout, ScheduledPush
+from ampbench.scoring import falls
+from ampbench.sim.records import Rollout, ScheduledPush
+from ampbench.task.pushes import push_delta_v
 from ampbench.task.rewards import heading_velocity
 
 _STEP_TOLERANCE = 1e-6
@@ -62,8 +64,8 @@ def episode_length_stats(rollouts: Sequence[Rollout]) -> EpisodeLengthStats:
     """Length statistics and survival curve over all envs of `rollouts` (e.g. every evaluation seed)."""
     if not rollouts:
         raise ValueError("episode_length_stats needs at least one rollout, found none")
-    seconds = np.concatenate([rollout.episode_seconds() for rollout in rollouts])
-    fell = np.concatenate([rollout.fall_step >= 0 for rollout in rollouts])
+    seconds = np.concatenate([falls.episode_seconds_of(rollout) for rollout in rollouts])
+    fell = np.concatenate([falls.fall_step_of(rollout) >= 0 for rollout in rollouts])
     times, survival = kaplan_meier(seconds, fell)
     return EpisodeLengthStats(
         mean_seconds=float(seconds.mean()),
@@ -111,11 +113,11 @@ def push_success(rollout: Rollout, window_seconds: float) -> PushOutcome:
     push = _scheduled_push(rollout)
     start = np.asarray(rollout.push.start_step, dtype=int)
     pushed = start >= 0
-    fall = np.asarray(rollout.fall_step, dtype=int)
+    fall = np.asarray(falls.fall_step_of(rollout), dtype=int)
     fell = fall >= 0
     # record t is the state after control step t, which the push starting at step t already acts on:
     # the robot must have stood by the record before it (and not fallen since: `fall >= start` below)
-    up_at_push = pushed & (rollout.first_up_step <= np.maximum(start - 1, 0))
+    up_at_push = pushed & (falls.first_up_step_of(rollout) <= np.maximum(start - 1, 0))
     window_steps = (push.duration + window_seconds) / rollout.dt
     observed_steps = np.where(fell, fall, rollout.steps) - start
     truncated = pushed & ~fell & (observed_steps < window_steps - 1 - _STEP_TOLERANCE)
@@ -132,9 +134,15 @@ def push_success(rollout: Rollout, window_seconds: float) -> PushOutcome:
     return PushOutcome(success=success, valid=valid, counted_all=pushed | fell_in_wait)
 
 
-def _magnitude(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
-    return np.linalg.norm(values, axis=-1) if values.ndim == 2 else values
+def applied_impulse(rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
+    """(impulse (N·s), velocity change (m/s)) of each env's push as applied up to its fall: a fallen robot
+    gets no more credit for the force still applied to it."""
+    force = np.asarray(rollout.push.applied_force)
+    fall = falls.fall_step_of(rollout)
+    last_counted = np.where(fall >= 0, fall, force.shape[1])
+    counted = np.arange(force.shape[1])[None, :] <= last_counted[:, None]
+    impulse = np.linalg.norm((force * counted[..., None]).sum(axis=1) * rollout.dt, axis=-1)
+    return impulse, np.asarray(push_delta_v(impulse, rollout.push.robot_mass))
 
 
 @dataclass(frozen=True)
@@ -162,8 +170,7 @@ class PushTrial:
 def push_trial(rollout: Rollout, window_seconds: float) -> PushTrial:
     push = _scheduled_push(rollout)
     outcome = push_success(rollout, window_seconds)
-    impulse = _magnitude(rollout.push.impulse)
-    delta_v = _magnitude(rollout.push.delta_v)
+    impulse, delta_v = (np.asarray(values, dtype=float) for values in applied_impulse(rollout))
     pushed = impulse > 0
     ratio = float(np.median(delta_v[pushed] / impulse[pushed])) if pushed.any() else float("nan")
     return PushTrial(
@@ -279,7 +286,7 @@ def velocity_tracking_error(rollout: Rollout, *, settle_seconds: float) -> np.nd
     )[..., 0]
     error = np.abs(forward - rollout.command[..., 0])
     settled = np.arange(rollout.steps) * rollout.dt >= settle_seconds - _STEP_TOLERANCE
-    counted = rollout.alive & settled[None, :]
+    counted = falls.alive_of(rollout) & settled[None, :]
     total = np.where(counted, error, 0.0).sum(axis=1)
     count = counted.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -349,7 +356,7 @@ def imitation_error(
         )
     reference = _resample(reference, dt_ref, rollout.dt)
     start = round(start_seconds / rollout.dt)
-    alive_steps = rollout.alive.sum(axis=1)
+    alive_steps = falls.alive_of(rollout).sum(axis=1)
     errors = np.full(rollout.envs, np.nan)
     for env in range(rollout.envs):
         frames = min(len(reference), int(alive_steps[env]) - start)

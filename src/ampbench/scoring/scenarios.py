@@ -22,7 +22,7 @@ pushes (none for a card that trains without).
 from __future__ import annotations
 
 from ampbench.cards import EvalPushGrid, ExperimentCard
-from ampbench.sim.protocol import EvalScenario, ScheduledPush
+from ampbench.sim.records import EvalScenario, ScheduledPush
 from ampbench.task.gait import GAIT_EVENTS
 
 PUSH_START_JITTER_SECONDS = 1.0

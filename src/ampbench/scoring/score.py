@@ -17,10 +17,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ampbench.cards import Expectation, ExperimentCard
-from ampbench.scoring import metrics, stats
+from ampbench.scoring import falls, metrics, stats
 from ampbench.scoring.falls import FALL_RULE
 from ampbench.scoring.scenarios import PUSH_START_JITTER_SECONDS
-from ampbench.sim.protocol import Rollout
+from ampbench.sim.records import Rollout
 from ampbench.task.gait import GAIT_EVENTS
 
 SCHEMA_VERSION = 2
@@ -83,9 +83,10 @@ def _subsample_curve(times: np.ndarray, survival: np.ndarray) -> dict[str, list[
 
 def _episode_summary(unpushed: Sequence[Rollout], rng: np.random.Generator) -> dict[str, Any]:
     lengths = metrics.episode_length_stats(unpushed)
-    summary = _continuous_summary(_per_seed(unpushed, [r.episode_seconds() for r in unpushed]), rng)
-    started_down = np.concatenate([r.down[:, 0] for r in unpushed])
-    stood_up = np.concatenate([r.first_up_step < r.steps for r in unpushed])[started_down]
+    seconds = [falls.episode_seconds_of(r) for r in unpushed]
+    summary = _continuous_summary(_per_seed(unpushed, seconds), rng)
+    started_down = np.concatenate([falls.down_of(r)[:, 0] for r in unpushed])
+    stood_up = np.concatenate([falls.first_up_step_of(r) < r.steps for r in unpushed])[started_down]
     return {
         **summary,
         "median": lengths.median_seconds,
@@ -301,16 +302,16 @@ def _endurance(
     if not endurance:
         return None
     summary = _episode_summary(endurance, rng)
-    exposure = float(sum(r.episode_seconds().sum() for r in endurance))
-    falls = int(sum((r.fall_step >= 0).sum() for r in endurance))
-    mean, low, high = stats.mean_time_to_fall(exposure, falls, ALPHA)
+    exposure = float(sum(falls.episode_seconds_of(r).sum() for r in endurance))
+    fell = int(sum((falls.fall_step_of(r) >= 0).sum() for r in endurance))
+    mean, low, high = stats.mean_time_to_fall(exposure, fell, ALPHA)
     return {
         **summary,
         "episode_limit_seconds": endurance[0].steps * endurance[0].dt,
         "mean_steps_100hz": summary["mean"]["point"] * 100.0,
         "median_steps_100hz": summary["median"] * 100.0,
         "exposure_seconds": exposure,
-        "falls": falls,
+        "falls": fell,
         "mean_time_to_fall_seconds": _interval(mean, low, high),
         "expected_steps_100hz": card.evaluation.endurance.expected_steps_100hz,
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ampbench.cards import ExperimentCard
-from ampbench.core.runs import atomic_write_bytes
+from ampbench.core.files import atomic_write_bytes
 from ampbench.scoring.score import SCHEMA_VERSION, ScoreError
 
 PROJECT_TRAINER = ExperimentCard.model_fields["trainer"].default  # the card's default trainer

@@ -1,19 +1,18 @@
-"""The Isaac Lab backend: Isaac Lab 3's direct workflow on Newton (MuJoCo-Warp; Warp's CPU kernels here,
-CUDA on a GPU), trained by the project's PPO + AMP trainer through its host loop and scored by the same
-harness as every backend. Its own venv (`pip install -e '.[isaaclab]'`, Python 3.12): Isaac Lab's newton
+"""The Isaac Lab simulator: Isaac Lab 3's direct workflow on Newton (MuJoCo-Warp; Warp's CPU kernels on a
+CPU, CUDA on a GPU), stepped by the trainer's host loop (or skrl's, through `.direct`) and scored like
+every simulator. Its own venv (`pip install -e '.[isaaclab]'`, Python 3.12): Isaac Lab's newton
 pins mujoco 3.12, the MuJoCo backends 3.17."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ampbench.cards import ExperimentCard
-from ampbench.core.runs import package_versions
+from ampbench.core.provenance import package_versions
 from ampbench.motion.fetch import cache_dir
 from ampbench.motion.loader import load_library
-from ampbench.sim.protocol import PolicySource
-from ampbench.sim.records import CachedEvaluators
+from ampbench.sim.evaluation import CachedEvaluators
+from ampbench.sim.protocol import Policy
 
 # Before Warp and JAX start: Warp keeps its compiled kernels across runs (a cold cache costs ~1.5 min per
 # process), and JAX allocates GPU memory as it needs it instead of taking most of a GPU torch shares.
@@ -34,7 +33,7 @@ VERSIONED = (
 )
 
 
-class IsaacLabBackend(CachedEvaluators):
+class IsaacLabSimulator(CachedEvaluators):
     name = "isaaclab"
 
     def __init__(self, library_loader=load_library):
@@ -50,24 +49,10 @@ class IsaacLabBackend(CachedEvaluators):
             card, library, envs=envs, training=training, weld_root=weld_root, seed=seed
         )
 
-    def train(
-        self, card: ExperimentCard, run_dir: Path, *, seed: int, resume: bool, minutes: float | None = None
-    ) -> Path:
-        from ampbench.learning import skrl_amp, trainer
+    def training_env(self, card: ExperimentCard, *, seed: int):
+        return self.make_env(card, envs=card.training.envs, training=True, seed=seed)
 
-        if card.trainer == "skrl":
-            skrl_amp.check_card(card)
-        env = self.make_env(card, envs=card.training.envs, training=True, seed=seed)
-        try:
-            if card.trainer == "skrl":
-                env.direct.begin(seed, None)
-                return skrl_amp.train(env.direct, card, run_dir, seed, resume=resume, minutes=minutes)
-            result = trainer.train(env, card, seed=seed, run_dir=run_dir, resume=resume, minutes=minutes)
-        finally:
-            env.close()
-        return result.checkpoint
-
-    def new_evaluator(self, card: ExperimentCard, policy: PolicySource, weld_root: bool):
+    def new_evaluator(self, card: ExperimentCard, policy: Policy | None, weld_root: bool):
         from ampbench.sim.isaaclab.evaluation import Evaluator
 
         for previous in getattr(self, "_evaluators", {}).values():  # one Isaac Lab simulation per process
@@ -90,4 +75,4 @@ class IsaacLabBackend(CachedEvaluators):
         )
 
 
-BACKEND = IsaacLabBackend()
+SIMULATOR = IsaacLabSimulator()

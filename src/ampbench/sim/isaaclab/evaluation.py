@@ -1,12 +1,12 @@
-"""Evaluation rollouts on Isaac Lab: the host-stepped evaluator of the MuJoCo C backend, holding one env
-at a time (Isaac Lab runs one simulation per process; a scenario of another batch size rebuilds it)."""
+"""Evaluation rollouts on Isaac Lab: the host-stepped evaluator, holding one env at a time (Isaac Lab runs
+one simulation per process; a scenario of another batch size rebuilds it)."""
 
 from __future__ import annotations
 
-from ampbench.sim import host_evaluation as evaluation
+from ampbench.sim.evaluation import HostEvaluator
 
 
-class Evaluator(evaluation.Evaluator):
+class Evaluator(HostEvaluator):
     def _env(self, envs: int):
         if envs not in self._envs:
             self.close()

@@ -1,18 +1,18 @@
-"""The MJX backend (JAX, the embedded default): the `Backend` protocol over env, trainer and rollouts."""
+"""The MJX simulator (JAX; the default where JAX has a GPU): training envs the trainer fuses into its
+compiled update, and evaluation rollouts of a policy it is handed."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-from pathlib import Path
 
 import jax
 
 from ampbench.cards import ExperimentCard
-from ampbench.core.runs import package_versions
+from ampbench.core.provenance import package_versions
 from ampbench.motion.loader import MotionLibrary, load_library
-from ampbench.sim.protocol import PolicySource
-from ampbench.sim.records import CachedEvaluators
+from ampbench.sim.evaluation import CachedEvaluators
+from ampbench.sim.protocol import Policy
 
 VERSIONED = ("mujoco", "mujoco-mjx", "jax", "jaxlib", "flax", "optax")
 
@@ -22,7 +22,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     from mujoco import mjx  # noqa: F401
 
 
-class MjxBackend(CachedEvaluators):
+class MjxSimulator(CachedEvaluators):
     name = "mjx"
 
     def __init__(self, library_loader=load_library):
@@ -34,24 +34,17 @@ class MjxBackend(CachedEvaluators):
         library: MotionLibrary = self._load_library(card.mocap)
         return MjxHumanoidEnv(card, library, training=training, weld_root=weld_root, seed=seed)
 
-    def train(
-        self, card: ExperimentCard, run_dir: Path, *, seed: int, resume: bool, minutes: float | None = None
-    ) -> Path:
-        from ampbench.learning import trainer
+    def training_env(self, card: ExperimentCard, *, seed: int):
+        return self.make_env(card, training=True, seed=seed)
 
-        env = self.make_env(card, training=True, seed=seed)
-        result = trainer.train(env, card, seed=seed, run_dir=run_dir, resume=resume, minutes=minutes)
-        return result.checkpoint
-
-    def new_evaluator(self, card: ExperimentCard, policy: PolicySource, weld_root: bool):
+    def new_evaluator(self, card: ExperimentCard, policy: Policy | None, weld_root: bool):
         """One env and compiled player; scenarios of a card differ only in traced inputs."""
-        from ampbench.learning import trainer
         from ampbench.sim.mjx import rollout
 
         env = self.make_env(card, training=False, weld_root=weld_root)
-        if policy == "zeros":
+        if policy is None:
             return rollout.Evaluator(env, rollout.zero_policy(env.action_size))
-        return rollout.Evaluator(env, trainer.load_policy(policy), trainer.load_noisy_policy(policy))
+        return rollout.Evaluator(env, policy.act, policy.act_noisy)
 
     def versions(self) -> dict[str, str]:
         return package_versions(VERSIONED)
@@ -61,4 +54,4 @@ class MjxBackend(CachedEvaluators):
         return f"{device.platform}:{device.device_kind}"
 
 
-BACKEND = MjxBackend()
+SIMULATOR = MjxSimulator()

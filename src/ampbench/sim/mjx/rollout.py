@@ -10,8 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ampbench.sim.mjx.env import MjxHumanoidEnv
-from ampbench.sim.protocol import EvalScenario, Rollout
-from ampbench.sim.records import to_rollout
+from ampbench.sim.records import EvalScenario, Rollout, to_rollout
 from ampbench.task.humanoid import EvalSettings
 
 PolicyFn = Callable[[jax.Array], jax.Array]

@@ -1,11 +1,12 @@
 """Time whole training updates of a card on MJX or MuJoCo C in this checkout; prints one JSON line.
 
 Run from a checkout's root with that checkout on the path, so one script measures the code of any commit
-back to 9bd122d (whose trainer still lived in `ampbench.sim.mjx.trainer`):
+back to 9bd122d (whose trainer still lived in `ampbench.backends.mjx.trainer`); a commit's own module
+paths are tried newest first:
 
-    PYTHONPATH=src:. python /path/to/update_speed.py --card benchmarks/phase2.yaml --envs 256
+    PYTHONPATH=src:. python /path/to/tools/update_speed.py --card benchmarks/phase2.yaml --envs 256
 
-`test_speed_against_commit.py` runs it alternately in this checkout and in a worktree of an older
+`tests/bench/test_speed_against_commit.py` runs it alternately in this checkout and in a worktree of an older
 commit, so both are measured under the same load. Every checkout's own card, clips from its own
 `tests/clipfactory.py`.
 """
@@ -31,10 +32,16 @@ def _build(card_path: str, envs: int, overrides: list[str], backend: str):
     except TypeError:  # 9bd122d: skills came from the card's clip list
         library = MotionLibrary(clips)
     if backend == "mujoco":
-        from ampbench.sim.mujoco.env import MujocoHumanoidEnv
+        try:
+            from ampbench.sim.mujoco.env import MujocoHumanoidEnv
+        except ImportError:  # before the sim/ package: backends/
+            from ampbench.backends.mujoco.env import MujocoHumanoidEnv
 
         return card, MujocoHumanoidEnv(card, library, envs=envs)
-    from ampbench.sim.mjx.env import MjxHumanoidEnv
+    try:
+        from ampbench.sim.mjx.env import MjxHumanoidEnv
+    except ImportError:
+        from ampbench.backends.mjx.env import HumanoidAmpEnv as MjxHumanoidEnv
 
     return card, MjxHumanoidEnv(card, library)
 
@@ -42,9 +49,15 @@ def _build(card_path: str, envs: int, overrides: list[str], backend: str):
 def _update_fn(card, env):
     """A no-argument function running the next update, for the trainer of this checkout."""
     try:
+        from ampbench.learning import loop, update
+
+        return _update_fn_of(card, env, start=update, run=loop)
+    except ImportError:  # before learning/ was split by job: one trainer module
+        pass
+    try:
         from ampbench.learning import trainer
     except ImportError:  # 9bd122d: the trainer in the MJX backend, the env batch passed along
-        from ampbench.sim.mjx import trainer
+        from ampbench.backends.mjx import trainer
 
         state = trainer.init_train_state(env, card, seed=0)
         carry = trainer.reset_envs(env, card.training.envs, trainer.update_keys(0, 0)[0])
@@ -57,17 +70,23 @@ def _update_fn(card, env):
             box["update"] += 1
 
         return old_update
-    state = trainer.init_train_state(env, card, seed=0)
-    rollouts = trainer.rollouts_for(env, card, seed=0)
-    box = {"state": state, "reference": trainer.draw_references(env, card, 0, 0), "update": 0}
+    return _update_fn_of(card, env, start=trainer, run=trainer)
 
-    def update():
-        box["state"], _, box["reference"] = trainer.run_update(
+
+def _update_fn_of(card, env, *, start, run):
+    """The update of a trainer with host reference draws: `start` holds init_train_state, `run` holds
+    rollouts_for, draw_references and run_update."""
+    state = start.init_train_state(env, card, seed=0)
+    rollouts = run.rollouts_for(env, card, seed=0)
+    box = {"state": state, "reference": run.draw_references(env, card, 0, 0), "update": 0}
+
+    def next_update():
+        box["state"], _, box["reference"] = run.run_update(
             env, card, 0, box["update"], box["state"], rollouts, box["reference"]
         )
         box["update"] += 1
 
-    return update
+    return next_update
 
 
 def main() -> None:
@@ -91,7 +110,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.compile_cache:
-        from ampbench.core import compile_cache
+        try:
+            from ampbench.core import compile_cache
+        except ImportError:
+            from ampbench import compile_cache
 
         compile_cache.enable(args.compile_cache)
     started = time.perf_counter()
