@@ -298,8 +298,8 @@ def isaaclab(session: nox.Session) -> None:
     session.run(
         "pytest",
         "tests/sim/test_isaaclab.py",
-        "tests/sim/test_skrl_runs.py",
-        "tests/unit/test_skrl_card.py",
-        "tests/unit/test_policy_file.py",
+        "tests/learning/training/test_skrl_runs.py",
+        "tests/learning/test_skrl_card.py",
+        "tests/learning/test_policy_file.py",
         *session.posargs,
     )

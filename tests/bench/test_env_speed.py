@@ -22,7 +22,6 @@ from ampbench.robot.model import build_mj_model
 from ampbench.sim.mjx.env import MjxHumanoidEnv
 from tests.clipfactory import synthetic_clip
 
-pytestmark = pytest.mark.bench
 SIZES = (1, 256, 1024)
 
 

@@ -23,7 +23,6 @@ from ampbench.motion.loader import MotionLibrary
 from ampbench.sim.isaaclab.env import IsaacLabHumanoidEnv
 from tests.clipfactory import synthetic_clip
 
-pytestmark = pytest.mark.bench
 SIZES = (16, 64, 256)
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.bench
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tools" / "update_speed.py"
 BASELINE = os.environ.get("AMPBENCH_BASELINE_COMMIT", "9bd122d")

@@ -23,7 +23,6 @@ from ampbench.sim.mjx.env import MjxHumanoidEnv
 from ampbench.sim.mujoco.env import MujocoHumanoidEnv
 from tests.clipfactory import synthetic_clip
 
-pytestmark = pytest.mark.bench
 SIZES = (256, 1024)
 PHYSICS = {
     "card": (),

@@ -1,16 +1,12 @@
 """The card's expectations as assertions: a run that misses one fails like a regression test.
 
-Without `--run-dir` these tests are not collected (no run to score); tests/sim/test_pipeline.py runs
-this harness on a freshly trained smoke run.
+Without `--run-dir` these tests are not collected (no run to score);
+tests/pipeline/end_to_end/test_pipeline.py runs this harness on a freshly trained smoke run.
 """
 
 from __future__ import annotations
 
 import json
-
-import pytest
-
-pytestmark = pytest.mark.harness
 
 
 def test_score_file_has_provenance(scored):

@@ -1,6 +1,6 @@
-"""`pytest -p tests.sabotage.flip_style_sign tests/sim/test_learning.py`: the style reward with its sign
-flipped, so the trainer is paid for looking unlike the clips (and for falling early). The learning test
-must fail under it."""
+"""`pytest -p tests.sabotage.flip_style_sign tests/learning/end_to_end/test_learning.py`: the style reward
+with its sign flipped, so the trainer is paid for looking unlike the clips (and for falling early). The
+learning test must fail under it."""
 
 from ampbench.learning import amp
 from ampbench.task.rewards import style_reward

@@ -37,7 +37,7 @@ from ampbench.sim.isaaclab.env import IsaacLabHumanoidEnv  # noqa: E402
 from ampbench.sim.mujoco.env import MujocoHumanoidEnv  # noqa: E402
 from ampbench.sim.records import EvalScenario, ScheduledPush  # noqa: E402
 from tests.clipfactory import deepmimic_clip  # noqa: E402
-from tests.sim.test_contacts import (  # noqa: E402
+from tests.robot.physics.test_contacts import (  # noqa: E402
     LIMP_FALLS,
     REST_LIMIT,
     SINK_LIMIT,
@@ -48,7 +48,6 @@ from tests.sim.test_contacts import (  # noqa: E402
     touching,
 )
 
-pytestmark = pytest.mark.sim
 TORQUE_TOLERANCE = 1e-3  # N·m; measured 2e-4 (float32 MuJoCo-Warp against float64 MuJoCo C)
 TRAJECTORY_STEPS = 25  # 0.5 s at 50 Hz, the feet in contact throughout
 TRAJECTORY_TOLERANCE = 1e-5  # rad, solver converged; measured 1.3e-6 (`sparse`), 5e-7 (`floor`)
@@ -274,7 +273,7 @@ def test_domain_randomisation_draws_and_applies_what_mujoco_c_does(card, library
     assert worst < TRAJECTORY_TOLERANCE
 
 
-# ---- the card's contact set (tests/sim/test_contacts.py on MuJoCo C) -----------------------------------
+# ---- the card's contact set (tests/robot/physics/test_contacts.py on MuJoCo C) ---------------------
 
 
 def test_the_robot_has_mujocos_masses_and_inertias_and_collides_with_the_cards_set_only(card, isaac):

@@ -17,7 +17,6 @@ from ampbench.sim.mjx.env import MjxHumanoidEnv, _kinematics
 from ampbench.sim.records import EvalScenario, ScheduledPush
 from ampbench.task import features
 
-pytestmark = pytest.mark.sim
 ENVS = 4
 
 

@@ -16,7 +16,6 @@ from ampbench.sim.mujoco.env import MujocoHumanoidEnv
 from ampbench.sim.records import EvalScenario, ScheduledPush
 from ampbench.task.humanoid import PUSH_NOT_YET
 
-pytestmark = pytest.mark.sim
 ENVS = 6
 TRAJECTORY_STEPS = 13  # 0.26 s at 50 Hz: contacts on pelvis, thigh, foot and hand come and go
 TRAJECTORY_TOLERANCE = 1e-4  # rad; measured 2e-7 (float32 MJX against float64 MuJoCo C)

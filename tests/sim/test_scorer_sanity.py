@@ -16,8 +16,6 @@ from ampbench.sim.mjx import MjxSimulator
 from ampbench.sim.mujoco import MujocoSimulator
 from tests.clipfactory import synthetic_clip
 
-pytestmark = pytest.mark.sim
-
 CARD = card_from_dict(
     {
         "name": "sanity",

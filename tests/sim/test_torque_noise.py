@@ -26,7 +26,6 @@ from ampbench.sim.mjx.rollout import Evaluator
 from ampbench.sim.records import EvalScenario
 from tests.clipfactory import synthetic_clip
 
-pytestmark = pytest.mark.sim
 ENVS, SKIP_STEPS, KEPT_STEPS = 16, 50, 150  # 1 s left out after reset, 3 s kept, at 50 Hz
 CHANCE_LIMIT = 0.6  # measured 0.54 for the same policy recorded with its training noise
 
