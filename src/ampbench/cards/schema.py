@@ -32,7 +32,7 @@ class MjxOptions(_Frozen):
 
 
 class SimulatorConfig(_Frozen):
-    """Physics settings; both backends read the same numbers so their results compare."""
+    """Physics settings; every backend reads the same numbers so their results compare."""
 
     timestep: float = Field(0.005, gt=0, description="Physics step in seconds.")
     substeps: int = Field(
@@ -193,7 +193,7 @@ FeatureSet = Literal["kinematic", "torque_only", "torque_dof", "full"]
 
 
 class AmpConfig(_Frozen):
-    """The AMP variant, named in full: both backends must run exactly this one."""
+    """The AMP variant, named in full: every backend runs exactly this one."""
 
     feature_set: FeatureSet = Field(
         "kinematic",
@@ -215,7 +215,7 @@ class AmpConfig(_Frozen):
         "second backward pass is most of the discriminator's cost; the rows are shuffled, so a share is "
         "an unbiased estimate of the full penalty). 0.25 with 2 epochs: the phase-2 update at 256 envs ran "
         "1.32x faster than with 1.0 and 4 epochs on a 2-core CPU, and the learning test kept its margin "
-        "(README, Speed).",
+        "(docs/speed.md).",
     )
     logit_reg: float = Field(0.05, ge=0, description="L2 weight on the discriminator's output layer.")
     history: int = Field(2, ge=1, description="Consecutive frames per discriminator observation.")
@@ -236,7 +236,7 @@ class AmpConfig(_Frozen):
         description="Discriminator passes over each rollout's policy samples (its own, not PPO's). 2: with "
         "4 (16 Adam steps per update) the learning check's discriminator was certain within 100k steps; "
         "with `grad_penalty_fraction` 0.25 the phase-2 update ran 1.32x faster than 4 epochs with the "
-        "full penalty (README, Speed).",
+        "full penalty (docs/speed.md).",
     )
     minibatches: int = Field(
         4,

@@ -102,7 +102,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as error:
         raise RunError(f"{path}: unreadable checkpoint ({error})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise RunError(f"{path}: not an ampbench MJX checkpoint (expected format {CHECKPOINT_FORMAT})")
+        raise RunError(f"{path}: not an ampbench checkpoint (expected format {CHECKPOINT_FORMAT})")
     return payload
 
 

@@ -1,6 +1,6 @@
 """The evaluation protocol as data: which episodes a backend must play to score a card.
 
-A pure function of the card, so both backends receive exactly the same list. Per evaluation seed:
+A pure function of the card, so every backend receives exactly the same list. Per evaluation seed:
 one unpushed scenario (`unpushed`, `evaluation.episode_seconds` long) and one scenario per cell of the
 push grid, force x duration x body x azimuth, named like `push/pelvis/f50/d0.10/az090`. Scenario names
 do not contain the seed: the same cell on every seed shares a name, and the seed is a field.

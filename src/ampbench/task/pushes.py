@@ -1,4 +1,4 @@
-"""One definition of a push, shared by both backends: a force held on a body for a duration.
+"""One definition of a push, shared by every backend: a force held on a body for a duration.
 
 A push given as a force applied after the physics step, for one control step, with one random draw for
 "whether" and "which way", would act late, be nearly no impulse and push every env alike; here:

@@ -1,4 +1,4 @@
-"""Task and style rewards shared by both backends, as named terms so every term can be logged apart.
+"""Task and style rewards shared by every backend, as named terms so every term can be logged apart.
 
 Task reward: tracking of the commanded forward speed in the robot's heading frame, plus a small bounded
 penalty on sideways drift (`tracking_scales` gives the weights, from the card). Style reward: read from
