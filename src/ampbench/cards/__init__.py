@@ -6,6 +6,15 @@ Named overlays (`smoke`, `eval`) are dotted-key patches applied before validatio
 `overlays` or from the shared `benchmarks/overlays/<name>.yaml`; `--set a.b=value` overrides come last.
 """
 
+from ampbench.cards.base import Range
+from ampbench.cards.evaluation import (
+    EnduranceConfig,
+    EvalConfig,
+    EvalPushGrid,
+    Expectation,
+    GaitPushConfig,
+    PushCell,
+)
 from ampbench.cards.loading import (
     CardError,
     apply_dotted,
@@ -19,21 +28,14 @@ from ampbench.cards.schema import (
     AmpConfig,
     ClipRef,
     CommandConfig,
-    EnduranceConfig,
-    EvalConfig,
-    EvalPushGrid,
-    Expectation,
     ExperimentCard,
     FeatureSet,
-    GaitPushConfig,
     HumanoidConfig,
     MjxOptions,
     MocapConfig,
     PpoConfig,
-    PushCell,
     PushConfig,
     RandomizationConfig,
-    Range,
     SimulatorConfig,
     SpeedBand,
     TrainingConfig,

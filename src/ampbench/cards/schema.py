@@ -1,6 +1,6 @@
 """The experiment card's schema: frozen Pydantic models that forbid unknown keys, and the card hash.
 
-Loading (overlays, overrides, validation errors naming the file and field) is in `ampbench.cards.loading`;
+The scoring protocol is in `ampbench.cards.evaluation`, the shared base in `ampbench.cards.base`. Loading (overlays, overrides, validation errors naming the file and field) is in `ampbench.cards.loading`;
 `ampbench.cards` re-exports both.
 """
 
@@ -8,30 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from ampbench.cards.base import Frozen, Range, ordered
+from ampbench.cards.evaluation import EvalConfig
 from ampbench.core.backends import BACKENDS
 
-Range = Annotated[tuple[float, float], Field(description="Closed interval [low, high].")]
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _ordered(value: tuple[float, float], what: str) -> tuple[float, float]:
-    if value[0] > value[1]:
-        raise ValueError(f"{what} must be [low, high] with low <= high, got {list(value)}")
-    return value
-
-
-class MjxOptions(_Frozen):
+class MjxOptions(Frozen):
     impl: Literal["jax", "warp"] = Field("jax", description="MJX implementation (`mjx.Impl`).")
 
 
-class SimulatorConfig(_Frozen):
+class SimulatorConfig(Frozen):
     """Physics settings; every backend reads the same numbers so their results compare."""
 
     timestep: float = Field(0.005, gt=0, description="Physics step in seconds.")
@@ -71,7 +61,7 @@ class SimulatorConfig(_Frozen):
         return self.timestep * self.substeps
 
 
-class HumanoidConfig(_Frozen):
+class HumanoidConfig(Frozen):
     model: str = Field("amp_humanoid", description="MJCF name under mjcf/ (without .xml).")
     action_mode: Literal["torque", "pd"] = Field(
         "pd",
@@ -108,7 +98,7 @@ class HumanoidConfig(_Frozen):
     episode_seconds: float = Field(20.0, gt=0, description="Time limit of a training episode (s).")
 
 
-class ClipRef(_Frozen):
+class ClipRef(Frozen):
     name: str = Field(
         description="Clip name in the data cache, e.g. `deepmimic/walk` or `isaaclab/humanoid_walk`."
     )
@@ -116,22 +106,22 @@ class ClipRef(_Frozen):
     weight: float = Field(1.0, gt=0, description="Relative sampling weight.")
 
 
-class MocapConfig(_Frozen):
+class MocapConfig(Frozen):
     clips: tuple[ClipRef, ...] = Field(min_length=1, description="Reference clips for the discriminator.")
 
 
-class SpeedBand(_Frozen):
+class SpeedBand(Frozen):
     skill: str = Field(description="Skill name, matching `ClipRef.skill`.")
     speed: Range = Field(description="Commanded forward speed band (m/s).")
     weight: float = Field(1.0, gt=0, description="Probability weight of commanding this skill.")
 
     @model_validator(mode="after")
     def _check(self) -> SpeedBand:
-        _ordered(self.speed, "speed")
+        ordered(self.speed, "speed")
         return self
 
 
-class CommandConfig(_Frozen):
+class CommandConfig(Frozen):
     bands: tuple[SpeedBand, ...] = Field(min_length=1, description="Speed band per skill.")
     resample_seconds: float = Field(10.0, gt=0, description="A new command is drawn this often (s).")
     tracking_sigma: float = Field(
@@ -153,7 +143,7 @@ class CommandConfig(_Frozen):
     )
 
 
-class PushConfig(_Frozen):
+class PushConfig(Frozen):
     """One push definition: a force held for a duration on a named body, reported as an impulse."""
 
     enabled: bool = Field(False, description="Apply random pushes.")
@@ -169,14 +159,14 @@ class PushConfig(_Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> PushConfig:
-        _ordered(self.force, "force")
-        _ordered(self.duration, "duration")
+        ordered(self.force, "force")
+        ordered(self.duration, "duration")
         if self.duration[0] <= 0:
             raise ValueError("duration must be > 0 s: a push without duration is no push")
         return self
 
 
-class RandomizationConfig(_Frozen):
+class RandomizationConfig(Frozen):
     enabled: bool = Field(False, description="Randomise physics per env at each reset.")
     mass_scale: Range = Field((1.0, 1.0), description="Factor on every body mass.")
     friction: Range = Field((1.0, 1.0), description="Floor sliding friction coefficient.")
@@ -185,14 +175,14 @@ class RandomizationConfig(_Frozen):
     @model_validator(mode="after")
     def _check(self) -> RandomizationConfig:
         for name in ("mass_scale", "friction", "damping_scale"):
-            _ordered(getattr(self, name), name)
+            ordered(getattr(self, name), name)
         return self
 
 
 FeatureSet = Literal["kinematic", "torque_only", "torque_dof", "full"]
 
 
-class AmpConfig(_Frozen):
+class AmpConfig(Frozen):
     """The AMP variant, named in full: every backend runs exactly this one."""
 
     feature_set: FeatureSet = Field(
@@ -263,7 +253,7 @@ class AmpConfig(_Frozen):
         return self
 
 
-class PpoConfig(_Frozen):
+class PpoConfig(Frozen):
     learning_rate: float = Field(
         3e-4,
         ge=0,
@@ -310,7 +300,7 @@ class PpoConfig(_Frozen):
     hidden: tuple[int, ...] = Field((512, 256), description="Policy and value hidden layer sizes.")
 
 
-class TrainingConfig(_Frozen):
+class TrainingConfig(Frozen):
     envs: int = Field(4096, ge=1, description="Parallel environments.")
     steps: int = Field(100_000_000, ge=1, description="Total env steps (control steps x envs).")
     seeds: tuple[int, ...] = Field((0, 1, 2), min_length=1, description="Training seeds; one run each.")
@@ -322,102 +312,7 @@ class TrainingConfig(_Frozen):
     )
 
 
-class EvalPushGrid(_Frozen):
-    forces: tuple[float, ...] = Field((0.0, 50.0, 100.0, 150.0, 200.0), description="Push forces (N).")
-    durations: tuple[float, ...] = Field((0.1, 0.2), description="Push durations (s).")
-    bodies: tuple[str, ...] = Field(("pelvis", "torso"), min_length=1, description="Pushed bodies.")
-    azimuths: tuple[float, ...] = Field(
-        (0.0, 90.0, 180.0, 270.0), min_length=1, description="Push directions (deg, 0 = forward, 90 = left)."
-    )
-    settle_seconds: float = Field(2.0, ge=0, description="Walking time before the push starts (s).")
-    window_seconds: float = Field(3.0, gt=0, description="A fall within this time after the push counts (s).")
-
-
-class Expectation(_Frozen):
-    """A threshold that the harness asserts like a test."""
-
-    metric: Literal["push_success", "mean_episode_seconds"] = Field(description="Scored quantity.")
-    force: float | None = Field(None, description="Push force (N) for `push_success`.")
-    duration: float | None = Field(None, description="Push duration (s) for `push_success`.")
-    at_least: float = Field(
-        description="Lower bound on the metric's mean over evaluation seeds; push success is the "
-        "unconditional rate (a fall before the push counts as a failure)."
-    )
-
-
-class PushCell(_Frozen):
-    force: float = Field(ge=0, description="Push force (N).")
-    duration: float = Field(gt=0, description="Push duration (s).")
-
-
-class EnduranceConfig(_Frozen):
-    """Long evaluation episodes under the card's own random training pushes (`training_pushes`), so
-    survival is measured past the unpushed episodes' time limit."""
-
-    enabled: bool = Field(
-        True, description="Play the endurance scenario (unpushed for a card without pushes)."
-    )
-    seconds: float = Field(60.0, ge=60.0, description="Episode length (s); at least 60.")
-    envs: int = Field(32, ge=1, description="Episodes per evaluation seed.")
-    expected_steps_100hz: float | None = Field(
-        None,
-        gt=0,
-        description="The design's expected episode length for this card in steps of a 100 Hz env, "
-        "printed beside the measured survival; None where the design states none.",
-    )
-
-
-class GaitPushConfig(_Frozen):
-    """Pushes timed by gait events of one foot, detected online from body poses after a warm-up:
-    touchdown (the foot comes within `contact_height`), liftoff (it leaves), mid-stance (in contact,
-    the pelvis passes over the foot) and mid-swing (off the floor, the foot passes the pelvis)."""
-
-    enabled: bool = Field(True, description="Play the gait-phase push scenarios.")
-    force: float = Field(50.0, gt=0, description="Push force (N).")
-    duration: float = Field(0.1, gt=0, description="Push duration (s).")
-    body: str = Field("pelvis", description="Pushed body.")
-    azimuths: tuple[float, ...] = Field(
-        (90.0,), min_length=1, description="Push directions (deg, 90 = left)."
-    )
-    foot: str = Field("left_foot", description="The foot whose events time the push.")
-    contact_height: float = Field(
-        0.08, gt=0, description="The foot is on the floor while its body origin is below this height (m)."
-    )
-    warmup_seconds: float = Field(2.0, ge=2.0, description="No push before this time after reset (s).")
-    wait_seconds: float = Field(
-        2.0,
-        gt=0,
-        description="How long after the warm-up an event may take; later, the episode is not pushed (s).",
-    )
-    window_seconds: float = Field(3.0, gt=0, description="A fall within this time after the push counts (s).")
-
-
-class EvalConfig(_Frozen):
-    seeds: tuple[int, ...] = Field((100, 101, 102), min_length=1, description="Evaluation seeds.")
-    envs: int = Field(64, ge=1, description="Episodes run in parallel per seed and scenario.")
-    episode_seconds: float = Field(20.0, gt=0, description="Length of an unpushed evaluation episode (s).")
-    push_grid: EvalPushGrid = Field(default_factory=EvalPushGrid, description="Push robustness grid.")
-    headline_push: PushCell | None = Field(
-        None, description="The push-grid cell whose unconditional success the results headline shows."
-    )
-    endurance: EnduranceConfig = Field(
-        default_factory=EnduranceConfig, description="Long episodes under the training pushes."
-    )
-    gait_pushes: GaitPushConfig = Field(default_factory=GaitPushConfig, description="Pushes at gait events.")
-    expectations: tuple[Expectation, ...] = Field((), description="Thresholds asserted by the harness.")
-
-    @model_validator(mode="after")
-    def _headline_push_in_grid(self) -> EvalConfig:
-        cell, grid = self.headline_push, self.push_grid
-        if cell is not None and (cell.force not in grid.forces or cell.duration not in grid.durations):
-            raise ValueError(
-                f"evaluation.headline_push {cell.force} N x {cell.duration} s is not a cell of "
-                f"evaluation.push_grid (forces {list(grid.forces)}, durations {list(grid.durations)})"
-            )
-        return self
-
-
-class ExperimentCard(_Frozen):
+class ExperimentCard(Frozen):
     name: str = Field(description="Card identifier; results are filed under it.")
     phase: Literal["baseline", "phase1", "phase2", "phase3", "torque"] = Field(description="Benchmark phase.")
     description: str = Field(description="What the card measures, in a sentence or two.")

@@ -1,0 +1,105 @@
+"""The card's scoring protocol (`evaluation:`): the push grid, the headline push, endurance and gait-timed
+pushes, and the thresholds the harness asserts."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ampbench.cards.base import Frozen
+
+
+class EvalPushGrid(Frozen):
+    forces: tuple[float, ...] = Field((0.0, 50.0, 100.0, 150.0, 200.0), description="Push forces (N).")
+    durations: tuple[float, ...] = Field((0.1, 0.2), description="Push durations (s).")
+    bodies: tuple[str, ...] = Field(("pelvis", "torso"), min_length=1, description="Pushed bodies.")
+    azimuths: tuple[float, ...] = Field(
+        (0.0, 90.0, 180.0, 270.0), min_length=1, description="Push directions (deg, 0 = forward, 90 = left)."
+    )
+    settle_seconds: float = Field(2.0, ge=0, description="Walking time before the push starts (s).")
+    window_seconds: float = Field(3.0, gt=0, description="A fall within this time after the push counts (s).")
+
+
+class Expectation(Frozen):
+    """A threshold that the harness asserts like a test."""
+
+    metric: Literal["push_success", "mean_episode_seconds"] = Field(description="Scored quantity.")
+    force: float | None = Field(None, description="Push force (N) for `push_success`.")
+    duration: float | None = Field(None, description="Push duration (s) for `push_success`.")
+    at_least: float = Field(
+        description="Lower bound on the metric's mean over evaluation seeds; push success is the "
+        "unconditional rate (a fall before the push counts as a failure)."
+    )
+
+
+class PushCell(Frozen):
+    force: float = Field(ge=0, description="Push force (N).")
+    duration: float = Field(gt=0, description="Push duration (s).")
+
+
+class EnduranceConfig(Frozen):
+    """Long evaluation episodes under the card's own random training pushes (`training_pushes`), so
+    survival is measured past the unpushed episodes' time limit."""
+
+    enabled: bool = Field(
+        True, description="Play the endurance scenario (unpushed for a card without pushes)."
+    )
+    seconds: float = Field(60.0, ge=60.0, description="Episode length (s); at least 60.")
+    envs: int = Field(32, ge=1, description="Episodes per evaluation seed.")
+    expected_steps_100hz: float | None = Field(
+        None,
+        gt=0,
+        description="The design's expected episode length for this card in steps of a 100 Hz env, "
+        "printed beside the measured survival; None where the design states none.",
+    )
+
+
+class GaitPushConfig(Frozen):
+    """Pushes timed by gait events of one foot, detected online from body poses after a warm-up:
+    touchdown (the foot comes within `contact_height`), liftoff (it leaves), mid-stance (in contact,
+    the pelvis passes over the foot) and mid-swing (off the floor, the foot passes the pelvis)."""
+
+    enabled: bool = Field(True, description="Play the gait-phase push scenarios.")
+    force: float = Field(50.0, gt=0, description="Push force (N).")
+    duration: float = Field(0.1, gt=0, description="Push duration (s).")
+    body: str = Field("pelvis", description="Pushed body.")
+    azimuths: tuple[float, ...] = Field(
+        (90.0,), min_length=1, description="Push directions (deg, 90 = left)."
+    )
+    foot: str = Field("left_foot", description="The foot whose events time the push.")
+    contact_height: float = Field(
+        0.08, gt=0, description="The foot is on the floor while its body origin is below this height (m)."
+    )
+    warmup_seconds: float = Field(2.0, ge=2.0, description="No push before this time after reset (s).")
+    wait_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How long after the warm-up an event may take; later, the episode is not pushed (s).",
+    )
+    window_seconds: float = Field(3.0, gt=0, description="A fall within this time after the push counts (s).")
+
+
+class EvalConfig(Frozen):
+    seeds: tuple[int, ...] = Field((100, 101, 102), min_length=1, description="Evaluation seeds.")
+    envs: int = Field(64, ge=1, description="Episodes run in parallel per seed and scenario.")
+    episode_seconds: float = Field(20.0, gt=0, description="Length of an unpushed evaluation episode (s).")
+    push_grid: EvalPushGrid = Field(default_factory=EvalPushGrid, description="Push robustness grid.")
+    headline_push: PushCell | None = Field(
+        None, description="The push-grid cell whose unconditional success the results headline shows."
+    )
+    endurance: EnduranceConfig = Field(
+        default_factory=EnduranceConfig, description="Long episodes under the training pushes."
+    )
+    gait_pushes: GaitPushConfig = Field(default_factory=GaitPushConfig, description="Pushes at gait events.")
+    expectations: tuple[Expectation, ...] = Field((), description="Thresholds asserted by the harness.")
+
+    @model_validator(mode="after")
+    def _headline_push_in_grid(self) -> EvalConfig:
+        cell, grid = self.headline_push, self.push_grid
+        if cell is not None and (cell.force not in grid.forces or cell.duration not in grid.durations):
+            raise ValueError(
+                f"evaluation.headline_push {cell.force} N x {cell.duration} s is not a cell of "
+                f"evaluation.push_grid (forces {list(grid.forces)}, durations {list(grid.durations)})"
+            )
+        return self
