@@ -79,10 +79,14 @@ def _update_fn_of(card, env, *, start, run):
     state = start.init_train_state(env, card, seed=0)
     rollouts = run.rollouts_for(env, card, seed=0)
     box = {"state": state, "reference": run.draw_references(env, card, 0, 0), "update": 0}
+    # trainers with the imitation estimate take its reference as one more argument
+    imitation = (
+        (run.imitation_reference_for(env, card, 0),) if hasattr(run, "imitation_reference_for") else ()
+    )
 
     def next_update():
         box["state"], _, box["reference"] = run.run_update(
-            env, card, 0, box["update"], box["state"], rollouts, box["reference"]
+            env, card, 0, box["update"], box["state"], rollouts, box["reference"], *imitation
         )
         box["update"] += 1
 

@@ -57,9 +57,10 @@ def _update_seconds_project(env, card) -> list[float]:
     state = update.init_train_state(env, card, seed=0)
     rollouts = loop.rollouts_for(env, card, seed=0)
     reference = loop.draw_references(env, card, 0, 0)
+    imitation = loop.imitation_reference_for(env, card, 0)
     ends = [time.perf_counter()]
     for index in range(WARM_UP_UPDATES + TIMED_UPDATES):
-        state, _, reference = loop.run_update(env, card, 0, index, state, rollouts, reference)
+        state, _, reference = loop.run_update(env, card, 0, index, state, rollouts, reference, imitation)
         ends.append(time.perf_counter())
     return list(np.diff(ends))
 

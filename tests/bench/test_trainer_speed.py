@@ -54,10 +54,13 @@ def test_training_update(benchmark, card_name, physics, backend, envs):
     per_update = envs * card.ppo.rollout_steps
     indices = iter(range(10**6))
     reference = loop.draw_references(env, card, 0, 0)
+    imitation = loop.imitation_reference_for(env, card, 0)
 
     def one_update():
         nonlocal state, reference
-        state, _, reference = loop.run_update(env, card, 0, next(indices), state, rollouts, reference)
+        state, _, reference = loop.run_update(
+            env, card, 0, next(indices), state, rollouts, reference, imitation
+        )
 
     started = time.perf_counter()
     one_update()  # compiles

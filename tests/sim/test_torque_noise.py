@@ -70,9 +70,7 @@ def training_amp_observations(card, env, params) -> np.ndarray:
     state = state.replace(actor_critic={**state.actor_critic, "policy": params})
     carry = update.reset_envs(env, ENVS, jax.random.key(3))
     ppo = card.ppo.model_copy(update={"rollout_steps": SKIP_STEPS + KEPT_STEPS})
-    _, transitions = jax.jit(update.rollout, static_argnums=(0, 1))(
-        env, ppo, state, carry, jax.random.key(4)
-    )
+    _, transitions = jax.jit(update.rollout, static_argnums=(0, 1))(env, ppo, state, carry, jax.random.key(4))
     return np.asarray(transitions.amp_obs[SKIP_STEPS:])  # (T, E, A)
 
 

@@ -13,6 +13,7 @@ from ampbench.cards.evaluation import (
     EvalPushGrid,
     Expectation,
     GaitPushConfig,
+    ImitationConfig,
     PushCell,
 )
 from ampbench.cards.loading import (
@@ -31,6 +32,7 @@ from ampbench.cards.schema import (
     ExperimentCard,
     FeatureSet,
     HumanoidConfig,
+    LogStdAnneal,
     MjxOptions,
     MocapConfig,
     PpoConfig,
@@ -55,6 +57,8 @@ __all__ = [
     "FeatureSet",
     "GaitPushConfig",
     "HumanoidConfig",
+    "ImitationConfig",
+    "LogStdAnneal",
     "MjxOptions",
     "MocapConfig",
     "PpoConfig",

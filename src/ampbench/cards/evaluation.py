@@ -80,6 +80,22 @@ class GaitPushConfig(Frozen):
     window_seconds: float = Field(3.0, gt=0, description="A fall within this time after the push counts (s).")
 
 
+class ImitationConfig(Frozen):
+    """How far the policy's AMP features are from the clips' (`ampbench.task.imitation`)."""
+
+    reference_rows: int = Field(
+        20_000, ge=100, description="Clip AMP observations drawn to fit the clips' feature distribution."
+    )
+    min_feature_std: float = Field(
+        0.05,
+        gt=0,
+        description="Each feature column is measured in units of max(the clips' std of it, this): a column "
+        "the clips barely move (the pelvis roll of a walk, std 0.001) would otherwise turn a lean of a "
+        "degree into hundreds of units and drown every other column. In the features' own units (m, rad, "
+        "m/s, rad/s, or torque / effort limit).",
+    )
+
+
 class EvalConfig(Frozen):
     seeds: tuple[int, ...] = Field((100, 101, 102), min_length=1, description="Evaluation seeds.")
     envs: int = Field(64, ge=1, description="Episodes run in parallel per seed and scenario.")
@@ -92,6 +108,9 @@ class EvalConfig(Frozen):
         default_factory=EnduranceConfig, description="Long episodes under the training pushes."
     )
     gait_pushes: GaitPushConfig = Field(default_factory=GaitPushConfig, description="Pushes at gait events.")
+    imitation: ImitationConfig = Field(
+        default_factory=ImitationConfig, description="The imitation distance (training curves, score files)."
+    )
     expectations: tuple[Expectation, ...] = Field((), description="Thresholds asserted by the harness.")
 
     @model_validator(mode="after")

@@ -1,7 +1,8 @@
 """The experiment card's schema: frozen Pydantic models that forbid unknown keys, and the card hash.
 
-The scoring protocol is in `ampbench.cards.evaluation`, the shared base in `ampbench.cards.base`. Loading (overlays, overrides, validation errors naming the file and field) is in `ampbench.cards.loading`;
-`ampbench.cards` re-exports both.
+The scoring protocol is in `ampbench.cards.evaluation`, the shared base in `ampbench.cards.base`; loading
+(overlays, overrides, validation errors naming the file and field) in `ampbench.cards.loading`.
+`ampbench.cards` re-exports them all.
 """
 
 from __future__ import annotations
@@ -79,6 +80,15 @@ class HumanoidConfig(Frozen):
         gt=0,
         description="PD target = center + action x pd_target_scale x half the joint range, clamped to the "
         "joint range (actions are in [-1, 1]).",
+    )
+    pd_target_mapping: Literal["scaled_range", "per_joint_type"] = Field(
+        "scaled_range",
+        description="How actions in [-1, 1] become PD targets. `scaled_range`: pd_target_center + action x "
+        "pd_target_scale x half the joint range, clamped to the joint range. `per_joint_type` "
+        "(IsaacGymEnvs' AMP humanoid; pd_target_center and pd_target_scale are then unused): the three "
+        "hinges of a ball joint centre on 0 with a scale of 1.2 x their largest |limit|, at most pi; a "
+        "lone hinge centres on the middle of its range with a scale of 0.7 x the range, so its targets "
+        "reach past the limits and the servo keeps its strength near them.",
     )
     termination_height: float = Field(0.5, ge=0, description="Episode ends when the pelvis drops below (m).")
     contact_termination_bodies: tuple[str, ...] = Field(
@@ -197,6 +207,26 @@ class AmpConfig(Frozen):
         description="Style reward: -log(1 - sigmoid(d)) (BCE variant) or max(0, 1 - (d-1)^2/4) (LSGAN).",
     )
     grad_penalty: float = Field(5.0, ge=0, description="Gradient-penalty weight on reference samples.")
+    grad_penalty_samples: Literal["reference", "reference_and_policy"] = Field(
+        "reference",
+        description="Where the gradient penalty is taken: on reference samples (IsaacGymEnvs, skrl), or on "
+        "reference and policy samples (MimicKit), which also flattens the discriminator around the "
+        "policy's states so its reward keeps a slope there. With both, the penalty is the sum of the two "
+        "means.",
+    )
+    weight_decay: float = Field(
+        0.0,
+        ge=0,
+        description="L2 weight on every discriminator weight matrix, added to its loss (IsaacGymEnvs' "
+        "disc_weight_decay 1e-4 with Adam; MimicKit 1e-4 as SGD weight decay); 0 for none.",
+    )
+    constant_feature_std: float = Field(
+        1e-6,
+        ge=0,
+        description="AMP feature columns whose standard deviation over the reset pool's reference draw is "
+        "below this are masked (weight 0) and named when training starts: a column the clips never move "
+        "(the DeepMimic walk's neck) tells policy from clip perfectly. 0 masks none.",
+    )
     grad_penalty_fraction: float = Field(
         0.25,
         gt=0,
@@ -253,6 +283,19 @@ class AmpConfig(Frozen):
         return self
 
 
+class LogStdAnneal(Frozen):
+    """A falling exploration noise: wide while the policy learns to stay up, narrow once it walks, so the
+    discriminator stops telling policy from clip by the noise alone."""
+
+    end: float = Field(
+        description="Log std of the policy reached at `env_steps` and kept after it (exp(-2.9) = 0.055, "
+        "the fixed value of IsaacGymEnvs' AMP; MimicKit fixes 0.05)."
+    )
+    env_steps: int = Field(
+        gt=0, description="Env steps over which the log std goes linearly from `ppo.init_log_std` to `end`."
+    )
+
+
 class PpoConfig(Frozen):
     learning_rate: float = Field(
         3e-4,
@@ -285,6 +328,11 @@ class PpoConfig(Frozen):
     learn_log_std: bool = Field(
         False, description="Train the log std (else it stays at init_log_std, as the AMP references do)."
     )
+    log_std_anneal: LogStdAnneal | None = Field(
+        None,
+        description="Anneal the (not learned) log std from init_log_std on this schedule; None keeps it "
+        "at init_log_std, or learns it with learn_log_std.",
+    )
     bounds_loss: float = Field(
         10.0,
         ge=0,
@@ -298,6 +346,15 @@ class PpoConfig(Frozen):
         5.0, gt=0, description="Normalised policy and AMP observations are clipped to +-this."
     )
     hidden: tuple[int, ...] = Field((512, 256), description="Policy and value hidden layer sizes.")
+
+    @model_validator(mode="after")
+    def _one_std_rule(self) -> PpoConfig:
+        if self.learn_log_std and self.log_std_anneal is not None:
+            raise ValueError(
+                "learn_log_std and log_std_anneal exclude each other: the std is learned or "
+                "scheduled, not both"
+            )
+        return self
 
 
 class TrainingConfig(Frozen):

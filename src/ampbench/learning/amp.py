@@ -98,6 +98,11 @@ def logit_regularizer(params: dict) -> jax.Array:
     return jnp.sum(params["params"]["logit"]["kernel"] ** 2)
 
 
+def weight_decay(params: dict) -> jax.Array:
+    """Sum of squares of every weight matrix (not the biases) of the discriminator (unweighted)."""
+    return sum(jnp.sum(layer["kernel"] ** 2) for layer in params["params"].values() if "kernel" in layer)
+
+
 def classification_loss(ref_logits: jax.Array, policy_logits: jax.Array, loss: str) -> jax.Array:
     """Mean of the reference-class and the policy-class loss, so both count equally whatever their sizes."""
     if loss == "bce":
@@ -114,7 +119,8 @@ def classification_loss(ref_logits: jax.Array, policy_logits: jax.Array, loss: s
 def discriminator_loss(
     params: dict, ref_obs: jax.Array, policy_obs: jax.Array, config: AmpConfig
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Classification loss + `grad_penalty` x penalty on reference samples + `logit_reg` x ||W_last||^2.
+    """Classification loss + `grad_penalty` x penalty (on reference samples, and on policy samples when
+    the card says so) + `logit_reg` x ||W_last||^2 + `weight_decay` x sum of ||W||^2.
 
     Inputs are normalised AMP observations.
     """
@@ -122,12 +128,25 @@ def discriminator_loss(
     policy_logits = discriminator_logits(params, config, policy_obs)
     classify = classification_loss(ref_logits, policy_logits, config.loss)
     penalty = gradient_penalty(params, config, ref_obs)
+    policy_penalty = (
+        gradient_penalty(params, config, policy_obs)
+        if config.grad_penalty_samples == "reference_and_policy"
+        else jnp.zeros(())
+    )
     weight_norm = logit_regularizer(params)
-    loss = classify + config.grad_penalty * penalty + config.logit_reg * weight_norm
+    decay = weight_decay(params)
+    loss = (
+        classify
+        + config.grad_penalty * (penalty + policy_penalty)
+        + config.logit_reg * weight_norm
+        + config.weight_decay * decay
+    )
     metrics = {
         "disc/loss": loss,
         "disc/classification_loss": classify,
         "disc/grad_penalty": penalty,
+        "disc/grad_penalty_policy": policy_penalty,
+        "disc/weight_decay": decay,
         "disc/logit_weight_norm": weight_norm,
         "disc/accuracy_reference": jnp.mean((ref_logits > 0).astype(jnp.float32)),
         "disc/accuracy_policy": jnp.mean((policy_logits < 0).astype(jnp.float32)),

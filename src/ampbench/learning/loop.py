@@ -40,6 +40,8 @@ from ampbench.learning.checkpoint import (
 )
 from ampbench.learning.policy import POLICY_CONFIG, policy_config, write_policy_file
 from ampbench.learning.update import (
+    POLICY_AMP_COVARIANCE,
+    POLICY_AMP_MEAN,
     HostCarry,
     RolloutCarry,
     TrainState,
@@ -54,10 +56,13 @@ from ampbench.learning.update import (
     schedule,
     update_keys,
     update_step,
+    with_scheduled_log_std,
 )
 from ampbench.sim.protocol import BatchedEnv, JaxEnv, TrainingEnv, is_batched
+from ampbench.task.imitation import FeatureMoments, ImitationReference, clip_reference
 
 TIMING = "timing.json"
+IMITATION_STREAM = 0x1A17  # the seed's generator for the imitation reference, apart from the update draws
 # tqdm's own rate and ETA would count the first update's compile; the postfix carries ours.
 PROGRESS_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 ProgressFn = Callable[[int, dict[str, float]], None]
@@ -171,6 +176,24 @@ def draw_references(env: TrainingEnv, card: ExperimentCard, seed: int, update: i
     )
 
 
+@dataclass(frozen=True)
+class ImitationEstimate:
+    """The clips' AMP feature distribution each rollout is compared with, and the floor for a rollout's
+    number of rows."""
+
+    reference: ImitationReference
+    floor: float
+    rows: int
+
+
+def imitation_reference_for(env: TrainingEnv, card: ExperimentCard, seed: int) -> ImitationEstimate:
+    """The trainer's imitation reference, from draws of the seed's own generator."""
+    rng = np.random.default_rng([seed, IMITATION_STREAM])
+    reference = clip_reference(env.task, rng)
+    rows = schedule(card)[0]
+    return ImitationEstimate(reference, reference.floor(env.reference_amp_observations(rng, rows)), rows)
+
+
 def run_update(
     env: TrainingEnv,
     card: ExperimentCard,
@@ -179,14 +202,24 @@ def run_update(
     state: TrainState,
     batch: FusedRollouts | HostRollouts,
     reference: np.ndarray,
+    imitation: ImitationEstimate,
 ) -> tuple[TrainState, dict[str, float], np.ndarray]:
     """One update with its finiteness check; raises before anything of the diverged update is kept.
-    Returns the next update's reference draw too, made on the host while the compiled update runs."""
+    Returns the next update's reference draw too, made on the host while the compiled update runs.
+    The card's log std schedule is applied first, at the env steps taken before this update; the
+    scalars include the rollout's imitation distance (`imitation/frechet`, and its floor)."""
+    state = with_scheduled_log_std(state, card.ppo, update * schedule(card)[0])
     new_state, metrics, health = batch.update(state, update_keys(seed, update)[1], jnp.asarray(reference))
     upcoming = draw_references(env, card, seed, update + 1)
     metrics, health = jax.device_get((metrics, health))
     raise_if_diverged(update, health)
-    return new_state, host_scalars(metrics), upcoming
+    policy = FeatureMoments(metrics[POLICY_AMP_MEAN], metrics[POLICY_AMP_COVARIANCE], imitation.rows)
+    scalars = {
+        **host_scalars(metrics),
+        "imitation/frechet": imitation.reference.distance(policy),
+        "imitation/floor": imitation.floor,
+    }
+    return new_state, scalars, upcoming
 
 
 @dataclass
@@ -294,6 +327,12 @@ def train(
     throughput, started_at = Throughput(per_update), datetime.now(UTC).isoformat(timespec="seconds")
     state, batch, first = _start(env, card, seed, checkpoint_dir, resume)
     atomic_write_json(checkpoint_dir / POLICY_CONFIG, policy_config(env, card))
+    if env.task.constant_amp_columns:
+        print(
+            f"card {card.name}: {len(env.task.constant_amp_columns)} AMP feature columns never move in the "
+            f"clips and are masked (amp.constant_feature_std {card.amp.constant_feature_std}): "
+            f"{', '.join(env.task.constant_amp_columns)}"
+        )
     history: list[dict[str, float]] = []
     with (
         SummaryWriter(str(Path(run_dir) / "tb")) as writer,
@@ -307,9 +346,12 @@ def train(
     ):
         done = first
         reference = draw_references(env, card, seed, first)
+        imitation = imitation_reference_for(env, card, seed)
         for update in range(first, updates):
             update_started = time.perf_counter()
-            state, scalars, reference = run_update(env, card, seed, update, state, batch, reference)
+            state, scalars, reference = run_update(
+                env, card, seed, update, state, batch, reference, imitation
+            )
             throughput.add(time.perf_counter() - update_started)
             done = update + 1
             out_of_time = deadline is not None and time.monotonic() >= deadline

@@ -127,6 +127,16 @@ def check_minibatches(samples: int, minibatches: int) -> int:
     return samples // minibatches
 
 
+def scheduled_log_std(config: PpoConfig, env_steps: int) -> float | None:
+    """The log std the card's `log_std_anneal` sets at `env_steps` (linear from `init_log_std`, then
+    held), or None where the card has no schedule."""
+    anneal = config.log_std_anneal
+    if anneal is None:
+        return None
+    progress = min(1.0, env_steps / anneal.env_steps)
+    return config.init_log_std + progress * (anneal.end - config.init_log_std)
+
+
 def shuffled_minibatches(key: jax.Array, tree, minibatches: int):
     """The leaves of `tree` (leading axis N) permuted and reshaped to (minibatches, N / minibatches, ...)."""
     n = jax.tree_util.tree_leaves(tree)[0].shape[0]

@@ -31,6 +31,7 @@ SKRL_DIFFERENCES = (
     "reference AMP observations come from a dataset of amp.replay_size refreshed by 2 x rollout samples "
     "per update, not drawn afresh for each update",
     "every rollout sample enters the discriminator's replay buffer (amp.replay_updates unused)",
+    "the discriminator sees every AMP column, constant ones included (amp.constant_feature_std unused)",
 )
 
 
@@ -41,6 +42,10 @@ def check_card(card: ExperimentCard) -> None:
         refused.append(f"amp.loss={card.amp.loss!r} (skrl's discriminator loss is BCE only)")
     if card.ppo.learn_log_std:
         refused.append("ppo.learn_log_std=true (this mapping keeps skrl's log std fixed, as the references)")
+    if card.ppo.log_std_anneal is not None:
+        refused.append("ppo.log_std_anneal (skrl's log std is fixed at ppo.init_log_std)")
+    if card.amp.grad_penalty_samples != "reference":
+        refused.append("amp.grad_penalty_samples='reference_and_policy' (skrl penalises reference samples)")
     if refused:
         raise CardError(f"card {card.name}: skrl's AMP cannot run {'; '.join(refused)}")
 
@@ -121,7 +126,7 @@ def runner_cfg(card: ExperimentCard, run_dir: Path, seed: int) -> dict[str, Any]
             "discriminator_batch_size": transitions // amp.minibatches,
             "discriminator_logit_regularization_scale": amp.logit_reg,
             "discriminator_gradient_penalty_scale": amp.grad_penalty,
-            "discriminator_weight_decay_scale": 0.0,
+            "discriminator_weight_decay_scale": amp.weight_decay,
             "time_limit_bootstrap": True,
             "experiment": {  # skrl's TensorBoard files and checkpoints go to the run's tb/ folder
                 "directory": str(Path(run_dir)),

@@ -41,6 +41,7 @@ from ampbench.learning.ppo import (
     compute_gae,
     ppo_optimizer,
     ppo_update,
+    scheduled_log_std,
 )
 from ampbench.sim.protocol import BatchedEnv, JaxEnv, TrainingEnv
 
@@ -146,6 +147,19 @@ def init_train_state(env: TrainingEnv, card: ExperimentCard, seed: int) -> Train
         value_stats=normalizer.init_stats(1),
         amp=amp_init(disc_key, card.amp, env.amp_observation_size, env.amp_feature_weights),
     )
+
+
+def with_scheduled_log_std(state: TrainState, config: PpoConfig, env_steps: int) -> TrainState:
+    """`state` with the policy's log std set to the card's schedule at `env_steps` (unchanged without a
+    schedule). The std is then not learned (`learn_log_std` false stops its gradient), so the schedule
+    alone moves it."""
+    log_std = scheduled_log_std(config, env_steps)
+    if log_std is None:
+        return state
+    policy = state.actor_critic["policy"]
+    current = policy["params"]["log_std"]
+    params = {**policy["params"], "log_std": jnp.full_like(current, log_std)}
+    return state.replace(actor_critic={**state.actor_critic, "policy": {**policy, "params": params}})
 
 
 @partial(jax.jit, static_argnums=1)
@@ -254,6 +268,17 @@ def _rollout_metrics(tr: Transition, style: jax.Array, reward: jax.Array, return
     }
 
 
+POLICY_AMP_MEAN, POLICY_AMP_COVARIANCE = "amp_obs/mean", "amp_obs/covariance"
+
+
+def _amp_moments(amp_obs: jax.Array) -> dict[str, jax.Array]:
+    """Mean and covariance of the rollout's raw AMP observations, for the imitation distance on the
+    host (a few kB back per update, not the rollout)."""
+    mean = jnp.mean(amp_obs, axis=0)
+    centered = amp_obs - mean
+    return {POLICY_AMP_MEAN: mean, POLICY_AMP_COVARIANCE: centered.T @ centered / (amp_obs.shape[0] - 1)}
+
+
 def _values(state: TrainState, ppo: PpoConfig, obs: jax.Array) -> jax.Array:
     """V(obs) in return units (the network predicts z-scored returns when the card normalises values)."""
     raw = state_value(state.actor_critic["value"], ppo, obs)
@@ -338,7 +363,12 @@ def learn(
     new_state = TrainState(
         actor_critic, ppo_opt_state, normalizer.update(state.obs_stats, tr.obs), value_stats, amp_state
     )
-    metrics = {**disc_metrics, **ppo_metrics, **_rollout_metrics(tr, style, reward, returns)}
+    metrics = {
+        **disc_metrics,
+        **ppo_metrics,
+        **_rollout_metrics(tr, style, reward, returns),
+        **_amp_moments(tr.amp_obs.reshape(horizon * envs, -1)),
+    }
     health = (
         _finite(tr.obs),
         _finite(tr.reward),
@@ -380,8 +410,9 @@ def raise_if_diverged(update: int, health: tuple[Any, ...]) -> None:
 
 
 def host_scalars(metrics: dict[str, Any]) -> dict[str, float]:
-    """Floats for logging: episode sums become means (left out when no episode ended)."""
-    scalars = {k: float(v) for k, v in metrics.items() if not k.endswith("_sum")}
+    """Floats for logging: episode sums become means (left out when no episode ended); arrays (the AMP
+    moments) are left out."""
+    scalars = {k: float(v) for k, v in metrics.items() if not k.endswith("_sum") and np.ndim(v) == 0}
     ended = scalars["episode/ended"]
     if ended > 0:
         scalars["episode/task_return"] = float(metrics["episode/task_return_sum"]) / ended

@@ -22,11 +22,17 @@ from ampbench.learning.policy import load_players
 from ampbench.motion.clip import ClipError
 from ampbench.motion.loader import load_library
 from ampbench.pipeline.runs import load_run
-from ampbench.robot.model import humanoid_spec
+from ampbench.robot.model import build_mj_model, humanoid_spec
+from ampbench.scoring.imitation import ClipDistribution
 from ampbench.scoring.scenarios import evaluation_scenarios
 from ampbench.scoring.score import score_rollouts
 from ampbench.scoring.score_files import LEARNING_CURVES, write_scores
 from ampbench.sim import get_simulator
+from ampbench.task.humanoid import HumanoidTask
+from ampbench.task.imitation import clip_reference
+
+REFERENCE_SEED = 0
+"""Seed of the clip draw a score file's imitation distance is measured against (and of its floor)."""
 
 
 def imitation_references(card: ExperimentCard) -> dict[str, tuple[np.ndarray, float]]:
@@ -44,6 +50,16 @@ def imitation_references(card: ExperimentCard) -> dict[str, tuple[np.ndarray, fl
     return references
 
 
+def clip_distribution(card: ExperimentCard) -> ClipDistribution | None:
+    """The clips' AMP feature distribution, for the imitation distance; None where the clips are absent."""
+    try:
+        library = load_library(card.mocap)
+    except ClipError:
+        return None
+    task = HumanoidTask(card, library, build_mj_model(card.simulator, card.humanoid))
+    return ClipDistribution(task, clip_reference(task, np.random.default_rng(REFERENCE_SEED)))
+
+
 def score_run(
     run_dir: Path, *, results_root: Path, smoke: bool = False, on: str | None = None
 ) -> tuple[dict[str, Any], Path]:
@@ -56,10 +72,10 @@ def score_run(
     simulator = get_simulator(scored_on)
     eval_card = with_overlays(card, ("eval",))
     player = load_players(checkpoint)
-    rollouts = [
-        simulator.rollout(eval_card, player, s) for s in evaluation_scenarios(eval_card, smoke=smoke)
-    ]
-    document = score_rollouts(card, rollouts, references=imitation_references(card))
+    rollouts = [simulator.rollout(eval_card, player, s) for s in evaluation_scenarios(eval_card, smoke=smoke)]
+    document = score_rollouts(
+        card, rollouts, references=imitation_references(card), clips=clip_distribution(card)
+    )
     provenance = {
         "card_hash": card.content_hash(),
         "commit": run_provenance["commit"],
@@ -90,6 +106,8 @@ CURVE_TAGS = (
     "disc/accuracy_reference",
     "disc/accuracy_policy",
     "env/velocity_error",
+    "imitation/frechet",
+    "imitation/floor",
     "ppo/action_std",
     "ppo/learning_rate",
     "perf/steps_per_second",

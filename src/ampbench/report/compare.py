@@ -16,6 +16,7 @@ from ampbench.report.groups import (
     combined_interval,
     episode_mean,
     format_combined,
+    imitation_distance,
     imitation_mean,
     markdown_table,
     push_keys,
@@ -40,6 +41,8 @@ def _compare_metrics(groups: Sequence[RunGroup]) -> list[Metric]:
     ]
     if any(doc["imitation_error"] for g in groups for doc in g.docs):
         metrics.append(("imitation error (rad)", imitation_mean, 3, unbounded))
+    if any(imitation_distance(doc) for g in groups for doc in g.docs):
+        metrics.append(("imitation distance", imitation_distance, 2, unbounded))
     for f, d in keys:
         metrics.append((f"push success {f:g} N x {d:g} s", push_success_at(f, d), 2, RATE))
         metrics.append(

@@ -178,6 +178,11 @@ def imitation_mean(doc: dict) -> dict | None:
     return doc["imitation_error"]["mean"] if doc["imitation_error"] else None
 
 
+def imitation_distance(doc: dict) -> dict | None:
+    """The Fréchet distance of the policy's AMP features from the clips' (absent in older score files)."""
+    return doc.get("imitation_distance")
+
+
 def push_success_at(force: float, duration: float, key: str = "success") -> Callable[[dict], dict | None]:
     """`success` (episodes that reached the push) or `unconditional` (every episode) at one cell."""
 

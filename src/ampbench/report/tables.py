@@ -18,6 +18,7 @@ from ampbench.report.groups import (
     combined_interval,
     episode_mean,
     format_combined,
+    imitation_distance,
     imitation_mean,
     markdown_table,
     push_keys,
@@ -76,6 +77,13 @@ def _short_commit(commit: str) -> str:
     return head[:10] + dirty
 
 
+def _floor_text(docs: Sequence[dict[str, Any]]) -> str:
+    """The clips' own level for the runs' sample sizes: a distance near it is as close as a sample of the
+    clips gets."""
+    floors = [doc["imitation_distance"]["floor"] for doc in docs if doc.get("imitation_distance")]
+    return f" ({np.mean(floors):.2f})" if floors else ""
+
+
 def _commits_text(docs: Sequence[dict[str, Any]]) -> str:
     return ", ".join(sorted({_short_commit(doc["provenance"]["commit"]) for doc in docs}))
 
@@ -92,6 +100,7 @@ def _headline_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
             _max_impulse_text(g.docs),
             format_combined(combined_interval(g.docs, tracking_mean), 3) + _defined_text(g.docs),
             format_combined(combined_interval(g.docs, imitation_mean), 3),
+            format_combined(combined_interval(g.docs, imitation_distance), 2) + _floor_text(g.docs),
             _expectations_text(g.docs),
             _commits_text(g.docs),
         ]
@@ -211,7 +220,8 @@ def _endurance_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
 
 _HEADLINE = (
     "phase", "card", "backend", "runs", "episode s (95% CI)", "push success, all episodes (95% CI)",
-    "max impulse survived (N·s)", "tracking error (m/s)", "imitation error (rad)", "expectations met",
+    "max impulse survived (N·s)", "tracking error (m/s)", "imitation error (rad)",
+    "imitation distance (floor)", "expectations met",
     "commit",
 )  # fmt: skip
 _PUSH = (

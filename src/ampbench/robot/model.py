@@ -84,6 +84,8 @@ class HumanoidSpec:
     pd_stiffness: np.ndarray
     pd_damping: np.ndarray
     joint_ranges: np.ndarray
+    dof_bodies: tuple[str, ...]
+    """The body each hinge moves: three hinges of one body make a ball joint."""
     total_mass: float
 
     def body_index(self, names: Sequence[str]) -> np.ndarray:
@@ -114,8 +116,39 @@ def humanoid_spec(name: str = "amp_humanoid") -> HumanoidSpec:
         pd_stiffness=_read_only(_gains(model, "kp", dof_names, path)),
         pd_damping=_read_only(_gains(model, "kd", dof_names, path)),
         joint_ranges=_read_only(model.jnt_range[1:].copy()),
+        dof_bodies=tuple(model.body(int(b)).name for b in model.jnt_bodyid[1:]),
         total_mass=float(model.body_mass.sum()),
     )
+
+
+@dataclass(frozen=True)
+class PdTargets:
+    """PD target = center + action x scale for actions in [-1, 1], clamped to [low, high] (per hinge)."""
+
+    center: np.ndarray
+    scale: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def pd_targets(spec: HumanoidSpec, humanoid: cards.HumanoidConfig) -> PdTargets:
+    """The card's action-to-target mapping (`humanoid.pd_target_mapping`), one for every backend."""
+    low, high = spec.joint_ranges[:, 0], spec.joint_ranges[:, 1]
+    if humanoid.pd_target_mapping == "scaled_range":
+        center = (low + high) / 2 if humanoid.pd_target_center == "range_middle" else np.zeros_like(low)
+        scale = humanoid.pd_target_scale * (high - low) / 2
+        return PdTargets(center, scale, low.copy(), high.copy())
+    bodies = np.asarray(spec.dof_bodies)
+    center, scale = np.empty_like(low), np.empty_like(low)
+    for body in dict.fromkeys(spec.dof_bodies):
+        hinges = bodies == body
+        if hinges.sum() == 3:  # a ball joint: symmetric about 0, as wide as its widest limit
+            center[hinges] = 0.0
+            scale[hinges] = min(1.2 * np.abs(spec.joint_ranges[hinges]).max(), np.pi)
+        else:
+            center[hinges] = (low[hinges] + high[hinges]) / 2
+            scale[hinges] = 0.7 * (high[hinges] - low[hinges])
+    return PdTargets(center, scale, center - scale, center + scale)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -210,13 +243,15 @@ def build_mj_model(
     _apply_solver(model, simulator)
     _apply_contact_set(model, simulator.contacts)
     if humanoid.action_mode == "pd":
-        _use_position_actuators(model, humanoid_spec(humanoid.model))
+        _use_position_actuators(
+            model, humanoid_spec(humanoid.model), pd_targets(humanoid_spec(humanoid.model), humanoid)
+        )
     return model
 
 
-def _use_position_actuators(model: mujoco.MjModel, spec: HumanoidSpec) -> None:
+def _use_position_actuators(model: mujoco.MjModel, spec: HumanoidSpec, targets: PdTargets) -> None:
     """Turn each gear-1 motor into a position servo: force = kp (ctrl - q) - kv q̇, clamped at the effort
-    limit, ctrl = the target angle within the joint range.
+    limit, ctrl = the target angle within the card's target range (`pd_targets`).
 
     MuJoCo computes the servo force itself, so `implicitfast` integrates its kv term implicitly: explicit
     damping kd dt / I is 4-9 for the light joints (ankles, shoulder_z, hip_z) at a 5 ms step, where
@@ -230,7 +265,7 @@ def _use_position_actuators(model: mujoco.MjModel, spec: HumanoidSpec) -> None:
     model.actuator_gainprm[:, 0] = kp
     model.actuator_biasprm[:, 1] = -kp
     model.actuator_biasprm[:, 2] = -kv
-    model.actuator_ctrlrange[:] = spec.joint_ranges
+    model.actuator_ctrlrange[:] = np.stack([targets.low, targets.high], axis=1)
     model.actuator_forcerange[:, 0] = -spec.effort_limits
     model.actuator_forcerange[:, 1] = spec.effort_limits
     model.actuator_forcelimited[:] = 1

@@ -19,6 +19,7 @@ import numpy as np
 from ampbench.cards import Expectation, ExperimentCard
 from ampbench.scoring import falls, metrics, stats
 from ampbench.scoring.falls import FALL_RULE
+from ampbench.scoring.imitation import ClipDistribution, imitation_summary
 from ampbench.scoring.scenarios import PUSH_START_JITTER_SECONDS
 from ampbench.sim.records import Rollout
 from ampbench.task.gait import GAIT_EVENTS
@@ -353,12 +354,14 @@ def score_rollouts(
     rollouts: Sequence[Rollout],
     *,
     references: dict[str, tuple[np.ndarray, float]] | None = None,
+    clips: ClipDistribution | None = None,
     bootstrap_seed: int = 0,
 ) -> dict[str, Any]:
     """Score one run's evaluation rollouts into a JSON-ready document (see the module docstring).
 
     `references` = {skill: (dof positions (frames, dofs), dt)} adds the imitation error, each env
-    measured against the reference of the skill it was commanded.
+    measured against the reference of the skill it was commanded. `clips` adds the imitation distance
+    (`ampbench.scoring.imitation`): the Fréchet distance of the AMP features from the clips'.
     Tracking and imitation errors use the unpushed rollouts after `push_grid.settle_seconds`.
     """
     unpushed, grid_pushed, gait, endurance = _split_rollouts(rollouts)
@@ -402,6 +405,16 @@ def score_rollouts(
         "tracking_error_by_skill": _tracking_by_skill(card, unpushed, tracking, rng),
         "imitation_error": imitation,
         "imitation_error_by_skill": imitation_by_skill,
+        "imitation_distance": None
+        if clips is None
+        else imitation_summary(
+            unpushed,
+            clips,
+            start_step=round(grid.settle_seconds / card.simulator.control_dt),
+            reps=BOOTSTRAP_REPS,
+            alpha=ALPHA,
+            rng=rng,
+        ),
         "push_cells": [_cell_entry(row) for row in rows],
         "push_success": _force_duration_entries(rows),
         "max_impulse_survived": _max_impulse(rows),

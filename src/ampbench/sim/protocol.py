@@ -15,6 +15,7 @@ import numpy as np
 
 from ampbench.cards import ExperimentCard
 from ampbench.sim.records import EvalScenario, Rollout
+from ampbench.task.humanoid import HumanoidTask
 
 
 class Policy(NamedTuple):
@@ -76,6 +77,7 @@ class BatchedEnv(Protocol):
     action_size: int
     amp_observation_size: int
     amp_feature_weights: np.ndarray
+    task: HumanoidTask  # the shared task it simulates: features, masks, reference draws
 
     def reset(self, seed: int) -> Any: ...
 
@@ -109,6 +111,7 @@ class JaxEnv(Protocol):
     action_size: int
     amp_observation_size: int
     amp_feature_weights: jax.Array  # (amp_observation_size,) factors after normalisation
+    task: HumanoidTask
 
     def reset(self, key: jax.Array) -> Any: ...
 

@@ -112,7 +112,6 @@ class Rollout:
     def steps(self) -> int:
         return int(self.finite.shape[1])
 
-
     def check(self) -> None:
         """Raise if arrays disagree in env/step counts: catches backend bugs at the seam."""
         envs, steps = self.finite.shape
@@ -125,7 +124,6 @@ class Rollout:
                 f"Rollout.body_positions has shape {self.body_positions.shape}, expected "
                 f"({envs}, {steps}, {len(self.body_names)}, 3) for bodies {list(self.body_names)}"
             )
-
 
 
 RECORDED = (

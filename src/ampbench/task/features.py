@@ -261,3 +261,36 @@ def discriminator_weights(
     if "joint_torques" in layout.slices:
         weights[layout.slices["joint_torques"]] = torque_weight
     return np.tile(weights, history)
+
+
+_AXES = {
+    "root_orientation": ("tx", "ty", "tz", "nx", "ny", "nz"),
+    "root_linear_velocity": "xyz",
+    "root_angular_velocity": "xyz",
+}
+
+
+def column_names(
+    feature_set: str, dof_names: tuple[str, ...], key_bodies: tuple[str, ...], history: int
+) -> tuple[str, ...]:
+    """A name for every column of a (history x F,) AMP observation, oldest frame first, e.g.
+    `dof_positions[neck_x]@t-1`: how a masked or telling column is reported."""
+    layout = feature_layout(feature_set, len(dof_names), len(key_bodies))
+    frame: list[str] = []
+    for part in layout.slices:
+        if part in ("dof_positions", "dof_velocities", "joint_torques"):
+            frame += [f"{part}[{name}]" for name in dof_names]
+        elif part == "key_body_positions":
+            frame += [f"{part}[{body}.{axis}]" for body in key_bodies for axis in "xyz"]
+        elif part in _AXES:
+            frame += [f"{part}[{axis}]" for axis in _AXES[part]]
+        else:
+            frame.append(part)
+    lags = [f"@t-{history - 1 - k}" if k < history - 1 else "@t" for k in range(history)]
+    return tuple(f"{name}{lag}" for lag in lags for name in frame)
+
+
+def constant_columns(reference: np.ndarray, below_std: float) -> np.ndarray:
+    """Boolean mask (A,) of the columns of reference AMP observations (N, A) whose standard deviation is
+    below `below_std` (none when it is 0): columns the clips never move."""
+    return np.std(np.asarray(reference, np.float64), axis=0) < below_std

@@ -20,7 +20,7 @@ from array_api_compat import array_namespace
 from ampbench.cards import ExperimentCard
 from ampbench.motion.loader import MotionLibrary, MotionState
 from ampbench.robot import quat
-from ampbench.robot.model import HumanoidSpec, humanoid_spec
+from ampbench.robot.model import HumanoidSpec, humanoid_spec, pd_targets
 from ampbench.task import commands, features, gait, pushes, rewards
 
 STATE_KEYS = (  # the state arguments of features.amp_features and features.policy_observation, in order
@@ -111,23 +111,34 @@ class HumanoidTask:
         )
         self.amp_observation_size = int(self.reset_amp_history[0].size)
         amp = card.amp
-        self.amp_feature_weights = features.discriminator_weights(
+        self.amp_column_names = features.column_names(
+            amp.feature_set, spec.dof_names, card.humanoid.key_bodies, amp.history
+        )
+        constant = features.constant_columns(
+            self.reset_amp_history.reshape(len(self.reset_amp_history), -1), amp.constant_feature_std
+        )
+        self.constant_amp_mask = constant
+        """AMP columns the clips never move (`amp.constant_feature_std`): masked for the discriminator and
+        left out of the imitation distance."""
+        self.constant_amp_columns = tuple(str(self.amp_column_names[i]) for i in np.flatnonzero(constant))
+        weights = features.discriminator_weights(
             amp.feature_set,
             self.action_size,
             len(card.humanoid.key_bodies),
             torque_weight=amp.torque_weight,
             history=amp.history,
-        ).astype(np.float32)
+        )
+        self.amp_feature_weights = np.where(constant, 0.0, weights).astype(np.float32)
 
     # ---- construction ------------------------------------------------------------------------------
 
     def _limits(self, mj_model: mujoco.MjModel) -> None:
         spec, humanoid = self.spec, self.card.humanoid
         self.effort_limits = spec.effort_limits.astype(np.float32)
-        low, high = spec.joint_ranges[:, 0], spec.joint_ranges[:, 1]
-        center = (low + high) / 2 if humanoid.pd_target_center == "range_middle" else np.zeros_like(low)
-        self.pd_center = center.astype(np.float32)
-        self.pd_scale = (humanoid.pd_target_scale * (high - low) / 2).astype(np.float32)
+        targets = pd_targets(spec, humanoid)
+        self.pd_center = targets.center.astype(np.float32)
+        self.pd_scale = targets.scale.astype(np.float32)
+        self.pd_low, self.pd_high = targets.low.astype(np.float32), targets.high.astype(np.float32)
         self.total_mass = float(mj_model.body_mass.sum())
 
     def _skills(self) -> None:

@@ -51,8 +51,6 @@ class HumanoidDirectEnv(DirectRLEnv):
         self.body_ids = self.body_order.tolist()  # Isaac Lab body index of each model body
         self.origins = self.scene.env_origins
         self.pd = task.card.humanoid.action_mode == "pd"
-        low, high = spec.joint_ranges[:, 0], spec.joint_ranges[:, 1]
-        self._target_low, self._target_high = low.astype(np.float32), high.astype(np.float32)
         self.state: dict[str, Any] = {}
         self.eval_settings: EvalSettings | None = None
         self.rng = np.random.default_rng([seed, 0xE5E7])
@@ -183,7 +181,7 @@ class HumanoidDirectEnv(DirectRLEnv):
         self._apply_push(host_steps.push_step(self.task, state, self.eval_settings, root_rotation, self.rng))
         ctrl = self.task.ctrl(np.clip(actions.detach().cpu().numpy().astype(np.float32), -1.0, 1.0))
         if self.pd:  # MuJoCo clamps a position servo's ctrl to its range (ctrllimited)
-            ctrl = np.clip(ctrl, self._target_low, self._target_high)
+            ctrl = np.clip(ctrl, self.task.pd_low, self.task.pd_high)
         self._targets = torch.as_tensor(ctrl, device=self.device)[:, self.dof_from_model]
         self._torque_sum.zero_()
         self._substeps_done = 0
