@@ -14,7 +14,7 @@ from ampbench.core import compile_cache
 from ampbench.core.backends import BACKENDS
 from ampbench.pipeline.reproduce import PHASES
 
-COMPILING_COMMANDS = ("train", "collect", "score")
+COMPILING_COMMANDS = ("train", "collect", "score", "render")
 
 
 def _card_args(parser: argparse.ArgumentParser) -> None:
@@ -167,6 +167,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     for run in args.runs:
         document, path = score_run(Path(run), results_root=Path(args.results), smoke=args.smoke, on=args.on)
         print(f"wrote {path}")
+        if args.render:
+            _render_where_possible(Path(run), args)
         for item in document["expectations"]:
             what = (
                 f"{item['metric']} at {item['force']} N x {item['duration']} s"
@@ -179,6 +181,30 @@ def cmd_score(args: argparse.Namespace) -> int:
             )
             failed += not item["passed"]
     return 1 if failed else 0
+
+
+def _render_where_possible(run: Path, args: argparse.Namespace) -> None:
+    """The score's videos, or one line saying why there are none (no offscreen OpenGL here)."""
+    import mujoco
+
+    try:
+        from ampbench.pipeline.render import render_run
+
+        for path in render_run(run, results_root=Path(args.results), on=args.on):
+            print(f"wrote {path}")
+    except ImportError as error:
+        print(f"no videos for {run}: {error} (install ampbench[render])")
+    except mujoco.FatalError as error:
+        print(f"no videos for {run}: MuJoCo could not render offscreen ({error}); see docs/installation.md")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from ampbench.pipeline.render import render_run
+
+    for run in args.runs:
+        for path in render_run(Path(run), results_root=Path(args.results), on=args.on):
+            print(f"wrote {path}")
+    return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -317,7 +343,21 @@ def build_parser() -> argparse.ArgumentParser:
         choices=BACKENDS,
         help="score on this backend instead of the one the run trained on (the sim-to-sim check)",
     )
+    score.add_argument(
+        "--no-render",
+        dest="render",
+        action="store_false",
+        help="skip the videos and filmstrips of the policy beside its clip (`ampbench render`)",
+    )
     score.set_defaults(func=cmd_score)
+
+    render = sub.add_parser(
+        "render", help="videos and filmstrips of run folders' policies beside their clips, into results/"
+    )
+    render.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    render.add_argument("--results", default="results")
+    render.add_argument("--on", choices=BACKENDS, help="play the policy on this backend")
+    render.set_defaults(func=cmd_render)
 
     reproduce = sub.add_parser(
         "reproduce",

@@ -17,7 +17,7 @@ LAYERS = (
     ("motion",),
     ("task",),
     ("sim",),
-    ("learning", "scoring"),
+    ("learning", "scoring", "render"),
     ("report",),
     ("pipeline",),
     ("cli",),

@@ -55,7 +55,7 @@ def test_cards_are_chosen_by_their_phase_field() -> None:
     assert names["phase2"] == ["phase2"]
     assert names["phase3"] == ["phase3_dr", "phase3_recovery", "phase3_strong"]
     assert names["torque"] == ["torque_dof", "torque_full", "torque_kinematic", "torque_only"]
-    assert names["baseline"] == ["baseline", "learn_walk"]
+    assert names["baseline"] == ["baseline", "imitate_walk", "learn_walk"]
     assert sum(len(cards) for cards in names.values()) == len(list(BENCHMARKS.glob("*.yaml")))
     with pytest.raises(PhaseError, match="phase must be one of"):
         phase_cards("phase4", BENCHMARKS)

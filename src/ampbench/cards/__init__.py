@@ -15,6 +15,7 @@ from ampbench.cards.evaluation import (
     GaitPushConfig,
     ImitationConfig,
     PushCell,
+    RenderConfig,
 )
 from ampbench.cards.loading import (
     CardError,
@@ -66,6 +67,7 @@ __all__ = [
     "PushConfig",
     "RandomizationConfig",
     "Range",
+    "RenderConfig",
     "SimulatorConfig",
     "SpeedBand",
     "TrainingConfig",

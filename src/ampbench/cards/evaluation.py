@@ -96,6 +96,26 @@ class ImitationConfig(Frozen):
     )
 
 
+class RenderConfig(Frozen):
+    """The video and filmstrip of a scored policy beside its clip (`ampbench render`); they show, they do
+    not score."""
+
+    seconds: float = Field(8.0, gt=0, description="Length of each video (s).")
+    fps: float = Field(
+        25.0,
+        gt=0,
+        description="Video frame rate; frames are recorded control steps, every "
+        "round(1 / (fps x control_dt))-th.",
+    )
+    width: int = Field(480, ge=16, description="Frame width (px).")
+    height: int = Field(360, ge=16, description="Frame height (px).")
+    camera_distance: float = Field(4.0, gt=0, description="Tracking camera distance (m).")
+    filmstrip_frames: int = Field(8, ge=1, description="Frames side by side in the PNG filmstrip.")
+    arrow_m_per_newton: float = Field(
+        0.004, gt=0, description="Length of the drawn push arrow per newton of push force (m/N)."
+    )
+
+
 class EvalConfig(Frozen):
     seeds: tuple[int, ...] = Field((100, 101, 102), min_length=1, description="Evaluation seeds.")
     envs: int = Field(64, ge=1, description="Episodes run in parallel per seed and scenario.")
@@ -108,6 +128,9 @@ class EvalConfig(Frozen):
         default_factory=EnduranceConfig, description="Long episodes under the training pushes."
     )
     gait_pushes: GaitPushConfig = Field(default_factory=GaitPushConfig, description="Pushes at gait events.")
+    render: RenderConfig = Field(
+        default_factory=RenderConfig, description="Videos and filmstrips of the policy beside its clip."
+    )
     imitation: ImitationConfig = Field(
         default_factory=ImitationConfig, description="The imitation distance (training curves, score files)."
     )

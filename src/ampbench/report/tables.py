@@ -283,6 +283,22 @@ version, marked "#" and the first digits of the card's hash; versions are never 
 """The README's opening; `{down_below}` takes the fall rule's heights from `scoring.falls` (`_down_below`)."""
 
 
+def _watch_lines(groups: Sequence[RunGroup], results_root: Path) -> list[str]:
+    """Each run's filmstrips (`ampbench render`: the policy opaque, its clip a blue ghost to its left)
+    with links to the videos."""
+    lines = []
+    for g in groups:
+        for doc in g.docs:
+            folder = Path(g.card) / g.backend / doc["run_id"]
+            for name in ("unpushed", "push"):
+                strip, video = folder / f"{name}.png", folder / f"{name}.mp4"
+                if (results_root / strip).is_file():
+                    link = f" ([video]({video.as_posix()}))" if (results_root / video).is_file() else ""
+                    lines.append(f"- {g.label} / {g.backend} / {doc['run_id']}, {name}{link}:\n")
+                    lines.append(f"  ![{g.label} {name}]({strip.as_posix()})\n")
+    return lines or ["No videos yet: `ampbench render RUN_DIR` (or `ampbench score`) adds them.\n"]
+
+
 def _readme(groups: Sequence[RunGroup], plots_dir: Path) -> str:
     intro = _INTRO.format(down_below=_down_below())
     if not groups:
@@ -306,6 +322,8 @@ def _readme(groups: Sequence[RunGroup], plots_dir: Path) -> str:
         *markdown_table(_ENDURANCE, _endurance_rows(groups)),
         "\n## Plots\n",
         *plot_links(groups, plots_dir, plots_dir.parent),
+        "\n## Policies beside their clips\n",
+        *_watch_lines(groups, plots_dir.parent),
         "\n## Trained on x scored on\n",
         transfer_matrix(plots_dir.parent),
     ]

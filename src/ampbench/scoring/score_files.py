@@ -52,6 +52,22 @@ LEARNING_CURVES = "learning_curves.json"
 """Beside a run's scores.json: its training curves (written by the harness, drawn by the report)."""
 
 
+def result_folder(
+    results_root: Path, card: ExperimentCard, backend: str, run_id: str, scored_on: str | None = None
+) -> Path:
+    """`results_root/<card>/<backend>/<run_id>/`, or its `on-<scored_on>/` for another scoring backend:
+    where a run's score file, curves and videos go."""
+    folder = (
+        Path(results_root)
+        / _path_component(card.name, "card name")
+        / _path_component(backend, "backend")
+        / _path_component(run_id, "run id")
+    )
+    if scored_on and scored_on != backend:
+        folder = folder / f"on-{_path_component(scored_on, 'backend')}"
+    return folder
+
+
 def write_scores(
     doc: dict[str, Any],
     results_root: Path,
@@ -71,15 +87,7 @@ def write_scores(
     _check_provenance(provenance, f"scores for {card.name}/{backend}/{run_id}")
     if doc.get("card") != card.name:
         raise ScoreError(f"score document is for card {doc.get('card')!r}, not {card.name!r}")
-    folder = (
-        Path(results_root)
-        / _path_component(card.name, "card name")
-        / _path_component(backend, "backend")
-        / _path_component(run_id, "run id")
-    )
-    if scored_on != backend:
-        folder = folder / f"on-{_path_component(scored_on, 'backend')}"
-    path = folder / "scores.json"
+    path = result_folder(results_root, card, backend, run_id, scored_on) / "scores.json"
     full = {
         **doc,
         "backend": backend,
