@@ -89,3 +89,40 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypat
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.json"]
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"
+
+
+def test_one_writer_per_run_folder_and_a_killed_holder_frees_it(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from ampbench.core.runs import RunBusyError, run_lock
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom ampbench.core.runs import run_lock\n"
+         f"with run_lock({str(tmp_path)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = rf"in use by pid {holder.pid} on {socket.gethostname()}"
+        with pytest.raises(RunBusyError, match=busy), run_lock(tmp_path):
+            pass
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    with run_lock(tmp_path):  # the kernel released the killed holder's lock
+        pass
+    with pytest.raises(RunError, match="run folder not found"), run_lock(tmp_path / "missing"):
+        pass
+
+
+def test_latest_naming_a_path_outside_the_run_is_refused(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    for name in ("../../etc/passwd", "/etc/passwd", ".."):
+        (tmp_path / "checkpoints" / "latest").write_text(name + "\n")
+        with pytest.raises(RunError, match="not a file in its own folder"):
+            latest_checkpoint(tmp_path)

@@ -38,6 +38,13 @@ def test_a_policy_file_plays_its_layers_and_refuses_a_broken_one(tmp_path):
         policy_file.read(broken)
 
 
+def test_a_policy_with_nan_weights_is_refused_before_it_plays(tmp_path):
+    layers = [(np.full((3, 2), np.nan), np.zeros(2))]
+    path = policy_file.write(tmp_path / "nan.npz", layers=layers, **_fields())
+    with pytest.raises(policy_file.PolicyFileError, match="kernel_0 holds NaN or inf"):
+        policy_file.players(path)
+
+
 def test_a_skrl_checkpoint_becomes_a_policy_file_that_acts_as_skrl_does(tmp_path):
     torch = pytest.importorskip("torch", reason="needs torch and skrl (the isaaclab venv)")
     pytest.importorskip("skrl", reason="needs skrl (the isaaclab venv)")

@@ -25,7 +25,7 @@ def clips() -> ClipDistribution:
     card = load_card("benchmarks/learn_walk.yaml")
     library = MotionLibrary([deepmimic_clip("walk")], skills=["walk"])
     task = HumanoidTask(card, library, build_mj_model(card.simulator, card.humanoid))
-    return ClipDistribution(task, clip_reference(task, np.random.default_rng(0)))
+    return ClipDistribution(task, clip_reference(task, card.evaluation.imitation, np.random.default_rng(0)))
 
 
 def playback(task: HumanoidTask, seed: int, dof_noise: float = 0.0, lie_from: int | None = None) -> Rollout:

@@ -203,3 +203,15 @@ def test_max_impulse_per_body_is_its_weakest_defined_direction():
     rows.append(cell(0, float("nan"), 180.0, n=0))
     assert _max_impulse(rows)["by_body"] == {"pelvis": 0.0}
     assert _max_impulse([cell(0, float("nan"), 0.0, n=0)])["by_body"] == {"pelvis": None}
+
+
+def test_blown_up_steps_are_counted_and_end_their_episodes(scored):
+    card, rollouts, doc = scored
+    assert doc["physics_blowups"] == {"steps": 0, "episodes": 0, "of_episodes": sum(r.envs for r in rollouts)}
+    first = rollouts[0]
+    finite = first.finite.copy()
+    finite[1, 10:12] = False
+    broken = [dataclasses.replace(first, finite=finite), *rollouts[1:]]
+    counted = score_rollouts(card, broken)["physics_blowups"]
+    assert (counted["steps"], counted["episodes"]) == (2, 1)
+    assert fall_step_of(broken[0])[1] == 10

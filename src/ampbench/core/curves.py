@@ -11,9 +11,12 @@ from ampbench.core.runs import RunError
 
 
 def read_scalars(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Every TensorBoard scalar of a run: tag -> (env steps, values), in the order written (a resumed
-    run's event files one after another). Reads the record format directly (length, CRC, event, CRC),
-    so it needs neither TensorFlow nor TensorBoard."""
+    """Every TensorBoard scalar of a run: tag -> (env steps, values), steps increasing. A resumed run's
+    event files are read one after another, each dropping the records of earlier files at or past its
+    own first step (what the interrupted run logged after the checkpoint it resumed from, then logged
+    again), as TensorBoard's purge_step does; a truncated last record (a killed writer) is skipped.
+    Reads the record format directly (length, CRC, event, CRC), so it needs neither TensorFlow nor
+    TensorBoard."""
     from tensorboardX.proto import event_pb2
 
     files = sorted((Path(run_dir) / "tb").glob("events.out.tfevents.*"))
@@ -22,13 +25,25 @@ def read_scalars(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     series: dict[str, tuple[list[int], list[float]]] = {}
     for path in files:
         data = path.read_bytes()
-        offset = 0
+        offset, first_step = 0, None
         while offset + 12 <= len(data):
             (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            if offset + 12 + length + 4 > len(data):
+                break
             event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
             offset += 12 + length + 4
+            if event.summary.value and first_step is None:
+                first_step = int(event.step)
+                _purge(series, first_step)
             for value in event.summary.value:
                 steps, values = series.setdefault(value.tag, ([], []))
                 steps.append(int(event.step))
                 values.append(float(value.simple_value))
     return {tag: (np.asarray(steps), np.asarray(values)) for tag, (steps, values) in series.items()}
+
+
+def _purge(series: dict[str, tuple[list[int], list[float]]], step: int) -> None:
+    """Drop every record at or past `step` (in place)."""
+    for steps, values in series.values():
+        keep = next((i for i, s in enumerate(steps) if s >= step), len(steps))
+        del steps[keep:], values[keep:]

@@ -7,7 +7,13 @@ atomically (`ampbench.core.files`). `ampbench.pipeline.runs.load_run` reads a fo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+import os
+import socket
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +22,39 @@ from ampbench.core.files import atomic_write_json
 
 class RunError(ValueError):
     """A run folder that cannot be used; the message names the folder and the missing piece."""
+
+
+class RunBusyError(RunError):
+    """Another process holds the run folder's lock."""
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder for one writer (train, resume, score, collect): a second process stops at once
+    with the holder's pid, host and command. An advisory `flock` on `<run>/.lock`, which the kernel
+    releases when the holder exits in any way, so a killed run never leaves the folder locked."""
+    if not Path(run_dir).is_dir():
+        raise RunError(f"{run_dir}: run folder not found")
+    path = Path(run_dir) / LOCK_FILE
+    handle = open(path, "a+")  # noqa: SIM115 (held open for the lock's lifetime, closed below)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "an unknown process"
+            raise RunBusyError(f"{run_dir} is in use by {holder}; wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} ({command})\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 def new_run_dir(root: Path, card, backend: str, seed: int) -> Path:
@@ -39,7 +78,10 @@ def latest_checkpoint(run_dir: Path) -> Path:
     pointer = Path(run_dir) / "checkpoints" / "latest"
     if not pointer.is_file():
         raise RunError(f"{run_dir}: no checkpoint yet ({pointer} is missing)")
-    path = pointer.parent / pointer.read_text().strip()
+    name = pointer.read_text().strip()
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise RunError(f"{run_dir}: {pointer} names {name!r}, not a file in its own folder")
+    path = pointer.parent / name
     if not path.is_file():
         raise RunError(f"{run_dir}: {pointer} names {path.name}, which does not exist")
     return path

@@ -29,7 +29,15 @@ def env_state_name(update: int) -> str:
 
 
 def save_checkpoint(checkpoint_dir: Path, state: TrainState, *, update: int, seed: int) -> Path:
-    """Write the checkpoint, then point `latest` at it; both atomically, so a crash leaves the old pair."""
+    """Write the checkpoint, then point `latest` at it; both atomically, so a crash leaves the old pair.
+    `latest` only moves forward: an older update than the one it names is refused (a second writer)."""
+    pointer = checkpoint_dir / "latest"
+    if pointer.is_file():
+        named = pointer.read_text().strip()
+        if named.startswith("ckpt_") and int(named[5:11]) > update:
+            raise RuntimeError(
+                f"{pointer} names {named}, newer than update {update}: another process is writing this run"
+            )
     payload = {
         "format": CHECKPOINT_FORMAT,
         "update": update,
@@ -39,7 +47,7 @@ def save_checkpoint(checkpoint_dir: Path, state: TrainState, *, update: int, see
     }
     path = checkpoint_dir / checkpoint_name(update)
     atomic_write_bytes(path, flax.serialization.msgpack_serialize(payload))
-    atomic_write_bytes(checkpoint_dir / "latest", (path.name + "\n").encode())
+    atomic_write_bytes(pointer, (path.name + "\n").encode())
     return path
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from ampbench.cards import ExperimentCard
 from ampbench.core import compile_cache, program_cache
 from ampbench.core.files import atomic_write_json
 from ampbench.core.runs import RunError, latest_checkpoint
+from ampbench.learning import policy_file
 from ampbench.learning.checkpoint import (
     env_state_name,
     prune_env_states,
@@ -38,7 +40,7 @@ from ampbench.learning.checkpoint import (
     save_checkpoint,
     save_env_state,
 )
-from ampbench.learning.policy import POLICY_CONFIG, policy_config, write_policy_file
+from ampbench.learning.policy import POLICY_CONFIG, policy_config, policy_file_path, write_policy_file
 from ampbench.learning.update import (
     POLICY_AMP_COVARIANCE,
     POLICY_AMP_MEAN,
@@ -158,7 +160,9 @@ def _start(
                 f"{checkpoint_dir}: holds checkpoints already; resume it or choose a new run folder"
             )
         return state, batch, 0
-    state, first = restore_checkpoint(latest_checkpoint(checkpoint_dir.parent), state, seed)
+    checkpoint = latest_checkpoint(checkpoint_dir.parent)
+    state, first = restore_checkpoint(checkpoint, state, seed)
+    _repair_after_crash(checkpoint)
     env_path = checkpoint_dir / env_state_name(first)
     if not env_path.is_file():
         raise RunError(
@@ -167,6 +171,18 @@ def _start(
         )
     batch.restore(restore_env_state(env_path, batch.snapshot()))
     return state, batch, first
+
+
+def _repair_after_crash(checkpoint: Path) -> None:
+    """What a kill can leave behind: the resumed checkpoint's policy file missing or unreadable (the
+    process died between moving `latest` and writing it) is written again, orphan `.tmp` files of
+    interrupted atomic writes are removed."""
+    for orphan in checkpoint.parent.glob(".*.tmp"):
+        orphan.unlink(missing_ok=True)
+    try:
+        policy_file.read(policy_file_path(checkpoint))
+    except (OSError, ValueError, zipfile.BadZipFile):
+        write_policy_file(checkpoint)
 
 
 def draw_references(env: TrainingEnv, card: ExperimentCard, seed: int, update: int) -> np.ndarray:
@@ -189,7 +205,7 @@ class ImitationEstimate:
 def imitation_reference_for(env: TrainingEnv, card: ExperimentCard, seed: int) -> ImitationEstimate:
     """The trainer's imitation reference, from draws of the seed's own generator."""
     rng = np.random.default_rng([seed, IMITATION_STREAM])
-    reference = clip_reference(env.task, rng)
+    reference = clip_reference(env.task, card.evaluation.imitation, rng)
     rows = schedule(card)[0]
     return ImitationEstimate(reference, reference.floor(env.reference_amp_observations(rng, rows)), rows)
 
@@ -335,7 +351,7 @@ def train(
         )
     history: list[dict[str, float]] = []
     with (
-        SummaryWriter(str(Path(run_dir) / "tb")) as writer,
+        SummaryWriter(str(Path(run_dir) / "tb"), purge_step=first * per_update or None) as writer,
         tqdm(
             total=updates * per_update,
             initial=first * per_update,

@@ -87,6 +87,11 @@ def export_policy(
     return apply_fn, params, stats
 
 
+def policy_file_path(checkpoint_path: Path) -> Path:
+    """The policy file written beside a checkpoint: `ckpt_N.msgpack` -> `policy_N.npz`."""
+    return checkpoint_path.with_name(checkpoint_path.stem.replace("ckpt_", "policy_", 1) + policy_file.SUFFIX)
+
+
 def write_policy_file(checkpoint_path: str | Path) -> Path:
     """The checkpoint's policy as a framework-neutral policy file beside it (`policy_file`), with the
     observation and AMP normalisers; the same actions as `load_policy` of the checkpoint."""
@@ -99,7 +104,7 @@ def write_policy_file(checkpoint_path: str | Path) -> Path:
     torso = params["params"]["torso"]
     names = [f"hidden_{i}" for i in range(len(torso) - 1)] + ["mean"]
     return policy_file.write(
-        path.with_name(path.stem.replace("ckpt_", "policy_", 1) + policy_file.SUFFIX),
+        policy_file_path(path),
         layers=[(np.asarray(torso[n]["kernel"]), np.asarray(torso[n]["bias"])) for n in names],
         observation_size=config["observation_size"],
         action_size=config["action_size"],
@@ -119,7 +124,18 @@ def load_policy(checkpoint_path: str | Path) -> Callable[[jax.Array], jax.Array]
     if policy_file.is_policy_file(checkpoint_path):
         return policy_file.players(checkpoint_path)[0]
     apply_fn, params, stats = export_policy(checkpoint_path)
+    _check_finite(checkpoint_path, params, stats)
     return jax.jit(partial(apply_fn, params, stats))
+
+
+def _check_finite(checkpoint_path: str | Path, *trees) -> None:
+    """Refuse a policy with NaN or inf in its parameters or normaliser: it would play non-finite actions."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(trees):
+        if not np.all(np.isfinite(np.asarray(leaf))):
+            name = jax.tree_util.keystr(path)
+            raise ValueError(
+                f"{checkpoint_path}: {name} holds NaN or inf: this policy cannot be played or scored"
+            )
 
 
 def load_noisy_policy(checkpoint_path: str | Path) -> Callable[[jax.Array, jax.Array], jax.Array]:
@@ -128,6 +144,7 @@ def load_noisy_policy(checkpoint_path: str | Path) -> Callable[[jax.Array, jax.A
     if policy_file.is_policy_file(checkpoint_path):
         return policy_file.players(checkpoint_path)[1]
     apply_fn, params, stats = export_policy(checkpoint_path, noisy=True)
+    _check_finite(checkpoint_path, params, stats)
     return jax.jit(partial(apply_fn, params, stats))
 
 

@@ -12,12 +12,15 @@ scored through it (`from_skrl_checkpoint`).
 from __future__ import annotations
 
 import inspect
+import io
 from collections.abc import Callable
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ampbench.core.files import atomic_write_bytes
 
 FORMAT = "ampbench-policy"
 VERSION = 1
@@ -51,7 +54,9 @@ def write(path: str | Path, *, layers: list[tuple[np.ndarray, np.ndarray]], **fi
         f"bias_{i}": b for i, (_, b) in enumerate(layers)
     }
     path = Path(path)
-    np.savez(path, format=FORMAT, version=VERSION, **fields, **arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, format=FORMAT, version=VERSION, **fields, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())  # a kill mid-write leaves no truncated policy file
     return path
 
 
@@ -67,6 +72,9 @@ def read(path: str | Path) -> tuple[dict[str, np.ndarray], list[tuple[np.ndarray
             f"{path}: format {fields['format']} version {fields['version']}, "
             f"expected {FORMAT} version {VERSION}"
         )
+    for key, value in fields.items():
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise PolicyFileError(f"{path}: {key} holds NaN or inf: this policy cannot be played or scored")
     if str(fields["activation"]) not in _ACTIVATIONS:
         raise PolicyFileError(f"{path}: activation {fields['activation']} is not one of {list(_ACTIVATIONS)}")
     count = sum(1 for key in fields if key.startswith("kernel_"))

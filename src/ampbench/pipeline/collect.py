@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ampbench.cards import with_overlays
-from ampbench.core.runs import latest_checkpoint
+from ampbench.core.runs import latest_checkpoint, run_lock
 from ampbench.learning.policy import load_players
 from ampbench.motion.clip import MotionClip
 from ampbench.motion.clip_files import save_clip
@@ -64,6 +64,25 @@ def rollout_clip(rollout: Rollout, env: int, frames: slice, source: str, action_
     )
 
 
+RECORDING_MARKER = "RECORDED_BY_COLLECT"
+"""Written into every clip folder `collect` makes: `--force` replaces only folders that hold it."""
+
+
+def check_replaceable(cache_dir: Path, name: str, force: bool) -> None:
+    """Refuse a clip name that exists, unless `force` and it is a recording of collect's own: fetched or
+    converted clips are never deleted."""
+    single = cache_dir.with_suffix(".npz")
+    if not (cache_dir.exists() or single.exists()):
+        return
+    if not force:
+        raise FileExistsError(f"{cache_dir} exists (clip '{name}'); choose another --name or pass --force")
+    if single.exists() or not (cache_dir / RECORDING_MARKER).is_file():
+        raise FileExistsError(
+            f"{cache_dir}: clip '{name}' was not recorded by ampbench collect (no {RECORDING_MARKER} in it); "
+            "--force replaces only recordings, so choose another --name"
+        )
+
+
 def collect(
     run_dir: Path,
     *,
@@ -84,45 +103,47 @@ def collect(
     torque profile. `action_noise` plays the policy as it trained (mean + its std x noise), so that the
     recorded torques carry the same noise as a training policy's (`AmpConfig.reference_torques`)."""
     cache_dir = clip_path(name, data_dir).with_suffix("")
-    if (cache_dir.exists() or cache_dir.with_suffix(".npz").exists()) and not force:
-        raise FileExistsError(f"{cache_dir} exists (clip '{name}'); choose another --name or pass --force")
-    card, provenance = load_run(run_dir)
-    checkpoint = latest_checkpoint(run_dir)
-    scenario = EvalScenario(
-        name=f"collect/{name}",
-        seed=seed,
-        envs=envs,
-        episode_seconds=seconds,
-        skill=skill,
-        action_noise=action_noise,
-    )
-    simulator = get_simulator(provenance["backend"])
-    rollout = simulator.rollout(with_overlays(card, ("eval",)), load_players(checkpoint), scenario)
-    out_dir = Path(run_dir) / "recordings" / name
-    clips = {}
-    for env in range(rollout.envs):
-        first, end = episode_span(rollout, env, distance, skip_seconds)
-        if end - first >= MIN_FRAMES:
-            source = f"{checkpoint} env {env} frames {first}-{end}"
-            clips[f"env{env:03d}.npz"] = rollout_clip(
-                rollout, env, slice(first, end), source, ACTION_NOISE[action_noise]
-            )
-    if not clips:
-        raise RuntimeError(
-            f"{run_dir}: no recorded episode lasted {MIN_FRAMES} frames past the first {skip_seconds} s; "
-            "no clip worth keeping"
+    check_replaceable(cache_dir, name, force)
+    with run_lock(run_dir):
+        card, provenance = load_run(run_dir)
+        checkpoint = latest_checkpoint(run_dir)
+        scenario = EvalScenario(
+            name=f"collect/{name}",
+            seed=seed,
+            envs=envs,
+            episode_seconds=seconds,
+            skill=skill,
+            action_noise=action_noise,
         )
-    if force:
-        for old in (*cache_dir.glob("*.npz"), cache_dir.with_suffix(".npz")):
-            old.unlink(missing_ok=True)
-    written = []
-    for file_name, clip in clips.items():
-        for folder in (out_dir, cache_dir):
-            save_clip(clip, folder / file_name)
-            written.append(folder / file_name)
-        if csv:
-            clip_to_csv(clip, (out_dir / file_name).with_suffix(".csv"))
-            written.append((out_dir / file_name).with_suffix(".csv"))
-    longest = max(clips, key=lambda file_name: clips[file_name].num_frames)
-    plot = plot_torque_profile(out_dir / longest, out_dir / "torques.png")
-    return [*written, plot]
+        simulator = get_simulator(provenance["backend"])
+        rollout = simulator.rollout(with_overlays(card, ("eval",)), load_players(checkpoint), scenario)
+        out_dir = Path(run_dir) / "recordings" / name
+        clips = {}
+        for env in range(rollout.envs):
+            first, end = episode_span(rollout, env, distance, skip_seconds)
+            if end - first >= MIN_FRAMES:
+                source = f"{checkpoint} env {env} frames {first}-{end}"
+                clips[f"env{env:03d}.npz"] = rollout_clip(
+                    rollout, env, slice(first, end), source, ACTION_NOISE[action_noise]
+                )
+        if not clips:
+            raise RuntimeError(
+                f"{run_dir}: no recorded episode lasted {MIN_FRAMES} frames past the first {skip_seconds} s; "
+                "no clip worth keeping"
+            )
+        if force:  # only a recording of collect's own (check_replaceable)
+            for old in cache_dir.glob("*.npz"):
+                old.unlink()
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        (cache_dir / RECORDING_MARKER).write_text(f"recorded by ampbench collect from {checkpoint}\n")
+        written = []
+        for file_name, clip in clips.items():
+            for folder in (out_dir, cache_dir):
+                save_clip(clip, folder / file_name)
+                written.append(folder / file_name)
+            if csv:
+                clip_to_csv(clip, (out_dir / file_name).with_suffix(".csv"))
+                written.append((out_dir / file_name).with_suffix(".csv"))
+        longest = max(clips, key=lambda file_name: clips[file_name].num_frames)
+        plot = plot_torque_profile(out_dir / longest, out_dir / "torques.png")
+        return [*written, plot]

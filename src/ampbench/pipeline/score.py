@@ -17,7 +17,7 @@ from ampbench.cards import ExperimentCard, with_overlays
 from ampbench.core.curves import read_scalars
 from ampbench.core.files import atomic_write_json, file_sha256
 from ampbench.core.provenance import CORE_PACKAGES, container, git_commit, hardware, package_versions
-from ampbench.core.runs import latest_checkpoint
+from ampbench.core.runs import latest_checkpoint, run_lock
 from ampbench.learning.policy import load_players
 from ampbench.motion.clip import ClipError
 from ampbench.motion.loader import load_library
@@ -57,7 +57,9 @@ def clip_distribution(card: ExperimentCard) -> ClipDistribution | None:
     except ClipError:
         return None
     task = HumanoidTask(card, library, build_mj_model(card.simulator, card.humanoid))
-    return ClipDistribution(task, clip_reference(task, np.random.default_rng(REFERENCE_SEED)))
+    return ClipDistribution(
+        task, clip_reference(task, card.evaluation.imitation, np.random.default_rng(REFERENCE_SEED))
+    )
 
 
 def score_run(
@@ -65,6 +67,13 @@ def score_run(
 ) -> tuple[dict[str, Any], Path]:
     """Evaluate the run's latest checkpoint under the `eval` overlay and write its score file; `on`
     scores it on another backend than it trained on (same protocol, same policy file)."""
+    with run_lock(run_dir):
+        return _score_locked(run_dir, results_root=results_root, smoke=smoke, on=on)
+
+
+def _score_locked(
+    run_dir: Path, *, results_root: Path, smoke: bool, on: str | None
+) -> tuple[dict[str, Any], Path]:
     card, run_provenance = load_run(run_dir)
     checkpoint = latest_checkpoint(run_dir)
     trained_on = run_provenance["backend"]

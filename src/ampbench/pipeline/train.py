@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ampbench.cards import ExperimentCard
 from ampbench.core.provenance import provenance
-from ampbench.core.runs import create_run, latest_checkpoint, new_run_dir
+from ampbench.core.runs import create_run, latest_checkpoint, new_run_dir, run_lock
 from ampbench.pipeline.runs import load_run
 from ampbench.sim import get_simulator
 from ampbench.sim.protocol import Simulator, is_batched
@@ -30,20 +30,22 @@ def train_seed(
 ) -> Path:
     """Train one seed into `run_dir` (resuming from its last checkpoint with `resume`); returns the last
     checkpoint. With `minutes`, stops after that much wall clock with a checkpoint that resumes like any
-    other."""
+    other. Holds the run folder's lock throughout."""
     from ampbench.learning import loop, skrl_amp
 
     if card.trainer == "skrl":
         skrl_amp.check_card(card)
-    env = simulator.training_env(card, seed=seed)
-    try:
-        if card.trainer == "skrl":
-            env.direct.begin(seed, None)
-            return skrl_amp.train(env.direct, card, run_dir, seed, resume=resume, minutes=minutes)
-        return loop.train(env, card, seed=seed, run_dir=run_dir, resume=resume, minutes=minutes).checkpoint
-    finally:
-        if is_batched(env):
-            env.close()
+    with run_lock(run_dir):
+        env = simulator.training_env(card, seed=seed)
+        try:
+            if card.trainer == "skrl":
+                env.direct.begin(seed, None)
+                return skrl_amp.train(env.direct, card, run_dir, seed, resume=resume, minutes=minutes)
+            trained = loop.train(env, card, seed=seed, run_dir=run_dir, resume=resume, minutes=minutes)
+            return trained.checkpoint
+        finally:
+            if is_batched(env):
+                env.close()
 
 
 def start_runs(

@@ -318,6 +318,16 @@ def _endurance(
     }
 
 
+def _blowups(rollouts: Sequence[Rollout]) -> dict[str, int]:
+    """Env steps whose physics blew up (`finite` false: each ends its episode as a fall) and the episodes
+    that had one, over every scenario: a sound policy on a sound card has none."""
+    return {
+        "steps": int(sum((~r.finite).sum() for r in rollouts)),
+        "episodes": int(sum((~r.finite).any(axis=1).sum() for r in rollouts)),
+        "of_episodes": int(sum(r.envs for r in rollouts)),
+    }
+
+
 def _commanded_skill(rollout: Rollout) -> np.ndarray:
     """Skill index each env was commanded (the command's one-hot part, fixed in evaluation episodes)."""
     return np.argmax(rollout.command[:, 0, 1:], axis=-1)
@@ -398,6 +408,7 @@ def score_rollouts(
                 "success": "Wilson score interval over this run's evaluation episodes",
             },
         },
+        "physics_blowups": _blowups(rollouts),
         "episode_seconds": _episode_summary(unpushed, rng),
         "tracking_error": _continuous_summary(
             _per_seed(unpushed, tracking), rng, episodes=sum(r.envs for r in unpushed)

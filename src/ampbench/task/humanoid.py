@@ -398,6 +398,22 @@ class HumanoidTask:
         return self.skill_names.index(skill)
 
 
+MAX_PHYSICS_VALUE = 1e10
+"""MuJoCo's mjMAXVAL: a position, velocity or acceleration beyond it is a blown-up simulation."""
+
+
+def physics_sane(*arrays):
+    """(...,) True where every value of every (..., n) array (qpos, qvel, qacc, actions) is finite and
+    within MAX_PHYSICS_VALUE: the one blow-up rule of every backend, whose verdict ends the step's episode
+    as a fall (`finite` in rollouts, `env/physics_blowup` in training)."""
+    xp = array_namespace(*arrays)
+    sane = None
+    for array in arrays:
+        ok = xp.all(xp.isfinite(array) & (xp.abs(array) < MAX_PHYSICS_VALUE), axis=-1)
+        sane = ok if sane is None else sane & ok
+    return sane
+
+
 def lowest_points(geom_z, geom_zrows, size, is_box, is_capsule):
     """Lowest world z of sphere, capsule or box geoms (..., G): floor contact without contact data.
 

@@ -23,6 +23,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 if TYPE_CHECKING:
+    from ampbench.cards import ImitationConfig
     from ampbench.task.humanoid import HumanoidTask
 
 
@@ -92,9 +93,10 @@ def imitation_reference(draw: np.ndarray, keep: np.ndarray, min_std: float) -> I
     return ImitationReference(mean, scale, keep, moments((draw[:, keep] - mean[keep]) / scale[keep]))
 
 
-def clip_reference(task: HumanoidTask, rng: np.random.Generator) -> ImitationReference:
-    """The task's reference: `evaluation.imitation.reference_rows` clip draws, its constant columns left
-    out. The trainer and the score file both build theirs here."""
-    settings = task.card.evaluation.imitation
+def clip_reference(
+    task: HumanoidTask, settings: ImitationConfig, rng: np.random.Generator
+) -> ImitationReference:
+    """The task's reference: `settings.reference_rows` clip draws, its constant columns left out. The
+    trainer and the score file both build theirs here."""
     draw = task.reference_amp_observations(rng, settings.reference_rows)
     return imitation_reference(draw, ~task.constant_amp_mask, settings.min_feature_std)

@@ -5,6 +5,8 @@ fast and is truncated at a time limit, so both episode ends occur. Its AMP obser
 velocities; reference samples are smooth velocity pairs.
 """
 
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +16,7 @@ from flax import struct
 from ampbench.cards import card_from_dict
 from ampbench.core.curves import read_scalars
 from ampbench.core.runs import RunError, latest_checkpoint
+from ampbench.learning import policy_file
 from ampbench.learning.loop import train
 from ampbench.learning.networks import policy_distribution
 from ampbench.learning.normalizer import normalize
@@ -33,6 +36,17 @@ class PointState:
     info: dict
 
 
+class PointMassTask:
+    """What the trainer reads of an env's task: the reference draws and the columns the clips never move
+    (none here)."""
+
+    constant_amp_columns: tuple[str, ...] = ()
+    constant_amp_mask = np.zeros(2, bool)
+
+    def __init__(self, env):
+        self.reference_amp_observations = env.reference_amp_observations
+
+
 @jax.tree_util.register_static  # a JaxEnv is a pytree; this one has no arrays worth passing as leaves
 class PointMassEnv:
     """vel' = 0.8 vel + 0.4 action; reward exp(-4 (vel' - target)^2); falls when |vel| > 1.5."""
@@ -45,6 +59,7 @@ class PointMassEnv:
     def __init__(self, horizon: int = 32, poison: bool = False):
         self.horizon = horizon
         self.poison = poison
+        self.task = PointMassTask(self)
 
     def _observe(self, vel, target):
         obs = jnp.stack([vel, target, target - vel])
@@ -99,6 +114,7 @@ class HostPointMass:
         self.amp_feature_weights = np.asarray(self.env.amp_feature_weights)
         self._step = jax.jit(jax.vmap(self.env.step))
         self.reference_amp_observations = self.env.reference_amp_observations
+        self.task = self.env.task
 
     def reset(self, seed: int) -> np.ndarray:
         self.state = reset_envs(self.env, self.num_envs, update_keys(seed, 0)[0]).env_state
@@ -227,6 +243,24 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
     ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert resumed.checkpoint.read_bytes() == whole.checkpoint.read_bytes()
+
+
+def test_resume_repairs_what_a_kill_left_and_keeps_one_curve(tmp_path):
+    """A kill between moving `latest` and writing the policy file (here: truncated), mid atomic write
+    (a stray .tmp), and after logging updates past the checkpoint: resume rewrites the policy file,
+    removes the orphan, and the curves read as one run with no step twice."""
+    card, env = short_card(updates=6), PointMassEnv()
+    per_update, _ = schedule(card)
+    with pytest.raises(Interrupt):
+        train(env, card, seed=1, run_dir=tmp_path, resume=False, progress_fn=stop_after(3 * per_update))
+    policy = tmp_path / "checkpoints" / "policy_000002.npz"
+    policy.write_bytes(policy.read_bytes()[:100])
+    (tmp_path / "checkpoints" / ".ckpt_000004.msgpack.abc.tmp").write_bytes(b"half")
+    time.sleep(1.1)  # a new event file name
+    train(env, card, seed=1, run_dir=tmp_path, resume=True)
+    assert policy_file.read(policy) and not list((tmp_path / "checkpoints").glob(".*.tmp"))
+    steps, _ = read_scalars(tmp_path)["reward/task"]
+    assert steps.tolist() == [per_update * u for u in range(1, 7)]
 
 
 def test_checkpoints_keep_the_env_batch_so_episodes_run_across_them(tmp_path):

@@ -28,7 +28,7 @@ from ampbench.robot.model import FREE_QPOS
 from ampbench.sim.isaaclab import conventions
 from ampbench.sim.isaaclab.config import HumanoidDirectEnvCfg
 from ampbench.task import host_steps
-from ampbench.task.humanoid import EvalSettings, HumanoidTask, Outcome
+from ampbench.task.humanoid import EvalSettings, HumanoidTask, Outcome, physics_sane
 
 _STATE_FIELDS = ("root_pose", "root_velocity", "joint_position", "joint_velocity")
 
@@ -58,6 +58,7 @@ class HumanoidDirectEnv(DirectRLEnv):
         self.last_parts: dict[str, np.ndarray] = {}
         self._torque_sum = torch.zeros(self.num_envs, task.action_size, device=self.device)
         self._substeps_done = 0
+        self._sane_actions = np.ones(self.num_envs, bool)  # the last actions were finite (physics_sane)
         self._reference_draws = 0
         self._randomized = task.card.randomization.enabled
         if self._randomized:
@@ -179,7 +180,9 @@ class HumanoidDirectEnv(DirectRLEnv):
         state["counter"] = state["counter"] + 1
         root_rotation = conventions.xyzw_to_wxyz(self.robot.data.root_link_quat_w.torch).cpu().numpy()
         self._apply_push(host_steps.push_step(self.task, state, self.eval_settings, root_rotation, self.rng))
-        ctrl = self.task.ctrl(np.clip(actions.detach().cpu().numpy().astype(np.float32), -1.0, 1.0))
+        actions = actions.detach().cpu().numpy().astype(np.float32)
+        self._sane_actions = physics_sane(actions)
+        ctrl = self.task.ctrl(np.clip(actions, -1.0, 1.0))
         if self.pd:  # MuJoCo clamps a position servo's ctrl to its range (ctrllimited)
             ctrl = np.clip(ctrl, self.task.pd_low, self.task.pd_high)
         self._targets = torch.as_tensor(ctrl, device=self.device)[:, self.dof_from_model]
@@ -220,9 +223,8 @@ class HumanoidDirectEnv(DirectRLEnv):
         self._torque_sum += self.robot.data.applied_torque.torch
         torques = self._torque_sum / self._substeps_done
         parts = self._parts(torques)
-        finite = np.all(
-            np.isfinite(np.concatenate([parts["dof_positions"], parts["root_position"]], axis=1)), axis=1
-        )
+        state_parts = ("root_position", "root_linear_velocity", "dof_positions", "dof_velocities")
+        finite = self._sane_actions & physics_sane(*(parts[name] for name in state_parts))
         step_count = state["step"] + 1
         if self.training:
             host_steps.resample_commands(task, state, self.rng, step_count)

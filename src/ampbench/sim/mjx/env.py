@@ -23,7 +23,7 @@ from ampbench.motion.loader import MotionLibrary
 from ampbench.robot import quat
 from ampbench.robot.model import FREE_QPOS, build_mj_model
 from ampbench.task import commands, pushes
-from ampbench.task.humanoid import METRICS, EvalSettings, HumanoidTask
+from ampbench.task.humanoid import METRICS, EvalSettings, HumanoidTask, physics_sane
 
 
 @struct.dataclass
@@ -247,9 +247,9 @@ class MjxHumanoidEnv:
         data = state.data.replace(xfrc_applied=xfrc)
         data, torques = self._physics(sys, data, jnp.clip(action, -1.0, 1.0))
         data = _kinematics(sys, data)
-        # A blown-up physics step ends the episode as a fall and keeps the last finite state, so no NaN
+        # A blown-up physics step ends the episode as a fall and keeps the last sane state, so no NaN
         # reaches observations, rewards, the discriminator or a recorded rollout.
-        finite = jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
+        finite = physics_sane(action, data.qpos, data.qvel, data.qacc)
         data = jax.tree.map(lambda new, old: jnp.where(finite, new, old), data, state.data)
         torques = jnp.where(finite, torques, 0.0)
         step_count = info["step"] + 1

@@ -27,14 +27,14 @@ from ampbench.robot import quat
 from ampbench.robot.model import FREE_QPOS, build_mj_model
 from ampbench.sim.protocol import BatchStep
 from ampbench.task import host_steps
-from ampbench.task.humanoid import METRICS, EvalSettings, HumanoidTask
+from ampbench.task.humanoid import METRICS, EvalSettings, HumanoidTask, physics_sane
 
 _STATE = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
 _CONTROL = mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_XFRC_APPLIED
 
 
 def _state_slices(model: mujoco.MjModel) -> dict[str, slice]:
-    """Where qpos and qvel sit in a full-physics state vector (components in mjtState bit order)."""
+    """Where time, qpos and qvel sit in a full-physics state vector (components in mjtState bit order)."""
     slices, start = {}, 0
     for bit in range(_STATE.bit_length()):
         component = 1 << bit
@@ -42,7 +42,11 @@ def _state_slices(model: mujoco.MjModel) -> dict[str, slice]:
             size = mujoco.mj_stateSize(model, component)
             slices[component] = slice(start, start + size)
             start += size
-    return {"qpos": slices[mujoco.mjtState.mjSTATE_QPOS], "qvel": slices[mujoco.mjtState.mjSTATE_QVEL]}
+    return {
+        "time": slices[mujoco.mjtState.mjSTATE_TIME],
+        "qpos": slices[mujoco.mjtState.mjSTATE_QPOS],
+        "qvel": slices[mujoco.mjtState.mjSTATE_QVEL],
+    }
 
 
 class MujocoHumanoidEnv:
@@ -186,6 +190,13 @@ class MujocoHumanoidEnv:
 
     # ---- step --------------------------------------------------------------------------------------
 
+    def _advanced(self, before: np.ndarray, trajectory: np.ndarray) -> np.ndarray:
+        """(envs,) True where every substep's time is one time step past the last: no MuJoCo reset."""
+        dt = self.mj_model.opt.timestep
+        time = self._slices["time"]
+        times = np.concatenate([before[:, None, time], trajectory[:, :, time]], axis=1)
+        return np.all(np.abs(np.diff(times[..., 0], axis=1) - dt) < 0.5 * dt, axis=1)
+
     def step(self, actions: np.ndarray) -> BatchStep:
         state, task, envs = self.state, self.task, self.num_envs
         rng = np.random.default_rng([self.seed, int(state["counter"])])
@@ -210,9 +221,17 @@ class MujocoHumanoidEnv:
             nstep=self.card.simulator.substeps,
         )
         physics, torques = trajectory[:, -1], sensordata.mean(axis=1).astype(np.float32)
-        # A blown-up physics step ends the episode as a fall and keeps the last finite state, so no NaN
-        # reaches observations, rewards, the discriminator or a recorded rollout.
-        finite = np.all(np.isfinite(physics), axis=1)
+        # A blown-up physics step ends the episode as a fall and keeps the last sane state, so no NaN
+        # reaches observations, rewards, the discriminator or a recorded rollout. MuJoCo C resets a state
+        # whose acceleration blows up by itself (warning "Nan, Inf or huge value in QACC") and carries on
+        # from qpos0: the reset sets the state's time to 0, so a substep whose time did not advance by
+        # one time step is a blow-up, whatever the state looks like after it.
+        substeps = (trajectory[:, :, self._slices[part]] for part in ("qpos", "qvel"))
+        finite = (
+            self._advanced(state["physics"], trajectory)
+            & physics_sane(np.asarray(actions))
+            & physics_sane(*substeps).all(axis=1)
+        )
         physics = np.where(finite[:, None], physics, state["physics"])
         torques = np.where(finite[:, None], torques, 0.0).astype(np.float32)
         step_count = state["step"] + 1

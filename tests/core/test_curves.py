@@ -1,0 +1,35 @@
+"""TensorBoard curves of a resumed run: no duplicate steps, no gaps, and a killed writer's truncated last
+record skipped."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from tensorboardX import SummaryWriter
+
+from ampbench.core.curves import read_scalars
+
+
+def write(folder, steps, value, purge_step=None):
+    with SummaryWriter(str(folder), purge_step=purge_step) as writer:
+        for step in steps:
+            writer.add_scalar("loss", value, step)
+    time.sleep(1.1)  # event file names carry the second they were opened in
+
+
+def test_a_resumed_run_reads_as_one_curve(tmp_path):
+    write(tmp_path / "tb", range(10, 110, 10), 1.0)  # killed after step 100, last checkpoint at 50
+    write(tmp_path / "tb", range(60, 160, 10), 2.0, purge_step=50)
+    steps, values = read_scalars(tmp_path)["loss"]
+    assert steps.tolist() == list(range(10, 160, 10))
+    assert values.tolist() == [1.0] * 5 + [2.0] * 10
+
+
+def test_a_truncated_last_record_is_skipped(tmp_path):
+    write(tmp_path / "tb", range(1, 6), 1.0)
+    (path,) = (tmp_path / "tb").glob("events.out.tfevents.*")
+    path.write_bytes(path.read_bytes()[:-7])
+    steps, _ = read_scalars(tmp_path)["loss"]
+    assert steps.tolist() == [1, 2, 3, 4]
+    assert np.all(np.diff(steps) > 0)
