@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ import yaml
 from ampbench.cards import CardError, load_card
 from ampbench.core import compile_cache
 from ampbench.core.backends import BACKENDS
+from ampbench.motion.clip import ClipError
 from ampbench.pipeline.reproduce import PHASES
 
 COMPILING_COMMANDS = ("train", "collect", "score", "render")
@@ -29,6 +31,18 @@ def _load(args: argparse.Namespace, path: str, extra_overlays: tuple[str, ...] =
 # ---- cards ------------------------------------------------------------------------------------------
 
 
+def _check_clips(card) -> str:
+    """The card's clips against its model's DOF and body names, where they are fetched; says which."""
+    from ampbench.motion.loader import check_model_names, clip_files, load_library
+    from ampbench.robot.model import humanoid_spec
+
+    if not all(clip_files(ref.name) for ref in card.mocap.clips):
+        return "clips not fetched here, not checked"
+    spec = humanoid_spec(card.humanoid.model)
+    check_model_names(load_library(card.mocap), spec.dof_names, spec.body_names)
+    return "clips match the model"
+
+
 def cmd_cards_validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.cards:
@@ -36,11 +50,12 @@ def cmd_cards_validate(args: argparse.Namespace) -> int:
             card = _load(args, path)
             for overlay in ("smoke", "eval"):
                 load_card(path, overlays=(overlay,))
-        except CardError as error:
-            print(error, file=sys.stderr)
+            clips = _check_clips(card)
+        except (CardError, ClipError) as error:
+            print(f"{path}: {error}" if isinstance(error, ClipError) else error, file=sys.stderr)
             failed += 1
             continue
-        print(f"ok  {path}  ({card.name}, {card.phase}, hash {card.content_hash()})")
+        print(f"ok  {path}  ({card.name}, {card.phase}, hash {card.content_hash()}; {clips})")
     return 1 if failed else 0
 
 
@@ -237,6 +252,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_number(text: str) -> float:
+    """A finite number > 0 (argparse type): a NaN, infinite or negative budget would be ignored."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, found {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, found {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ampbench", description=__doc__)
     parser.add_argument(
@@ -299,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     train.add_argument(
         "--minutes",
-        type=float,
+        type=positive_number,
         help="wall-clock budget per run: stop cleanly with a checkpoint after the update that passes it "
         "(resume later with --resume)",
     )
@@ -313,9 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="clip folder in the cache, e.g. recorded/phase1_walk (one clip per episode)",
     )
-    collect.add_argument("--envs", type=int, default=16, help="episodes recorded in parallel")
-    collect.add_argument("--seconds", type=float, default=10.0, help="longest episode to record")
-    collect.add_argument("--distance", type=float, help="stop an episode after this travelled distance (m)")
+    collect.add_argument("--envs", type=positive_int, default=16, help="episodes recorded in parallel")
+    collect.add_argument("--seconds", type=positive_number, default=10.0, help="longest episode to record")
+    collect.add_argument(
+        "--distance", type=positive_number, help="stop an episode after this travelled distance (m)"
+    )
     collect.add_argument(
         "--skill", help="command this skill (default: each episode the skill of its start clip)"
     )

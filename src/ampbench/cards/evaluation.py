@@ -3,16 +3,20 @@ pushes, and the thresholds the harness asserts."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ampbench.cards.base import Frozen
+from ampbench.cards.base import MAX_EPISODE_SECONDS, MAX_FORCE, MAX_PUSH_SECONDS, Frozen, unique
 
 
 class EvalPushGrid(Frozen):
-    forces: tuple[float, ...] = Field((0.0, 50.0, 100.0, 150.0, 200.0), description="Push forces (N).")
-    durations: tuple[float, ...] = Field((0.1, 0.2), description="Push durations (s).")
+    forces: tuple[Annotated[float, Field(ge=0, le=MAX_FORCE)], ...] = Field(
+        (0.0, 50.0, 100.0, 150.0, 200.0), description=f"Push forces (N), each in [0, {MAX_FORCE:g}]."
+    )
+    durations: tuple[Annotated[float, Field(gt=0, le=MAX_PUSH_SECONDS)], ...] = Field(
+        (0.1, 0.2), description=f"Push durations (s), each in (0, {MAX_PUSH_SECONDS:g}]."
+    )
     bodies: tuple[str, ...] = Field(("pelvis", "torso"), min_length=1, description="Pushed bodies.")
     azimuths: tuple[float, ...] = Field(
         (0.0, 90.0, 180.0, 270.0), min_length=1, description="Push directions (deg, 0 = forward, 90 = left)."
@@ -34,7 +38,7 @@ class Expectation(Frozen):
 
 
 class PushCell(Frozen):
-    force: float = Field(ge=0, description="Push force (N).")
+    force: float = Field(ge=0, le=MAX_FORCE, description="Push force (N).")
     duration: float = Field(gt=0, description="Push duration (s).")
 
 
@@ -61,7 +65,7 @@ class GaitPushConfig(Frozen):
     the pelvis passes over the foot) and mid-swing (off the floor, the foot passes the pelvis)."""
 
     enabled: bool = Field(True, description="Play the gait-phase push scenarios.")
-    force: float = Field(50.0, gt=0, description="Push force (N).")
+    force: float = Field(50.0, gt=0, le=MAX_FORCE, description="Push force (N).")
     duration: float = Field(0.1, gt=0, description="Push duration (s).")
     body: str = Field("pelvis", description="Pushed body.")
     azimuths: tuple[float, ...] = Field(
@@ -118,8 +122,16 @@ class RenderConfig(Frozen):
 
 class EvalConfig(Frozen):
     seeds: tuple[int, ...] = Field((100, 101, 102), min_length=1, description="Evaluation seeds.")
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        return unique(seeds, "evaluation.seeds")
+
     envs: int = Field(64, ge=1, description="Episodes run in parallel per seed and scenario.")
-    episode_seconds: float = Field(20.0, gt=0, description="Length of an unpushed evaluation episode (s).")
+    episode_seconds: float = Field(
+        20.0, gt=0, le=MAX_EPISODE_SECONDS, description="Length of an unpushed evaluation episode (s)."
+    )
     push_grid: EvalPushGrid = Field(default_factory=EvalPushGrid, description="Push robustness grid.")
     headline_push: PushCell | None = Field(
         None, description="The push-grid cell whose unconditional success the results headline shows."

@@ -19,6 +19,38 @@ class CardError(ValueError):
     """A card file that cannot be used; the message names the file and the field."""
 
 
+class _CardLoader(yaml.SafeLoader):
+    """Safe YAML without what makes a card mean something other than it reads: a repeated key (the last
+    would silently win) and aliases (`*name`, which can also multiply a small file into gigabytes)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in cards", mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (the last one would silently win)",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(text: str) -> Any:
+    """A card's YAML: safe, with repeated keys and aliases refused (`yaml.YAMLError` naming the line)."""
+    return yaml.load(text, Loader=_CardLoader)  # a SafeLoader: builds plain data only
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """`a.b=value` -> ("a.b", value); the value is read as YAML so numbers and lists keep their type."""
     if "=" not in text:
@@ -61,7 +93,7 @@ def _shared_overlay(name: str, overlay_dir: Path | None, source: str) -> dict[st
             f"{source}: overlay '{name}' is neither in the card's `overlays` nor a file in "
             f"{overlay_dir} (have {known})"
         )
-    patches = yaml.safe_load(path.read_text()) or {}
+    patches = read_yaml(path.read_text()) or {}
     if not isinstance(patches, dict):
         raise CardError(f"{path}: an overlay is a mapping of dotted.key: value")
     return patches
@@ -117,7 +149,7 @@ def load_card(
     """Load a card file; shared overlays come from `overlays/` beside it, else from benchmarks/overlays."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path.read_text())
     except FileNotFoundError:
         raise CardError(f"{path}: card file not found") from None
     except yaml.YAMLError as error:

@@ -11,9 +11,19 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ampbench.cards.base import Frozen, Range, ordered
+from ampbench.cards.base import (
+    MAX_EPISODE_SECONDS,
+    MAX_FORCE,
+    MAX_PUSH_SECONDS,
+    MAX_TIMESTEP,
+    Frozen,
+    Range,
+    Width,
+    ordered,
+    unique,
+)
 from ampbench.cards.evaluation import EvalConfig
 from ampbench.core.backends import BACKENDS
 
@@ -25,7 +35,9 @@ class MjxOptions(Frozen):
 class SimulatorConfig(Frozen):
     """Physics settings; every backend reads the same numbers so their results compare."""
 
-    timestep: float = Field(0.005, gt=0, description="Physics step in seconds.")
+    timestep: float = Field(
+        0.005, gt=0, le=MAX_TIMESTEP, description=f"Physics step in seconds (at most {MAX_TIMESTEP})."
+    )
     substeps: int = Field(
         4, ge=1, description="Physics steps per control step (control dt = timestep x substeps)."
     )
@@ -105,7 +117,9 @@ class HumanoidConfig(Frozen):
         ("right_hand", "left_hand", "right_foot", "left_foot"),
         description="Bodies whose positions (heading frame) enter kinematic AMP features.",
     )
-    episode_seconds: float = Field(20.0, gt=0, description="Time limit of a training episode (s).")
+    episode_seconds: float = Field(
+        20.0, gt=0, le=MAX_EPISODE_SECONDS, description="Time limit of a training episode (s)."
+    )
 
 
 class ClipRef(Frozen):
@@ -173,6 +187,10 @@ class PushConfig(Frozen):
         ordered(self.duration, "duration")
         if self.duration[0] <= 0:
             raise ValueError("duration must be > 0 s: a push without duration is no push")
+        if self.force[0] < 0 or self.force[1] > MAX_FORCE:
+            raise ValueError(f"force must lie in [0, {MAX_FORCE:g}] N, found {list(self.force)}")
+        if self.duration[1] > MAX_PUSH_SECONDS:
+            raise ValueError(f"duration must be at most {MAX_PUSH_SECONDS:g} s, found {list(self.duration)}")
         return self
 
 
@@ -249,7 +267,7 @@ class AmpConfig(Frozen):
         "the buffer spans about this many past policies.",
     )
     learning_rate: float = Field(1e-4, gt=0, description="Discriminator Adam learning rate.")
-    hidden: tuple[int, ...] = Field((512, 256), description="Discriminator hidden layer sizes.")
+    hidden: tuple[Width, ...] = Field((512, 256), description="Discriminator hidden layer sizes (each >= 1).")
     epochs: int = Field(
         2,
         ge=1,
@@ -345,7 +363,9 @@ class PpoConfig(Frozen):
     observation_clip: float = Field(
         5.0, gt=0, description="Normalised policy and AMP observations are clipped to +-this."
     )
-    hidden: tuple[int, ...] = Field((512, 256), description="Policy and value hidden layer sizes.")
+    hidden: tuple[Width, ...] = Field(
+        (512, 256), description="Policy and value hidden layer sizes (each >= 1)."
+    )
 
     @model_validator(mode="after")
     def _one_std_rule(self) -> PpoConfig:
@@ -368,9 +388,19 @@ class TrainingConfig(Frozen):
         description="Reference states drawn from the clips once per run for reference-state initialisation.",
     )
 
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        return unique(seeds, "training.seeds")
+
 
 class ExperimentCard(Frozen):
-    name: str = Field(description="Card identifier; results are filed under it.")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        max_length=100,
+        description="Card identifier; results and runs are filed in a folder of this name (letters, digits, "
+        "`_`, `.`, `-`; no path).",
+    )
     phase: Literal["baseline", "phase1", "phase2", "phase3", "torque"] = Field(description="Benchmark phase.")
     description: str = Field(description="What the card measures, in a sentence or two.")
     backend: Literal[BACKENDS] = Field(

@@ -261,6 +261,19 @@ def clip_files(name: str, data_dir: Path | None = None) -> list[Path]:
     return sorted(folder.glob("*.npz")) if folder.is_dir() else []
 
 
+def check_model_names(library: MotionLibrary, dof_names: Sequence[str], body_names: Sequence[str]) -> None:
+    """ClipError naming the clip and its first missing DOF or body where a clip lacks one of the model's:
+    the simulator's state could not be compared with the clip's."""
+    for clip in library.clips:
+        for kind, wanted, have in (("DOF", dof_names, clip.dof_names), ("body", body_names, clip.body_names)):
+            missing = [name for name in wanted if name not in have]
+            if missing:
+                raise ClipError(
+                    f"{clip.source or 'a clip'}: has no {kind} {missing[0]!r} of the model "
+                    f"({len(missing)} of {len(wanted)} missing; the clip has {list(have)[:6]}...)"
+                )
+
+
 def load_library(mocap: cards.MocapConfig, data_dir: Path | None = None) -> MotionLibrary:
     """The card's clips with their weights and skills; a folder name's episodes share its weight equally.
     Missing files are listed together with how to get them."""

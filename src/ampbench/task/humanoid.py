@@ -18,7 +18,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ampbench.cards import ExperimentCard
-from ampbench.motion.loader import MotionLibrary, MotionState
+from ampbench.motion.loader import MotionLibrary, MotionState, check_model_names
 from ampbench.robot import quat
 from ampbench.robot.model import HumanoidSpec, humanoid_spec, pd_targets
 from ampbench.task import commands, features, gait, pushes, rewards
@@ -91,6 +91,7 @@ class HumanoidTask:
         self.dt = card.simulator.control_dt
         self.episode_steps = round(card.humanoid.episode_seconds / self.dt)
         spec = self.spec
+        check_model_names(library, spec.dof_names, spec.body_names)
         self.clip_dof_order = np.asarray([library.dof_names.index(n) for n in spec.dof_names])
         self.clip_body_order = np.asarray([library.body_names.index(n) for n in spec.body_names])
         self.key_body_ids = spec.body_index(card.humanoid.key_bodies) + 1
