@@ -178,9 +178,16 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from ampbench.pipeline.score import score_run
 
-    failed = 0
+    failed, broken = 0, []
     for run in args.runs:
-        document, path = score_run(Path(run), results_root=Path(args.results), smoke=args.smoke, on=args.on)
+        try:
+            document, path = score_run(
+                Path(run), results_root=Path(args.results), smoke=args.smoke, on=args.on
+            )
+        except (ValueError, OSError, RuntimeError) as error:  # report it, score the other folders
+            print(f"ampbench: {run}: not scored: {error}", file=sys.stderr)
+            broken.append(str(run))
+            continue
         print(f"wrote {path}")
         if args.render:
             _render_where_possible(Path(run), args)
@@ -195,6 +202,9 @@ def cmd_score(args: argparse.Namespace) -> int:
                 f"(expected >= {item['at_least']})"
             )
             failed += not item["passed"]
+    if broken:
+        print(f"ampbench: {len(broken)} of {len(args.runs)} run folders not scored: {', '.join(broken)}")
+        return 2
     return 1 if failed else 0
 
 

@@ -126,3 +126,10 @@ def test_latest_naming_a_path_outside_the_run_is_refused(tmp_path):
         (tmp_path / "checkpoints" / "latest").write_text(name + "\n")
         with pytest.raises(RunError, match="not a file in its own folder"):
             latest_checkpoint(tmp_path)
+
+
+def test_score_reports_each_broken_folder_and_scores_the_rest(tmp_path, capsys):
+    assert main(["score", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("run folder not found") == 2
+    assert "2 of 2 run folders not scored" in captured.out

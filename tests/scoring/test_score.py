@@ -215,3 +215,11 @@ def test_blown_up_steps_are_counted_and_end_their_episodes(scored):
     counted = score_rollouts(card, broken)["physics_blowups"]
     assert (counted["steps"], counted["episodes"]) == (2, 1)
     assert fall_step_of(broken[0])[1] == 10
+
+
+def test_a_score_file_with_nan_is_refused_naming_it(scored, tmp_path):
+    card, _, doc = scored
+    path = write_scores(doc, tmp_path, card, "mjx", "run0", PROVENANCE)
+    path.write_text(path.read_text().replace('"schema": 2', '"schema": 2, "oops": NaN', 1))
+    with pytest.raises(ScoreError, match=r"scores.json: NaN where a number belongs"):
+        load_scores(path)

@@ -8,6 +8,10 @@ program key, the static settings and every argument's shape, dtype and sharding)
 the same key loads it and only asks the compilation cache for its executable. A program is always run
 through its exported form, so the first run compiles exactly what later runs load.
 
+A kept file is signed with an HMAC keyed per user (`signing_key`, a private file made on first use), and
+its pickled part is read only after the signature checks out: a file planted in the cache folder by
+someone else is never unpickled (it is deleted and the program traced again).
+
 An env opts in with a `program_key` attribute: a string that changes whenever its traced program would
 (the MJX env: its card, model and flags), or None. Without one, or with the compilation cache off,
 functions run as plain `jax.jit`. MJX's Warp implementation has none: its kernels are callbacks of the
@@ -18,7 +22,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
+import os
 import pickle
+import secrets
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -30,10 +37,42 @@ from ampbench.core import compile_cache
 from ampbench.core.files import atomic_write_bytes
 from ampbench.core.provenance import package_versions
 
-FORMAT = 1  # raise when what is stored changes
+FORMAT = 2  # raise when what is stored changes
 VERSIONED = ("jax", "jaxlib", "mujoco", "mujoco-mjx", "flax", "optax", "numpy")
 _PACKAGE = Path(__file__).resolve().parents[1]  # the ampbench package; its source keys the cache
 _counts = {"loaded": 0, "traced": 0}
+
+
+def signing_key_path() -> Path:
+    """The per-user key that signs kept programs: `$XDG_CONFIG_HOME/ampbench/program-cache.key`."""
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return config / "ampbench" / "program-cache.key"
+
+
+def signing_key() -> bytes:
+    """The key, made on first use (32 random bytes, readable by its owner only)."""
+    path = signing_key_path()
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_bytes()
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def _sign(payload: bytes) -> bytes:
+    return hmac.new(signing_key(), payload, hashlib.sha256).digest() + payload
+
+
+def _verified(data: bytes) -> bytes:
+    """The payload of a signed file; ValueError where the signature is not this user's."""
+    digest, payload = data[:32], data[32:]
+    if not hmac.compare_digest(digest, hmac.new(signing_key(), payload, hashlib.sha256).digest()):
+        raise ValueError("not signed with this user's key")
+    return payload
 
 
 def counts() -> dict[str, int]:
@@ -103,8 +142,8 @@ class CachedProgram:
     def _load_or_export(self, key: str, leaves: list[Any], in_tree: Any) -> tuple[Callable, Any]:
         path = compile_cache.folder() / "programs" / f"{self.name}-{key[:32]}.bin"
         if path.is_file():
-            try:  # the cache folder is the user's own, trusted as JAX trusts its compilation cache
-                out_tree, serialized = pickle.loads(path.read_bytes())
+            try:  # unpickled only once its signature shows this user's ampbench wrote it
+                out_tree, serialized = pickle.loads(_verified(path.read_bytes()))
                 exported = jax.export.deserialize(serialized)
                 _counts["loaded"] += 1
                 return jax.jit(exported.call), out_tree
@@ -120,7 +159,7 @@ class CachedProgram:
         shardings = tuple(leaf.sharding if isinstance(leaf, jax.Array) else None for leaf in leaves)
         serialized = jax.export.export(jax.jit(flat, in_shardings=shardings))(*leaves).serialize()
         try:
-            atomic_write_bytes(path, pickle.dumps((found["out_tree"], serialized)))
+            atomic_write_bytes(path, _sign(pickle.dumps((found["out_tree"], serialized))))
         except OSError as error:  # a full or read-only cache folder costs the next run a trace, no more
             warnings.warn(f"{path}: traced program not kept ({error})", stacklevel=2)
         _counts["traced"] += 1

@@ -127,7 +127,7 @@ def from_skrl_checkpoint(
     import torch
     from skrl.resources.preprocessors.torch import RunningStandardScaler
 
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)  # tensors only: no code runs
     policy = {k: v.numpy() for k, v in saved["policy"].items()}
     weights = sorted(
         (int(k.split(".")[1]), k) for k in policy if k.startswith("net_container.") and k.endswith(".weight")

@@ -109,8 +109,14 @@ def trained_by(doc: dict[str, Any]) -> str:
 def load_scores(path: Path) -> dict[str, Any]:
     """Read a score file; a missing or malformed file raises ScoreError naming the path and the key."""
     path = Path(path)
+
+    def refuse(constant: str) -> None:  # JSON has no NaN or Infinity; Python's reader would take them
+        raise ScoreError(
+            f"{path}: {constant} where a number belongs (score files write undefined values as null)"
+        )
+
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(path.read_text(), parse_constant=refuse)
     except FileNotFoundError:
         raise ScoreError(f"{path}: score file not found") from None
     except json.JSONDecodeError as error:
