@@ -201,8 +201,8 @@ def test_max_impulse_per_body_is_its_weakest_defined_direction():
     # forward fails at once (0), left holds to 5, backwards has no valid episode (undefined)
     rows = [cell(0, 1.0, 0.0), cell(5, 0.5, 0.0), cell(0, 1.0, 90.0), cell(5, 1.0, 90.0)]
     rows.append(cell(0, float("nan"), 180.0, n=0))
-    assert _max_impulse(rows)["by_body"] == {"pelvis": 0.0}
-    assert _max_impulse([cell(0, float("nan"), 0.0, n=0)])["by_body"] == {"pelvis": None}
+    assert _max_impulse(rows, 0.9)["by_body"] == {"pelvis": 0.0}
+    assert _max_impulse([cell(0, float("nan"), 0.0, n=0)], 0.9)["by_body"] == {"pelvis": None}
 
 
 def test_blown_up_steps_are_counted_and_end_their_episodes(scored):

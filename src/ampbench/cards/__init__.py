@@ -8,6 +8,7 @@ Named overlays (`smoke`, `eval`) are dotted-key patches applied before validatio
 
 from ampbench.cards.base import Range
 from ampbench.cards.evaluation import (
+    BreakingPointSearch,
     EnduranceConfig,
     EvalConfig,
     EvalPushGrid,
@@ -47,6 +48,7 @@ from ampbench.cards.schema import (
 
 __all__ = [
     "AmpConfig",
+    "BreakingPointSearch",
     "CardError",
     "ClipRef",
     "CommandConfig",

@@ -100,6 +100,32 @@ class ImitationConfig(Frozen):
     )
 
 
+class BreakingPointSearch(Frozen):
+    """The push a policy stops surviving, searched per body, azimuth and duration of the push grid rather
+    than read off the grid (whose top cell, when survived, is a cap and not a measurement): the force
+    doubles from `start_force` until success drops below `threshold`, then bisects (in log force) until
+    the bracket is within `resolution`. Each probe plays `evaluation.envs` episodes on the first
+    evaluation seed, timed as the push grid's (so a compiled evaluator is reused)."""
+
+    enabled: bool = Field(True, description="Search the breaking point when scoring.")
+    start_force: float = Field(25.0, gt=0, le=MAX_FORCE, description="First force probed (N).")
+    ceiling_force: float = Field(
+        3200.0, gt=0, le=MAX_FORCE, description="Highest force probed (N); surviving it reports '> ceiling'."
+    )
+    threshold: float = Field(
+        0.9, gt=0, le=1, description="Success rate (episodes up at the push) that counts as surviving."
+    )
+    resolution: float = Field(
+        0.1, gt=0, description="Stop bisecting when failed / survived force <= 1 + resolution."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BreakingPointSearch:
+        if self.start_force > self.ceiling_force:
+            raise ValueError(f"start_force {self.start_force} is above ceiling_force {self.ceiling_force}")
+        return self
+
+
 class RenderConfig(Frozen):
     """The video and filmstrip of a scored policy beside its clip (`ampbench render`); they show, they do
     not score."""
@@ -140,6 +166,9 @@ class EvalConfig(Frozen):
         default_factory=EnduranceConfig, description="Long episodes under the training pushes."
     )
     gait_pushes: GaitPushConfig = Field(default_factory=GaitPushConfig, description="Pushes at gait events.")
+    breaking_point: BreakingPointSearch = Field(
+        default_factory=BreakingPointSearch, description="The push each direction stops surviving."
+    )
     render: RenderConfig = Field(
         default_factory=RenderConfig, description="Videos and filmstrips of the policy beside its clip."
     )

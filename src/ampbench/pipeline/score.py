@@ -23,6 +23,7 @@ from ampbench.motion.clip import ClipError
 from ampbench.motion.loader import load_library
 from ampbench.pipeline.runs import load_run
 from ampbench.robot.model import build_mj_model, humanoid_spec
+from ampbench.scoring.breaking import breaking_points
 from ampbench.scoring.imitation import ClipDistribution
 from ampbench.scoring.scenarios import evaluation_scenarios
 from ampbench.scoring.score import score_rollouts
@@ -84,6 +85,9 @@ def _score_locked(
     rollouts = [simulator.rollout(eval_card, player, s) for s in evaluation_scenarios(eval_card, smoke=smoke)]
     document = score_rollouts(
         card, rollouts, references=imitation_references(card), clips=clip_distribution(card)
+    )
+    document["breaking_point"] = breaking_points(
+        eval_card, lambda scenario: simulator.rollout(eval_card, player, scenario), smoke=smoke
     )
     provenance = {
         "card_hash": card.content_hash(),

@@ -47,6 +47,7 @@ def _max_impulse_text(docs: Sequence[dict[str, Any]]) -> str:
     for doc in docs:
         for body, impulse in doc["max_impulse_survived"]["by_body"].items():
             per_body.setdefault(body, []).append(impulse)
+    capped = {body for doc in docs for body in doc["max_impulse_survived"].get("capped", ())}
     texts = []
     for body, values in sorted(per_body.items()):
         defined = [v for v in values if v is not None]
@@ -54,8 +55,25 @@ def _max_impulse_text(docs: Sequence[dict[str, Any]]) -> str:
             texts.append(f"{body} undefined (no valid episode)")
         else:
             runs = f" (n={len(defined)} of {len(values)} runs)" if len(values) > 1 else ""
-            texts.append(f"{body} {np.mean(defined):.1f}{runs}")
+            above = "> " if body in capped else ""  # the grid's top cell survived: a cap, not a value
+            texts.append(f"{body} {above}{np.mean(defined):.1f}{runs}")
     return ", ".join(texts) or DASH
+
+
+def _breaking_text(docs: Sequence[dict[str, Any]]) -> str:
+    """Per body, the weakest direction's breaking push of each run (`ampbench.scoring.breaking`)."""
+    per_body: dict[str, list[str]] = {}
+    for doc in docs:
+        weakest: dict[str, dict[str, Any]] = {}
+        for entry in doc.get("breaking_point", ()):
+            if entry["bound"] is None:
+                continue
+            known = weakest.get(entry["body"])
+            if known is None or entry["survived_impulse"] < known["survived_impulse"]:
+                weakest[entry["body"]] = entry
+        for body, entry in weakest.items():
+            per_body.setdefault(body, []).append(f"{entry['text']} x {entry['duration']:g} s")
+    return "; ".join(f"{body} {', '.join(texts)}" for body, texts in sorted(per_body.items())) or DASH
 
 
 def _defined_text(docs: Sequence[dict[str, Any]]) -> str:
@@ -98,6 +116,7 @@ def _headline_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
             format_combined(combined_interval(g.docs, episode_mean), 1),
             _headline_push_text(g.docs),
             _max_impulse_text(g.docs),
+            _breaking_text(g.docs),
             format_combined(combined_interval(g.docs, tracking_mean), 3) + _defined_text(g.docs),
             format_combined(combined_interval(g.docs, imitation_mean), 3),
             format_combined(combined_interval(g.docs, imitation_distance), 2) + _floor_text(g.docs),
@@ -220,9 +239,8 @@ def _endurance_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
 
 _HEADLINE = (
     "phase", "card", "backend", "runs", "episode s (95% CI)", "push success, all episodes (95% CI)",
-    "max impulse survived (N·s)", "tracking error (m/s)", "imitation error (rad)",
-    "imitation distance (floor)", "expectations met",
-    "commit",
+    "max impulse survived (N·s)", "breaking push (weakest direction)", "tracking error (m/s)",
+    "imitation error (rad)", "imitation distance (floor)", "expectations met", "commit",
 )  # fmt: skip
 _PUSH = (
     "phase", "card", "backend", "force (N)", "duration (s)", "impulse (N·s)", "Δv (m/s)",

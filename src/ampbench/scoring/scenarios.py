@@ -67,7 +67,7 @@ def _push_cells(grid: EvalPushGrid, smoke: bool) -> list[ScheduledPush]:
     ]
 
 
-def _push_scenario(push: ScheduledPush, seed: int, envs: int, grid: EvalPushGrid) -> EvalScenario:
+def push_scenario(push: ScheduledPush, seed: int, envs: int, grid: EvalPushGrid) -> EvalScenario:
     """Every push episode lasts as long as the longest push needs, so one compiled rollout serves the grid."""
     return EvalScenario(
         name=push_scenario_name(push.body, push.force, push.duration, push.azimuth_deg),
@@ -136,7 +136,7 @@ def evaluation_scenarios(card: ExperimentCard, *, smoke: bool = False) -> list[E
                 name=UNPUSHED, seed=seed, envs=evaluation.envs, episode_seconds=evaluation.episode_seconds
             )
         )
-        scenarios.extend(_push_scenario(push, seed, evaluation.envs, grid) for push in cells)
+        scenarios.extend(push_scenario(push, seed, evaluation.envs, grid) for push in cells)
         scenarios.extend(_gait_scenarios(card, seed, smoke))
         scenarios.extend(_endurance_scenario(card, seed))
     return scenarios

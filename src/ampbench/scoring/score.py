@@ -27,7 +27,6 @@ from ampbench.task.gait import GAIT_EVENTS
 SCHEMA_VERSION = 2
 BOOTSTRAP_REPS = 2000
 ALPHA = 0.05
-MAX_IMPULSE_THRESHOLD = 0.9
 KM_MAX_POINTS = 200
 
 
@@ -183,14 +182,19 @@ def _tracking_by_skill(
     return by_skill
 
 
-def _max_impulse(rows: Sequence[metrics.SuccessRow]) -> dict[str, Any]:
-    per_direction = metrics.max_impulse_survived(rows, MAX_IMPULSE_THRESHOLD)
+def _max_impulse(rows: Sequence[metrics.SuccessRow], threshold: float) -> dict[str, Any]:
+    """The grid's largest impulse survived per direction and per body (weakest direction); `capped`
+    names the bodies whose value is the grid's top impulse, which was survived: a lower bound (the
+    breaking-point search measures past it)."""
+    per_direction = metrics.max_impulse_survived(rows, threshold)
     by_body: dict[str, float | None] = {}
     for (body, _), impulse in per_direction.items():
         weakest = by_body.get(body)
         by_body[body] = impulse if weakest is None else weakest if impulse is None else min(weakest, impulse)
+    top = {body: max(r.impulse for r in rows if r.body == body) for body in by_body}
     return {
-        "threshold": MAX_IMPULSE_THRESHOLD,
+        "threshold": threshold,
+        "capped": sorted(b for b, v in by_body.items() if v is not None and math.isclose(v, top[b])),
         "by_direction": [
             {"body": body, "azimuth_deg": azimuth, "impulse": impulse}
             for (body, azimuth), impulse in per_direction.items()
@@ -428,7 +432,7 @@ def score_rollouts(
         ),
         "push_cells": [_cell_entry(row) for row in rows],
         "push_success": _force_duration_entries(rows),
-        "max_impulse_survived": _max_impulse(rows),
+        "max_impulse_survived": _max_impulse(rows, card.evaluation.breaking_point.threshold),
         "gait_push_success": _gait_push_success(gait, card.evaluation.gait_pushes.window_seconds),
         "endurance": _endurance(card, endurance, rng),
     }
