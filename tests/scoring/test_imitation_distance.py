@@ -28,13 +28,21 @@ def clips() -> ClipDistribution:
     return ClipDistribution(task, clip_reference(task, card.evaluation.imitation, np.random.default_rng(0)))
 
 
-def playback(task: HumanoidTask, seed: int, dof_noise: float = 0.0, lie_from: int | None = None) -> Rollout:
-    """The clip played from random start times as if a simulator had recorded it; `dof_noise` (rad) adds
-    a fixed random offset to every joint, `lie_from` drops every body to the floor from that step on."""
+def playback(
+    task: HumanoidTask,
+    seed: int,
+    dof_noise: float = 0.0,
+    lie_from: int | None = None,
+    clip: int = 0,
+    commanded: int = 0,
+) -> Rollout:
+    """Clip `clip` played from random start times as if a simulator had recorded it, commanding skill
+    `commanded`; `dof_noise` (rad) adds a fixed random offset to every joint, `lie_from` drops every
+    body to the floor from that step on."""
     rng = np.random.default_rng(seed)
     steps = round(SECONDS / task.dt)
-    start = rng.uniform(0.0, task.library.clips[0].duration, size=(ENVS, 1))
-    state = task.library.state_at(0, start + task.dt * np.arange(steps))
+    start = rng.uniform(0.0, task.library.clips[clip].duration, size=(ENVS, 1))
+    state = task.library.state_at(clip, start + task.dt * np.arange(steps))
     dofs, bodies = task.clip_dof_order, task.clip_body_order
     body_positions = state.body_positions[:, :, bodies].copy()
     if lie_from is not None:
@@ -55,14 +63,15 @@ def playback(task: HumanoidTask, seed: int, dof_noise: float = 0.0, lie_from: in
         body_rotations=state.body_rotations[:, :, bodies],
         body_linear_velocities=state.body_linear_velocities[:, :, bodies],
         body_angular_velocities=state.body_angular_velocities[:, :, bodies],
-        command=np.zeros((ENVS, steps, 1 + len(task.skill_names))),
+        command=np.zeros((ENVS, steps, 1 + len(task.skill_names)))
+        + np.eye(1 + len(task.skill_names))[1 + commanded],
         finite=np.ones((ENVS, steps), bool),
     )
 
 
-def summary(clips: ClipDistribution, rollouts) -> dict:
+def summary(clips: ClipDistribution, rollouts, skill: str | None = None) -> dict:
     return imitation_summary(
-        rollouts, clips, start_step=5, reps=200, alpha=0.05, rng=np.random.default_rng(1)
+        rollouts, clips, start_step=5, reps=200, alpha=0.05, rng=np.random.default_rng(1), skill=skill
     )
 
 
@@ -80,3 +89,24 @@ def test_steps_after_a_fall_and_before_the_settle_time_are_not_counted(clips):
     rows = episode_feature_rows(playback(clips.task, 100, lie_from=40), clips.task, start_step=10)
     assert [len(r) for r in rows] == [41 - max(10, history - 1)] * ENVS
     assert rows[0].shape[1] == clips.task.amp_observation_size
+
+
+def test_each_skill_is_measured_against_its_own_clips():
+    """Walk and run clips as two skills: each skill's episodes score near the floor against their own
+    clips, and walk played while run is commanded scores far above it on run's."""
+    card = load_card(
+        "benchmarks/learn_walk.yaml",
+        overrides=("commands.bands=[{skill: walk, speed: [0.8, 1.2]}, {skill: run, speed: [2.0, 3.0]}]",),
+    )
+    library = MotionLibrary([deepmimic_clip("walk"), deepmimic_clip("run")], skills=["walk", "run"])
+    task = HumanoidTask(card, library, build_mj_model(card.simulator, card.humanoid))
+    settings, rng = card.evaluation.imitation, np.random.default_rng(0)
+    by_skill = {skill: clip_reference(task, settings, rng, skill) for skill in ("walk", "run")}
+    two = ClipDistribution(task, clip_reference(task, settings, rng), by_skill)
+    honest = [playback(task, 100, clip=0, commanded=0), playback(task, 101, clip=1, commanded=1)]
+    walk, run = (summary(two, honest, skill) for skill in ("walk", "run"))
+    assert (
+        walk["rows"] == run["rows"] and walk["point"] < 3 * walk["floor"] and run["point"] < 3 * run["floor"]
+    )
+    mislabelled = summary(two, [playback(task, 102, clip=0, commanded=1)], "run")
+    assert mislabelled["low"] > 50 * run["high"]

@@ -97,12 +97,21 @@ class MotionLibrary:
             self._frames["joint_torques"] = np.concatenate([clip.joint_torques for clip in clips])
 
     def sample_times(
-        self, rng: np.random.Generator, n: int, earliest: float = 0.0
+        self, rng: np.random.Generator, n: int, earliest: float = 0.0, skill: str | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Clip indices drawn by weight, and times uniform in [0, that clip's duration]; on non-loop clips
-        in [earliest, duration] instead (a history of k frames needs earliest = (k - 1) dt, or its first
-        frames would clamp to frame 0: zero displacement beside non-zero velocities)."""
-        clip_index = rng.choice(len(self.clips), size=n, p=self.weights)
+        """Clip indices drawn by weight (among `skill`'s clips only, when given), and times uniform in
+        [0, that clip's duration]; on non-loop clips in [earliest, duration] instead (a history of k frames
+        needs earliest = (k - 1) dt, or its first frames would clamp to frame 0: zero displacement beside
+        non-zero velocities)."""
+        weights = self.weights
+        if skill is not None:
+            weights = np.where(np.asarray(self.skills) == skill, weights, 0.0)
+            if weights.sum() == 0:
+                raise ClipError(
+                    f"motion library: no clip of skill {skill!r} (skills {sorted(set(self.skills))})"
+                )
+            weights = weights / weights.sum()
+        clip_index = rng.choice(len(self.clips), size=n, p=weights)
         duration = self._durations[clip_index]
         low = np.where(self._loop[clip_index], 0.0, np.minimum(earliest, duration))
         return clip_index, rng.uniform(low, duration)
@@ -167,7 +176,9 @@ class MotionLibrary:
             )
         return self.sample(rng, n)
 
-    def sample_history(self, rng: np.random.Generator, n: int, k: int, dt: float) -> MotionState:
+    def sample_history(
+        self, rng: np.random.Generator, n: int, k: int, dt: float, skill: str | None = None
+    ) -> MotionState:
         """n histories of k frames at t-(k-1)dt ... t, oldest first: arrays (n, k, ...); on non-loop clips
         t >= (k-1)dt, so every frame of a history lies inside the clip.
 
@@ -175,7 +186,7 @@ class MotionLibrary:
         frames, so no sample blends two frames: blending two frames of a noisy policy's torques shrinks
         their noise, which a discriminator would tell from a training policy's.
         """
-        clip_index, end_time = self.sample_times(rng, n, earliest=(k - 1) * dt)
+        clip_index, end_time = self.sample_times(rng, n, earliest=(k - 1) * dt, skill=skill)
         at_control_rate = np.abs(self._fps[clip_index] * dt - 1.0) < _SNAP_FRAMES
         end_time = np.where(at_control_rate, np.floor(end_time / dt + _SNAP_FRAMES) * dt, end_time)
         return self.history_at(clip_index, end_time, k, dt)

@@ -58,9 +58,10 @@ def clip_distribution(card: ExperimentCard) -> ClipDistribution | None:
     except ClipError:
         return None
     task = HumanoidTask(card, library, build_mj_model(card.simulator, card.humanoid))
-    return ClipDistribution(
-        task, clip_reference(task, card.evaluation.imitation, np.random.default_rng(REFERENCE_SEED))
-    )
+    settings, rng = card.evaluation.imitation, np.random.default_rng(REFERENCE_SEED)
+    skills = task.skill_names if len(task.skill_names) > 1 else ()
+    by_skill = {skill: clip_reference(task, settings, rng, skill) for skill in skills}
+    return ClipDistribution(task, clip_reference(task, settings, rng), by_skill)
 
 
 def score_run(

@@ -9,7 +9,8 @@ the way its discriminator saw it, on whichever simulator played it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,10 +23,12 @@ from ampbench.task.imitation import FeatureMoments, ImitationReference
 
 
 class ClipDistribution(NamedTuple):
-    """What a policy's features are compared with: the task that computes them and the clips' reference."""
+    """What a policy's features are compared with: the task that computes them, the clips' reference,
+    and one reference per skill (the clips of that skill) where the card has more than one."""
 
     task: HumanoidTask
     reference: ImitationReference
+    by_skill: Mapping[str, ImitationReference] = MappingProxyType({})
 
 
 def episode_feature_rows(rollout: Rollout, task: HumanoidTask, start_step: int) -> list[np.ndarray]:
@@ -66,13 +69,19 @@ def imitation_summary(
     reps: int,
     alpha: float,
     rng: np.random.Generator,
+    skill: str | None = None,
 ) -> dict[str, Any] | None:
     """Distance of the pooled episodes with its bootstrap interval over episodes, per eval seed, and the
-    floor; None where fewer than two rows were up after the settle time."""
-    task, reference = clips
+    floor; `skill`: the episodes commanded that skill against its own clips. None where fewer than two
+    rows were up after the settle time."""
+    task = clips.task
+    reference = clips.reference if skill is None else clips.by_skill[skill]
     seeds, sums, outer, counts = [], [], [], []
     for rollout in unpushed:
-        for rows in episode_feature_rows(rollout, task, start_step):
+        commanded = np.argmax(rollout.command[:, 0, 1:], axis=-1)
+        for env, rows in enumerate(episode_feature_rows(rollout, task, start_step)):
+            if skill is not None and task.skill_names[commanded[env]] != skill:
+                continue
             if len(rows):
                 seeds.append(rollout.scenario.seed)
                 sums.append(rows.sum(axis=0))
@@ -109,7 +118,7 @@ def imitation_summary(
         "low": low if np.isfinite(low) else None,
         "high": high if np.isfinite(high) else None,
         "per_seed": {int(seed): distance(everything[seeds == seed]) for seed in np.unique(seeds)},
-        "floor": reference.floor(task.reference_amp_observations(rng, rows)),
+        "floor": reference.floor(task.reference_amp_observations(rng, rows, skill=skill)),
         "rows": rows,
         "episodes": len(counts),
     }

@@ -383,6 +383,13 @@ def score_rollouts(
     rng = np.random.default_rng(bootstrap_seed)
     imitation, imitation_by_skill = _imitation(card, unpushed, references or {}, grid.settle_seconds, rng)
     tracking = [metrics.velocity_tracking_error(r, settle_seconds=grid.settle_seconds) for r in unpushed]
+    settle_step = round(grid.settle_seconds / card.simulator.control_dt)
+
+    def distance(skill: str | None = None) -> dict[str, Any] | None:
+        return imitation_summary(
+            unpushed, clips, start_step=settle_step, reps=BOOTSTRAP_REPS, alpha=ALPHA, rng=rng, skill=skill
+        )
+
     rows = metrics.success_curve([metrics.push_trial(r, grid.window_seconds) for r in grid_pushed])
     doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
@@ -420,16 +427,10 @@ def score_rollouts(
         "tracking_error_by_skill": _tracking_by_skill(card, unpushed, tracking, rng),
         "imitation_error": imitation,
         "imitation_error_by_skill": imitation_by_skill,
-        "imitation_distance": None
+        "imitation_distance": None if clips is None else distance(),
+        "imitation_distance_by_skill": {}
         if clips is None
-        else imitation_summary(
-            unpushed,
-            clips,
-            start_step=round(grid.settle_seconds / card.simulator.control_dt),
-            reps=BOOTSTRAP_REPS,
-            alpha=ALPHA,
-            rng=rng,
-        ),
+        else {skill: distance(skill) for skill in clips.by_skill},
         "push_cells": [_cell_entry(row) for row in rows],
         "push_success": _force_duration_entries(rows),
         "max_impulse_survived": _max_impulse(rows, card.evaluation.breaking_point.threshold),

@@ -174,11 +174,13 @@ class HumanoidTask:
         skill_of_clip = [self.skill_names.index(skill) for skill in self.library.skills]
         self.reset_skill = np.asarray(skill_of_clip, dtype=np.int32)[clip_index]
 
-    def reference_amp_observations(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """n reference AMP observations (n, amp_observation_size) drawn afresh from the clips (host side)."""
-        return self._clip_amp(self.library.sample_history(rng, n, self.card.amp.history, self.dt)).astype(
-            np.float32
-        )
+    def reference_amp_observations(
+        self, rng: np.random.Generator, n: int, skill: str | None = None
+    ) -> np.ndarray:
+        """n reference AMP observations (n, amp_observation_size) drawn afresh from the clips (of `skill`
+        only, when given), on the host."""
+        history = self.library.sample_history(rng, n, self.card.amp.history, self.dt, skill=skill)
+        return self._clip_amp(history).astype(np.float32)
 
     def _clip_amp(self, state: MotionState) -> np.ndarray:
         """AMP features of clip frames through the same function the simulator state uses."""

@@ -94,9 +94,9 @@ def imitation_reference(draw: np.ndarray, keep: np.ndarray, min_std: float) -> I
 
 
 def clip_reference(
-    task: HumanoidTask, settings: ImitationConfig, rng: np.random.Generator
+    task: HumanoidTask, settings: ImitationConfig, rng: np.random.Generator, skill: str | None = None
 ) -> ImitationReference:
-    """The task's reference: `settings.reference_rows` clip draws, its constant columns left out. The
-    trainer and the score file both build theirs here."""
-    draw = task.reference_amp_observations(rng, settings.reference_rows)
+    """The task's reference: `settings.reference_rows` clip draws (of `skill`'s clips, when given), its
+    constant columns left out. The trainer and the score file both build theirs here."""
+    draw = task.reference_amp_observations(rng, settings.reference_rows, skill=skill)
     return imitation_reference(draw, ~task.constant_amp_mask, settings.min_feature_std)

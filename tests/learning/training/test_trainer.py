@@ -97,7 +97,7 @@ class PointMassEnv:
             info=jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), fresh.info, stepped),
         )
 
-    def reference_amp_observations(self, rng, n):
+    def reference_amp_observations(self, rng, n, skill=None):
         v = rng.uniform(-1.0, 1.0, n)
         return np.stack([v, 0.9 * v + 0.02 * rng.normal(size=n)], axis=1).astype(np.float32)
 
