@@ -457,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in COMPILING_COMMANDS:
             compile_cache.enable(args.compile_cache)
         return args.func(args)
-    except (CardError, ValueError, FileNotFoundError, RuntimeError) as error:
+    except (CardError, ValueError, OSError, RuntimeError) as error:  # OSError: disk full, exists, ...
         print(f"ampbench: {error}", file=sys.stderr)
         return 2
 

@@ -73,3 +73,13 @@ def test_minutes_must_be_a_finite_positive_number(minutes, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "benchmarks/learn_walk.yaml", "--minutes", minutes])
     assert exit_.value.code == 2 and "--minutes" in capsys.readouterr().err
+
+
+def test_unreadable_inputs_are_one_line_errors(tmp_path, capsys):
+    binary = tmp_path / "card.yaml"
+    binary.write_bytes(b"\xff\xfe\x00\x81binary")
+    for path, message in ((tmp_path, "a folder, not a card file"), (binary, "not a text file")):
+        assert main(["cards", "show", str(path)]) == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(CardError, match=r"override 'training.envs=\[1, 2': the value is not valid YAML"):
+        card_from_dict(MINIMAL, overrides=("training.envs=[1, 2",))

@@ -77,7 +77,7 @@ BROKEN_BYTES = {
     "truncated": (lambda data: data[: len(data) // 2], "zipfile.BadZipFile"),
     "tail cut": (lambda data: data[:-10], "zipfile.BadZipFile"),
     "corrupted": (zeroed_middle, "(zipfile.BadZipFile|zlib.error)"),
-    "empty": (lambda data: b"", "EOFError"),
+    "empty": (lambda data: b"", "zipfile.BadZipFile"),
 }
 
 
@@ -163,3 +163,18 @@ def test_state_at_refuses_a_nan_time_and_a_clip_index_outside_the_library():
         library.state_at(np.array([2]), np.array([0.1]))
     with pytest.raises(ClipError, match=r"clip index expected 0 to 1, found -1"):
         library.state_at(-1, 0.1)
+
+
+def test_an_npz_header_declaring_a_huge_array_is_refused_before_allocating(tmp_path):
+    import io
+    import zipfile
+
+    from ampbench.motion.clip_files import read_npz
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("dof_positions.npy", b"\x93NUMPY\x01\x00" + header.getvalue()[8:] + b"\0" * 64)
+    with pytest.raises(ClipError, match=r"bomb.npz.*dof_positions declares shape \(1000000000000,\)"):
+        read_npz(path)

@@ -56,7 +56,12 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise CardError(f"override '{text}' must look like dotted.key=value")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw)
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        raise CardError(
+            f"override '{text}': the value is not valid YAML ({error.problem or error})"
+        ) from None
 
 
 def apply_dotted(data: dict[str, Any], key: str, value: Any, *, source: str) -> None:
@@ -152,6 +157,10 @@ def load_card(
         data = read_yaml(path.read_text())
     except FileNotFoundError:
         raise CardError(f"{path}: card file not found") from None
+    except IsADirectoryError:
+        raise CardError(f"{path}: a folder, not a card file (cards are benchmarks/<name>.yaml)") from None
+    except UnicodeDecodeError:
+        raise CardError(f"{path}: not a text file; a card is YAML") from None
     except yaml.YAMLError as error:
         raise CardError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):

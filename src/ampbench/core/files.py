@@ -36,3 +36,28 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_npz_sizes(path: Path) -> None:
+    """ValueError naming the file and array where an NPZ member's header declares more data than the
+    member holds: read before np.load allocates, so a crafted header cannot ask for terabytes."""
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read(member)
+                declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if declared > info.file_size:
+                    raise ValueError(
+                        f"{path}: array {info.filename.removesuffix('.npy')} declares shape {shape} "
+                        f"({declared} bytes) but holds {info.file_size} bytes"
+                    )

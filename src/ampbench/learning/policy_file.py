@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ampbench.core.files import atomic_write_bytes
+from ampbench.core.files import atomic_write_bytes, check_npz_sizes
 
 FORMAT = "ampbench-policy"
 VERSION = 1
@@ -62,8 +63,12 @@ def write(path: str | Path, *, layers: list[tuple[np.ndarray, np.ndarray]], **fi
 
 def read(path: str | Path) -> tuple[dict[str, np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
     """(fields, layers) of a policy file, checked: format and version, keys, shapes along the layers."""
-    with np.load(path) as data:
-        fields = {key: data[key] for key in data.files}
+    try:
+        check_npz_sizes(Path(path))
+        with np.load(path, allow_pickle=False) as data:
+            fields = {key: data[key] for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise PolicyFileError(f"{path}: not a readable policy file ({error})") from None
     missing = [key for key in _REQUIRED if key not in fields]
     if missing:
         raise PolicyFileError(f"{path}: not a policy file of format {FORMAT}: keys {missing} missing")

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ampbench.core.files import check_npz_sizes
 from ampbench.motion.clip import (
     ARRAY_KEYS,
     DOF_CONVENTION,
@@ -213,6 +214,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise ClipError(f"{path}: file not found")
     try:
+        check_npz_sizes(path)
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise ValueError("a single .npy array, not an archive of named arrays")
