@@ -14,6 +14,7 @@ from pathlib import Path
 from ampbench.cards import ExperimentCard
 from ampbench.core.provenance import provenance
 from ampbench.core.runs import create_run, latest_checkpoint, new_run_dir, run_lock
+from ampbench.pipeline.memory import check_fits
 from ampbench.pipeline.runs import load_run
 from ampbench.sim import get_simulator
 from ampbench.sim.protocol import Simulator, is_batched
@@ -66,6 +67,7 @@ def start_runs(
         )
     if card.trainer != "ampbench" and backend != "isaaclab":
         raise ValueError(f"card {card.name}: trainer={card.trainer} runs on the isaaclab backend only")
+    check_fits(card)
     simulator = get_simulator(backend)
     run_dirs = []
     for seed in seeds:

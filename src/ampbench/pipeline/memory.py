@@ -1,0 +1,51 @@
+"""Will a card's training fit this machine? A coarse estimate of the arrays a run holds, checked before
+any run folder is made, so a card that cannot fit fails at once with the numbers instead of hours later
+(or by the kernel's OOM killer).
+
+Counted (float32): each env's simulator state (`ENV_STATE_BYTES`, the MJX batch measured at about 38 KB
+an env; MuJoCo C's is smaller), one rollout's transitions (observations twice, AMP observations, actions,
+log-probs, rewards and flags per env and step), the AMP replay buffer and each update's reference draw
+(twice the rollout's rows). Networks and optimiser states are small beside them and left out; XLA's
+working memory is covered by `HEADROOM`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ampbench.cards import ExperimentCard
+from ampbench.robot.model import humanoid_spec
+from ampbench.task.features import feature_layout
+
+ENV_STATE_BYTES = 38_000
+HEADROOM = 2.0  # the estimate x this must fit: intermediates of the compiled update, allocator slack
+
+
+def training_bytes(card: ExperimentCard) -> int:
+    """Estimated bytes of a run of `card` (see the module docstring)."""
+    spec = humanoid_spec(card.humanoid.model)
+    dofs, keys = len(spec.effort_limits), len(card.humanoid.key_bodies)
+    observation = feature_layout("kinematic", dofs, keys).size + 1 + len(card.commands.bands)
+    amp = feature_layout(card.amp.feature_set, dofs, keys).size * card.amp.history
+    envs, steps = card.training.envs, card.ppo.rollout_steps
+    transition = 2 * observation + amp + 2 * dofs + 6
+    floats = envs * steps * transition + card.amp.replay_size * amp + 2 * envs * steps * amp
+    return envs * ENV_STATE_BYTES + 4 * floats
+
+
+def machine_bytes() -> int:
+    """Physical memory of this machine."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(card: ExperimentCard, available: int | None = None) -> None:
+    """ValueError with the estimate and the memory where `card`'s run would not fit (`available`: the
+    machine's memory by default)."""
+    available = machine_bytes() if available is None else available
+    needed = training_bytes(card)
+    if needed * HEADROOM > available:
+        raise ValueError(
+            f"card {card.name}: training.envs {card.training.envs} needs about {needed / 2**30:.1f} GiB "
+            f"(x{HEADROOM:g} headroom) and this machine has {available / 2**30:.1f} GiB; lower training.envs "
+            "or amp.replay_size"
+        )

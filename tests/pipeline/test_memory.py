@@ -1,0 +1,26 @@
+"""A card that cannot fit is refused before any run folder is made, with the estimate and the memory."""
+
+from __future__ import annotations
+
+import pytest
+
+from ampbench.cards import load_card
+from ampbench.cli import main
+from ampbench.pipeline.memory import check_fits, training_bytes
+
+
+def test_the_estimate_grows_with_envs_and_replay_and_refuses_what_cannot_fit():
+    card = load_card("benchmarks/learn_walk.yaml")
+    more = load_card("benchmarks/learn_walk.yaml", overrides=("training.envs=512",))
+    assert training_bytes(more) > training_bytes(card)
+    check_fits(card, available=8 * 2**30)
+    with pytest.raises(
+        ValueError, match=r"training.envs 256 needs about 0\.1 GiB .* this machine has 0\.1 GiB"
+    ):
+        check_fits(card, available=2**26)
+
+
+def test_train_refuses_before_making_a_run_folder(tmp_path, capsys):
+    args = ["train", "benchmarks/learn_walk.yaml", "--backend", "mujoco", "--runs", str(tmp_path)]
+    assert main([*args, "--set", "training.envs=100000000"]) == 2
+    assert "GiB" in capsys.readouterr().err and not any(tmp_path.iterdir())
