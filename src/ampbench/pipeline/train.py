@@ -36,6 +36,7 @@ def train_seed(
 
     if card.trainer == "skrl":
         skrl_amp.check_card(card)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):
         env = simulator.training_env(card, seed=seed)
         try:
