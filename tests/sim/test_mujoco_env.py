@@ -217,3 +217,20 @@ def test_a_gait_push_starts_at_its_event_after_the_warm_up(card, library):
     # steps 50 (1.0 s, warm-up), 150 (3.0 s, in the wait up to 4.0 s), 250 (5.0 s, too late)
     assert push_start_after({50, 150, 250}) == pytest.approx(150 * task.dt)
     assert push_start_after({50, 250}) >= PUSH_NOT_YET
+
+
+def test_a_step_that_ends_episodes_reports_the_ended_transition_not_the_reset(card, library):
+    """The reset of ended envs writes the batch state in place; the step's AMP observation and final
+    observation must stay those of the transition that ended. Aliased, a fall reported the reset's clip
+    frames, which the discriminator pays as a clip's (a reward for falling)."""
+    env = MujocoHumanoidEnv(card, library, envs=ENVS, training=True)
+    env.reset(0)
+    for _ in range(3):
+        env.step(np.zeros((ENVS, env.action_size)))
+    before = env.state["amp_history"].copy()
+    step = env.step(np.full((ENVS, env.action_size), np.nan))  # a blow-up: every episode ends here
+    assert np.all(step.done == 1)
+    frames = step.amp_obs.reshape(before.shape)
+    np.testing.assert_array_equal(frames[:, :-1], before[:, 1:])  # the ended history, shifted by one
+    assert not np.allclose(step.amp_obs, env.state["amp_history"].reshape(ENVS, -1))  # not the reset's
+    assert not np.allclose(step.final_obs, env.state["obs"])

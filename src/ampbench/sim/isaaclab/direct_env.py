@@ -243,7 +243,10 @@ class HumanoidDirectEnv(DirectRLEnv):
             )
         self.last_parts = {**parts, "command": task.command(state["skill"], state["speed"])}
         state.update(
-            torques=parts["joint_torques"], step=step_count, amp_history=out.amp_history, obs=out.obs
+            torques=parts["joint_torques"],
+            step=step_count,
+            amp_history=out.amp_history.copy(),  # _reset_idx writes the state in place; `out` keeps the
+            obs=out.obs.copy(),  # transition that ended (see the MuJoCo C env)
         )
         self.outcome = out
         if not self.training:

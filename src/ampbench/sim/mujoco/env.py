@@ -253,8 +253,11 @@ class MujocoHumanoidEnv:
                 self.eval_settings, step_count, parts, state["gait"], state["push_start"]
             )
         self.last_parts = {**parts, "command": task.command(state["skill"], state["speed"])}
-        state.update(physics=physics, torques=torques, step=step_count, amp_history=out.amp_history)
-        state["obs"] = out.obs
+        # Copies: resetting the ended envs below writes into the state's arrays in place, and `out` must
+        # keep the transition that ended (a view would hand the trainer the reset's clip frames as the
+        # falling step's AMP observation, which the discriminator pays as a clip's).
+        state.update(physics=physics, torques=torques, step=step_count, amp_history=out.amp_history.copy())
+        state["obs"] = out.obs.copy()
         result = BatchStep(
             obs=out.obs,
             reward=out.reward.astype(np.float32),
