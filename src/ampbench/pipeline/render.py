@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ampbench.cards import ExperimentCard, with_overlays
 from ampbench.core.runs import latest_checkpoint
 from ampbench.learning.policy import load_players
@@ -49,9 +51,10 @@ def watch_scenarios(card: ExperimentCard) -> list[EvalScenario]:
 
 
 def poses_of(card: ExperimentCard, rollout: Rollout, library, stride: int) -> Poses:
-    """The recording's env 0 every `stride` steps, its clip ghost and push arrow."""
+    """The recording's env 0 every `stride` steps, the ghost of the first clip of the skill it was
+    commanded, and the push arrow."""
     policy = rollout_qpos(rollout, 0)
-    skill = card.commands.bands[0].skill
+    skill = card.commands.bands[int(np.argmax(rollout.command[0, 0, 1:]))].skill
     clip_index = library.skills.index(skill)
     ghost = ghost_qpos(library, clip_index, policy, rollout.dof_names, rollout.dt)
     arrows = push_arrows(rollout, 0, card.evaluation.render.arrow_m_per_newton)
