@@ -221,6 +221,8 @@ def _render_where_possible(run: Path, args: argparse.Namespace) -> None:
         print(f"no videos for {run}: {error} (install ampbench[render])")
     except mujoco.FatalError as error:
         print(f"no videos for {run}: MuJoCo could not render offscreen ({error}); see docs/installation.md")
+    except (ValueError, OSError, RuntimeError) as error:  # no clips here, ffmpeg, disk: the score stands
+        print(f"no videos for {run}: {error}")
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -236,9 +236,10 @@ def test_unknown_contact_sets_and_geoms_are_refused(contacts):
 
 def test_disable_flags_reach_the_model():
     model = build_mj_model(cards.SimulatorConfig(disable=("eulerdamp", "warmstart")), cards.HumanoidConfig())
-    want = mujoco.mjtDisableBit.mjDSBL_EULERDAMP | mujoco.mjtDisableBit.mjDSBL_WARMSTART
+    autoreset = mujoco.mjtDisableBit.mjDSBL_AUTORESET  # always off: a blow-up must stay visible
+    want = mujoco.mjtDisableBit.mjDSBL_EULERDAMP | mujoco.mjtDisableBit.mjDSBL_WARMSTART | autoreset
     assert model.opt.disableflags == want
-    assert _model().opt.disableflags == 0
+    assert _model().opt.disableflags == autoreset
 
 
 def test_weld_adds_one_equality_without_changing_the_layout():

@@ -137,8 +137,8 @@ class RenderConfig(Frozen):
         description="Video frame rate; frames are recorded control steps, every "
         "round(1 / (fps x control_dt))-th.",
     )
-    width: int = Field(480, ge=16, description="Frame width (px).")
-    height: int = Field(360, ge=16, description="Frame height (px).")
+    width: int = Field(480, ge=16, multiple_of=2, description="Frame width (px; even, for H.264).")
+    height: int = Field(360, ge=16, multiple_of=2, description="Frame height (px; even, for H.264).")
     camera_distance: float = Field(4.0, gt=0, description="Tracking camera distance (m).")
     filmstrip_frames: int = Field(8, ge=1, description="Frames side by side in the PNG filmstrip.")
     arrow_m_per_newton: float = Field(

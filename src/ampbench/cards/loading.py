@@ -35,6 +35,9 @@ class _CardLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool | None):
+                message = f"a mapping key must be a plain value, found {type(key).__name__}"
+                raise yaml.constructor.ConstructorError(None, None, message, key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None,

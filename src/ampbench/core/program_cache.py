@@ -26,6 +26,7 @@ import hmac
 import os
 import pickle
 import secrets
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,7 @@ from ampbench.core.files import atomic_write_bytes
 from ampbench.core.provenance import package_versions
 
 FORMAT = 2  # raise when what is stored changes
+KEY_BYTES = 32
 VERSIONED = ("jax", "jaxlib", "mujoco", "mujoco-mjx", "flax", "optax", "numpy")
 _PACKAGE = Path(__file__).resolve().parents[1]  # the ampbench package; its source keys the cache
 _counts = {"loaded": 0, "traced": 0}
@@ -50,16 +52,18 @@ def signing_key_path() -> Path:
 
 
 def signing_key() -> bytes:
-    """The key, made on first use (32 random bytes, readable by its owner only)."""
+    """The key, made on first use: 32 random bytes, readable by its owner only, moved into place whole
+    (a key file of any other length, say from a killed writer, is made again)."""
     path = signing_key_path()
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            return path.read_bytes()
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
+    if path.is_file():
+        key = path.read_bytes()
+        if len(key) == KEY_BYTES:
+            return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key.")  # mode 0600
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(secrets.token_bytes(KEY_BYTES))
+    os.replace(temporary, path)
     return path.read_bytes()
 
 

@@ -350,8 +350,9 @@ def train(
             f"{', '.join(env.task.constant_amp_columns)}"
         )
     history: list[dict[str, float]] = []
+    purge_step = first * per_update + 1 if first else None  # past the resumed checkpoint's own record
     with (
-        SummaryWriter(str(Path(run_dir) / "tb"), purge_step=first * per_update or None) as writer,
+        SummaryWriter(str(Path(run_dir) / "tb"), purge_step=purge_step) as writer,
         tqdm(
             total=updates * per_update,
             initial=first * per_update,

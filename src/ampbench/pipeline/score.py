@@ -59,7 +59,8 @@ def clip_distribution(card: ExperimentCard) -> ClipDistribution | None:
         return None
     task = HumanoidTask(card, library, build_mj_model(card.simulator, card.humanoid))
     settings, rng = card.evaluation.imitation, np.random.default_rng(REFERENCE_SEED)
-    skills = task.skill_names if len(task.skill_names) > 1 else ()
+    with_clips = [skill for skill in task.skill_names if skill in library.skills]
+    skills = with_clips if len(with_clips) > 1 else ()
     by_skill = {skill: clip_reference(task, settings, rng, skill) for skill in skills}
     return ClipDistribution(task, clip_reference(task, settings, rng), by_skill)
 

@@ -160,7 +160,7 @@ def write_video(path: Path, frames: np.ndarray, fps: float) -> Path:
     """H.264 MP4 (imageio's ffmpeg plugin)."""
     with warnings.catch_warnings():  # JAX warns of any fork; ffmpeg's fork execs at once, holding no lock
         warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
-        iio.imwrite(path, frames, fps=fps, codec="libx264", macro_block_size=1)
+        iio.imwrite(path, frames, fps=fps, codec="libx264", macro_block_size=1, plugin="FFMPEG")
     return path
 
 

@@ -27,6 +27,7 @@ from ampbench.report.groups import (
 )
 from ampbench.report.plots import plot_links
 from ampbench.scoring import stats
+from ampbench.scoring.breaking import bracket_text
 from ampbench.scoring.falls import FALL_RULE
 
 
@@ -72,7 +73,8 @@ def _breaking_text(docs: Sequence[dict[str, Any]]) -> str:
             if known is None or entry["survived_impulse"] < known["survived_impulse"]:
                 weakest[entry["body"]] = entry
         for body, entry in weakest.items():
-            per_body.setdefault(body, []).append(f"{entry['text']} x {entry['duration']:g} s")
+            text = bracket_text(entry["survived_force"], entry["failed_force"])
+            per_body.setdefault(body, []).append(f"{text} x {entry['duration']:g} s")
     return "; ".join(f"{body} {', '.join(texts)}" for body, texts in sorted(per_body.items())) or DASH
 
 

@@ -308,6 +308,9 @@ def _apply_solver(model: mujoco.MjModel, simulator: cards.SimulatorConfig) -> No
     model.opt.integrator = _INTEGRATORS[simulator.integrator]
     for flag in simulator.disable:
         model.opt.disableflags |= int(getattr(mujoco.mjtDisableBit, f"mjDSBL_{flag.upper()}"))
+    # A blown-up state stays blown up instead of MuJoCo C quietly restarting it from qpos0, so the one
+    # blow-up rule (`task.humanoid.physics_sane`) sees it on every backend.
+    model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_AUTORESET)
 
 
 def floor_contact_geoms(model: mujoco.MjModel, contacts: str | tuple[str, ...]) -> tuple[str, ...]:

@@ -42,11 +42,16 @@ class BreakingPoint:
         return "bracket"
 
     def text(self) -> str:
-        if self.bound == "lower":
-            return f"> {self.survived:g} N"
-        if self.bound == "upper":
-            return f"< {self.failed:g} N"
-        return f"{self.survived:g}-{self.failed:g} N"
+        return bracket_text(self.survived, self.failed)
+
+
+def bracket_text(survived: float, failed: float | None) -> str:
+    """ "> 3200 N" (the ceiling held), "< 25 N" (the first probe failed) or "400-436 N"."""
+    if failed is None:
+        return f"> {survived:.0f} N"
+    if survived == 0.0:
+        return f"< {failed:.0f} N"
+    return f"{survived:.0f}-{failed:.0f} N"
 
 
 def search_breaking_force(probe: Probe, search: BreakingPointSearch) -> BreakingPoint | None:

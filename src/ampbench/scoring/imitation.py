@@ -73,7 +73,7 @@ def imitation_summary(
 ) -> dict[str, Any] | None:
     """Distance of the pooled episodes with its bootstrap interval over episodes, per eval seed, and the
     floor; `skill`: the episodes commanded that skill against its own clips. None where fewer than two
-    rows were up after the settle time."""
+    episodes were up after the settle time; a seed whose episodes hold one row has None."""
     task = clips.task
     reference = clips.reference if skill is None else clips.by_skill[skill]
     seeds, sums, outer, counts = [], [], [], []
@@ -87,7 +87,7 @@ def imitation_summary(
                 sums.append(rows.sum(axis=0))
                 outer.append(rows.T @ rows)
                 counts.append(len(rows))
-    if sum(counts) < 2:
+    if len(counts) < 2:  # an interval over episodes needs two
         return None
     sums, outer, counts, seeds = np.asarray(sums), np.asarray(outer), np.asarray(counts), np.asarray(seeds)
 
@@ -98,26 +98,22 @@ def imitation_summary(
         return reference.distance(_pooled(sums[chosen], outer[chosen], counts[chosen]))
 
     everything = np.arange(len(counts))
-    point = distance(everything)
-    if len(counts) > 1:
-        boot = stats.bootstrap(
-            (everything,),
-            distance,
-            n_resamples=reps,
-            confidence_level=1 - alpha,
-            method="percentile",
-            vectorized=False,
-            rng=rng,
-        ).confidence_interval
-        low, high = float(boot.low), float(boot.high)
-    else:
-        low = high = float("nan")
+    boot = stats.bootstrap(
+        (everything,),
+        distance,
+        n_resamples=reps,
+        confidence_level=1 - alpha,
+        method="percentile",
+        vectorized=False,
+        rng=rng,
+    ).confidence_interval  # every resample holds >= 2 rows: each episode has one or more
     rows = int(counts.sum())
+    per_seed = {int(seed): distance(everything[seeds == seed]) for seed in np.unique(seeds)}
     return {
-        "point": point,
-        "low": low if np.isfinite(low) else None,
-        "high": high if np.isfinite(high) else None,
-        "per_seed": {int(seed): distance(everything[seeds == seed]) for seed in np.unique(seeds)},
+        "point": distance(everything),
+        "low": float(boot.low),
+        "high": float(boot.high),
+        "per_seed": {seed: value if np.isfinite(value) else None for seed, value in per_seed.items()},
         "floor": reference.floor(task.reference_amp_observations(rng, rows, skill=skill)),
         "rows": rows,
         "episodes": len(counts),
