@@ -222,10 +222,10 @@ class MujocoHumanoidEnv:
         )
         physics, torques = trajectory[:, -1], sensordata.mean(axis=1).astype(np.float32)
         # A blown-up physics step ends the episode as a fall and keeps the last sane state, so no NaN
-        # reaches observations, rewards, the discriminator or a recorded rollout. MuJoCo C resets a state
-        # whose acceleration blows up by itself (warning "Nan, Inf or huge value in QACC") and carries on
-        # from qpos0: the reset sets the state's time to 0, so a substep whose time did not advance by
-        # one time step is a blow-up, whatever the state looks like after it.
+        # reaches observations, rewards, the discriminator or a recorded rollout. The models are built with
+        # MuJoCo's auto-reset off (it would reset a state whose acceleration blows up to qpos0 and carry on,
+        # hiding it); as a second guard, a substep whose time did not advance by one time step is a
+        # blow-up, whatever the state looks like after it.
         substeps = (trajectory[:, :, self._slices[part]] for part in ("qpos", "qvel"))
         finite = (
             self._advanced(state["physics"], trajectory)
