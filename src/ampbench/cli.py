@@ -123,17 +123,23 @@ def _convert_one_csv(src: Path, dst: Path, target: str, fill_missing: bool) -> P
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ampbench.pipeline.train import resume_run, start_runs
+    from ampbench.pipeline.train import resume_runs, start_runs
     from ampbench.sim import default_backend
 
     if args.resume:
-        if args.card or args.smoke or args.overlay or args.overrides or args.seed is not None:
-            raise ValueError("--resume continues a run exactly as it was started: give only the run folder")
-        print(resume_run(Path(args.resume), minutes=args.minutes))
+        given = (
+            args.card or args.smoke or args.overlay or args.overrides or args.seed is not None or args.seeds
+        )
+        if given:
+            raise ValueError("--resume continues runs exactly as they were started: give only run folders")
+        for run_dir in resume_runs([Path(path) for path in args.resume], minutes=args.minutes):
+            print(run_dir)
         return 0
+    if args.seed is not None and args.seeds:
+        raise ValueError("give --seed or --seeds, not both")
     overlays = ("smoke",) if args.smoke else ()
     card = _load(args, args.card, overlays)
-    seeds = (args.seed,) if args.seed is not None else card.training.seeds
+    seeds = (args.seed,) if args.seed is not None else args.seeds or card.training.seeds
     for run_dir in start_runs(
         card,
         backend=args.backend or default_backend(card),
@@ -234,6 +240,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    from ampbench.pipeline.pack import MIB, pack_run
+
+    for run in args.runs:
+        out = pack_run(Path(run), Path(args.out), max_bytes=int(args.max_mib * MIB))
+        print(f"wrote {out} ({out.stat().st_size / MIB:.1f} MiB)")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from ampbench.pipeline.reproduce import reproduce
 
@@ -273,6 +288,15 @@ def positive_number(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, found {text!r}")
     return value
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    """Comma-separated integer seeds, e.g. `0,1,2` (argparse type)."""
+    try:
+        seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0,1,2, found {text!r}") from None
+    return seeds
 
 
 def positive_int(text: str) -> int:
@@ -344,13 +368,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: the card's, else mjx where JAX has a GPU and mujoco (MuJoCo C) on a CPU-only machine",
     )
     train.add_argument("--seed", type=int, help="train this seed only")
+    train.add_argument(
+        "--seeds",
+        type=seed_list,
+        help="train these of the card's training.seeds, e.g. 0,1,2 (default all); on mjx together in one "
+        "process and one compiled update, elsewhere one after another",
+    )
     train.add_argument("--runs", default="runs", help="root of run folders")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        nargs="+",
+        help="continue runs from their last checkpoints (on mjx, runs of one card together)",
+    )
     train.add_argument(
         "--minutes",
         type=positive_number,
-        help="wall-clock budget per run: stop cleanly with a checkpoint after the update that passes it "
-        "(resume later with --resume)",
+        help="wall-clock budget of each training (on mjx all seeds' together): stop cleanly with a "
+        "checkpoint after the update that passes it (resume later with --resume)",
     )
     _card_args(train)
     train.set_defaults(func=cmd_train)
@@ -409,6 +444,16 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--results", default="results")
     render.add_argument("--on", choices=BACKENDS, help="play the policy on this backend")
     render.set_defaults(func=cmd_render)
+
+    pack = sub.add_parser(
+        "pack",
+        help="run folders as archives that score and resume elsewhere, each at most --max-mib "
+        "(unpack with tar -xzf ARCHIVE -C RUNS_ROOT)",
+    )
+    pack.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    pack.add_argument("--out", required=True, help="folder for the archives")
+    pack.add_argument("--max-mib", type=positive_number, default=16.0, help="largest archive (default 16)")
+    pack.set_defaults(func=cmd_pack)
 
     reproduce = sub.add_parser(
         "reproduce",

@@ -55,12 +55,14 @@ def _smoke_card(envs: int, updates: int, trainer_name: str):
 
 def _update_seconds_project(env, card) -> list[float]:
     state = update.init_train_state(env, card, seed=0)
-    rollouts = loop.rollouts_for(env, card, seed=0)
-    reference = loop.draw_references(env, card, 0, 0)
-    imitation = loop.imitation_reference_for(env, card, 0)
+    rollouts = loop.rollouts_for([env], card, [0])
+    references = [loop.draw_references(env, card, 0, 0)]
+    imitations = [loop.imitation_reference_for(env, card, 0)]
     ends = [time.perf_counter()]
     for index in range(WARM_UP_UPDATES + TIMED_UPDATES):
-        state, _, reference = loop.run_update(env, card, 0, index, state, rollouts, reference, imitation)
+        state, _, references = loop.run_update(
+            [env], card, [0], index, state, rollouts, references, imitations
+        )
         ends.append(time.perf_counter())
     return list(np.diff(ends))
 

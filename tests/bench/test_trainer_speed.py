@@ -50,16 +50,16 @@ def test_training_update(benchmark, card_name, physics, backend, envs):
     card = _card(card_name, physics, envs)
     env = _env(backend, card)
     state = update.init_train_state(env, card, seed=0)
-    rollouts = loop.rollouts_for(env, card, seed=0)
+    rollouts = loop.rollouts_for([env], card, [0])
     per_update = envs * card.ppo.rollout_steps
     indices = iter(range(10**6))
-    reference = loop.draw_references(env, card, 0, 0)
-    imitation = loop.imitation_reference_for(env, card, 0)
+    references = [loop.draw_references(env, card, 0, 0)]
+    imitations = [loop.imitation_reference_for(env, card, 0)]
 
     def one_update():
-        nonlocal state, reference
-        state, _, reference = loop.run_update(
-            env, card, 0, next(indices), state, rollouts, reference, imitation
+        nonlocal state, references
+        state, _, references = loop.run_update(
+            [env], card, [0], next(indices), state, rollouts, references, imitations
         )
 
     started = time.perf_counter()

@@ -18,6 +18,7 @@ from ampbench.learning.update import TrainState
 
 CHECKPOINT_FORMAT = 2
 ENV_STATES_KEPT = 2  # the latest checkpoint's env batch and the one before, to fall back on
+TRAVELLING = "travelling"  # payload entry of a `travelling_copy`: what was cut
 
 
 def checkpoint_name(update: int) -> str:
@@ -114,9 +115,42 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
+def travelling_copy(path: Path, out: Path, replay_rows: int) -> Path:
+    """A copy of the checkpoint at `path` small enough to carry off a machine: the AMP replay memory cut
+    to its `replay_rows` newest rows, stored as float16. The env batch (a separate file) does not travel:
+    a run resumed from this copy starts new episodes and remembers fewer past policies, so it continues
+    the training, not the exact run."""
+    payload = read_checkpoint(path)
+    replay = payload["state"]["amp"]["replay"]
+    data, insert_at, filled = np.asarray(replay["data"]), int(replay["insert_at"]), int(replay["filled"])
+    kept = min(replay_rows, filled)
+    newest = data[(insert_at - kept + np.arange(kept)) % len(data)]  # oldest first, as inserted
+    replay["data"] = newest.astype(np.float16)
+    replay["insert_at"], replay["filled"] = np.int32(kept % len(data)), np.int32(kept)
+    payload[TRAVELLING] = {"replay_capacity": len(data), "replay_rows": kept, "replay_rows_before": filled}
+    atomic_write_bytes(Path(out), flax.serialization.msgpack_serialize(payload))
+    return Path(out)
+
+
+def is_travelling(path: Path) -> bool:
+    """Whether the checkpoint is a `travelling_copy` (its env batch was not kept)."""
+    return TRAVELLING in read_checkpoint(path)
+
+
+def _unpack_travelling(payload: dict[str, Any]) -> None:
+    """A travelling checkpoint's replay rows back into a memory of the card's capacity, float32."""
+    replay = payload["state"]["amp"]["replay"]
+    rows = np.asarray(replay["data"], np.float32)
+    data = np.zeros((int(payload[TRAVELLING]["replay_capacity"]), rows.shape[1]), np.float32)
+    data[: len(rows)] = rows
+    replay["data"] = data
+
+
 def restore_checkpoint(path: Path, template: TrainState, seed: int) -> tuple[TrainState, int]:
     """(state, next update index); the state is checked against `template` (shapes and structure)."""
     payload = read_checkpoint(path)
+    if TRAVELLING in payload:
+        _unpack_travelling(payload)
     if payload["seed"] != seed:
         raise RunError(f"{path}: written by a run with seed {payload['seed']}, resumed with seed {seed}")
     if not np.array_equal(payload["key"], np.asarray(jax.random.key_data(jax.random.key(seed)))):

@@ -11,10 +11,12 @@ batch too, so a resumed run continues exactly.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import operator
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +36,7 @@ from ampbench.core.runs import RunError, latest_checkpoint
 from ampbench.learning import policy_file
 from ampbench.learning.checkpoint import (
     env_state_name,
+    is_travelling,
     prune_env_states,
     restore_checkpoint,
     restore_env_state,
@@ -86,91 +89,145 @@ def committed(tree: Any) -> Any:
     return jax.device_put(tree, jax.devices()[0])
 
 
-class FusedRollouts:
-    """A `JaxEnv`'s batch and updates: rollout and learning in one compiled call (traced once per card
-    and code, `program_cache`)."""
+class _SeedAxis:
+    """How a batch holds its seeds' trees: one seed's as is, several stacked on a leading axis."""
 
-    def __init__(self, env: JaxEnv, card: ExperimentCard, seed: int):
-        self.env, self.card = env, card
+    seeds: tuple[int, ...]
+
+    def join(self, per_seed: Sequence[Any]) -> Any:
+        if len(self.seeds) == 1:
+            return per_seed[0]
+        return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *per_seed)
+
+    def split(self, tree: Any) -> list[Any]:
+        if len(self.seeds) == 1:
+            return [tree]
+        return [jax.tree_util.tree_map(operator.itemgetter(i), tree) for i in range(len(self.seeds))]
+
+
+class FusedRollouts(_SeedAxis):
+    """`JaxEnv` batches and their updates: rollout and learning in one compiled call (traced once per
+    card and code, `program_cache`). Several seeds are one program: their envs, batches, train states,
+    keys and reference draws stacked on a leading axis and the update vmapped over it."""
+
+    def __init__(self, envs: Sequence[JaxEnv], card: ExperimentCard, seeds: Sequence[int]):
+        self.card, self.seeds = card, tuple(seeds)
+        envs_per_seed, ppo, amp = card.training.envs, card.ppo, card.amp
+
+        def reset(env, key):
+            return reset_envs(env, envs_per_seed, key)
+
+        def update(env, *args):
+            return update_step(env, ppo, amp, *args)
+
+        name = "" if len(self.seeds) == 1 else f"_seeds{len(self.seeds)}"
+        if len(self.seeds) == 1:
+            env = envs[0]
+        else:
+            env, axes = type(envs[0]).stack_seeds(envs)
+            reset = jax.vmap(reset, in_axes=(axes, 0))
+            update = jax.vmap(update, in_axes=(axes, 0, 0, 0, 0))
         self.placed_env = committed(env)
-        envs, ppo, amp = card.training.envs, card.ppo, card.amp
-        reset = program_cache.cached_jit(
-            "reset_envs", lambda env, key: reset_envs(env, envs, key), env, static_key=f"envs={envs}"
-        )
-        self.carry = reset(self.placed_env, committed(update_keys(seed, 0)[0]))
+        reset = program_cache.cached_jit("reset_envs" + name, reset, env, static_key=f"envs={envs_per_seed}")
+        keys = self.join([update_keys(seed, 0)[0] for seed in self.seeds])
+        self.carry = reset(self.placed_env, committed(keys))
         self._update = program_cache.cached_jit(
-            "update_step",
-            lambda env, *args: update_step(env, ppo, amp, *args),
-            env,
-            static_key=repr((ppo, amp)),
+            "update_step" + name, update, env, static_key=repr((ppo, amp))
         )
 
-    def snapshot(self) -> RolloutCarry:
-        return self.carry
+    def snapshot(self) -> list[RolloutCarry]:
+        return self.split(self.carry)
 
-    def restore(self, saved: RolloutCarry) -> None:
-        self.carry = saved
+    def restore(self, saved: Sequence[RolloutCarry]) -> None:
+        self.carry = self.join(saved)
 
-    def update(self, state: TrainState, key: jax.Array, reference: jax.Array):
+    def update(self, state: TrainState, keys: Sequence[jax.Array], references: Sequence[np.ndarray]):
+        key, reference = self.join(keys), self.join([jnp.asarray(r) for r in references])
         state, carry, key, reference = committed((state, self.carry, key, reference))
         new_state, self.carry, metrics, health = self._update(self.placed_env, state, carry, key, reference)
         return new_state, metrics, health
 
 
-class HostRollouts:
-    """A `BatchedEnv`'s batch and updates: rollout on the host, then the compiled learning step."""
+class HostRollouts(_SeedAxis):
+    """A `BatchedEnv`'s batch and updates: rollout on the host, then the compiled learning step. One
+    seed: host envs train their seeds one after another."""
 
     def __init__(self, env: BatchedEnv, card: ExperimentCard, seed: int):
         if env.num_envs != card.training.envs:
             raise ValueError(
                 f"card {card.name}: env has {env.num_envs} envs, training.envs is {card.training.envs}"
             )
-        self.env, self.card = env, card
+        self.env, self.card, self.seeds = env, card, (seed,)
         zeros = np.zeros(env.num_envs, np.float32)
         self.carry = HostCarry(env.reset(seed), zeros, zeros.copy())
 
-    def snapshot(self) -> dict[str, Any]:
-        return {"env": self.env.state_dict(), "carry": self.carry}
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [{"env": self.env.state_dict(), "carry": self.carry}]
 
-    def restore(self, saved: dict[str, Any]) -> None:
-        self.env.load_state_dict(saved["env"])
-        self.carry = saved["carry"]
+    def restore(self, saved: Sequence[dict[str, Any]]) -> None:
+        self.env.load_state_dict(saved[0]["env"])
+        self.carry = saved[0]["carry"]
 
-    def update(self, state: TrainState, key: jax.Array, reference: jax.Array):
-        rollout_key = jax.random.split(key, 3)[0]
+    def update(self, state: TrainState, keys: Sequence[jax.Array], references: Sequence[np.ndarray]):
+        rollout_key = jax.random.split(keys[0], 3)[0]
         state = committed(state)
         self.carry, tr = host_rollout(self.env, self.card.ppo, state, self.carry, rollout_key)
-        return learn_step(self.card.ppo, self.card.amp, state, tr, key, reference)
+        return learn_step(self.card.ppo, self.card.amp, state, tr, keys[0], jnp.asarray(references[0]))
 
 
-def rollouts_for(env: TrainingEnv, card: ExperimentCard, seed: int) -> FusedRollouts | HostRollouts:
-    """The env's batch, freshly reset, with the update that suits it."""
-    return HostRollouts(env, card, seed) if is_batched(env) else FusedRollouts(env, card, seed)
+def rollouts_for(
+    envs: Sequence[TrainingEnv], card: ExperimentCard, seeds: Sequence[int]
+) -> FusedRollouts | HostRollouts:
+    """The envs' batch, freshly reset, with the update that suits it."""
+    if not is_batched(envs[0]):
+        return FusedRollouts(envs, card, seeds)
+    if len(envs) != 1:
+        raise ValueError(f"card {card.name}: a host env trains one seed at a time, not {list(seeds)}")
+    return HostRollouts(envs[0], card, seeds[0])
 
 
 def _start(
-    env: TrainingEnv, card: ExperimentCard, seed: int, checkpoint_dir: Path, resume: bool
+    envs: Sequence[TrainingEnv],
+    card: ExperimentCard,
+    seeds: Sequence[int],
+    checkpoint_dirs: Sequence[Path],
+    resume: bool,
 ) -> tuple[TrainState, FusedRollouts | HostRollouts, int]:
-    """(train state, env batch, first update): fresh, or from checkpoints/latest and its env batch."""
-    state = init_train_state(env, card, seed)
-    batch = rollouts_for(env, card, seed)
+    """(train state, env batch, first update): fresh, or from each seed's checkpoints/latest and its env
+    batch (seeds trained together resume together, from one update)."""
+    states = [init_train_state(env, card, seed) for env, seed in zip(envs, seeds, strict=True)]
+    batch = rollouts_for(envs, card, seeds)
     if not resume:
-        if (checkpoint_dir / "latest").exists():
+        for checkpoint_dir in checkpoint_dirs:
+            if (checkpoint_dir / "latest").exists():
+                raise RunError(
+                    f"{checkpoint_dir}: holds checkpoints already; resume it or choose a new run folder"
+                )
+        return batch.join(states), batch, 0
+    firsts, saved = [], []
+    for i, (checkpoint_dir, seed, template) in enumerate(
+        zip(checkpoint_dirs, seeds, batch.snapshot(), strict=True)
+    ):
+        checkpoint = latest_checkpoint(checkpoint_dir.parent)
+        states[i], first = restore_checkpoint(checkpoint, states[i], seed)
+        _repair_after_crash(checkpoint)
+        env_path = checkpoint_dir / env_state_name(first)
+        if env_path.is_file():
+            saved.append(restore_env_state(env_path, template))
+        elif is_travelling(checkpoint):
+            print(f"{checkpoint}: a travelling checkpoint, without its env batch; new episodes start")
+            saved.append(template)
+        else:
             raise RunError(
-                f"{checkpoint_dir}: holds checkpoints already; resume it or choose a new run folder"
+                f"{env_path}: the env batch of the latest checkpoint is missing; without it the run cannot "
+                "continue where it stopped"
             )
-        return state, batch, 0
-    checkpoint = latest_checkpoint(checkpoint_dir.parent)
-    state, first = restore_checkpoint(checkpoint, state, seed)
-    _repair_after_crash(checkpoint)
-    env_path = checkpoint_dir / env_state_name(first)
-    if not env_path.is_file():
-        raise RunError(
-            f"{env_path}: the env batch of the latest checkpoint is missing; without it the run cannot "
-            "continue where it stopped"
-        )
-    batch.restore(restore_env_state(env_path, batch.snapshot()))
-    return state, batch, first
+        firsts.append(first)
+    if len(set(firsts)) != 1:
+        stops = ", ".join(f"seed {seed} at update {first}" for seed, first in zip(seeds, firsts, strict=True))
+        raise RunError(f"card {card.name}: the runs stopped at different updates ({stops}); resume each one")
+    batch.restore(saved)
+    return batch.join(states), batch, firsts[0]
 
 
 def _repair_after_crash(checkpoint: Path) -> None:
@@ -211,31 +268,40 @@ def imitation_reference_for(env: TrainingEnv, card: ExperimentCard, seed: int) -
 
 
 def run_update(
-    env: TrainingEnv,
+    envs: Sequence[TrainingEnv],
     card: ExperimentCard,
-    seed: int,
+    seeds: Sequence[int],
     update: int,
     state: TrainState,
     batch: FusedRollouts | HostRollouts,
-    reference: np.ndarray,
-    imitation: ImitationEstimate,
-) -> tuple[TrainState, dict[str, float], np.ndarray]:
-    """One update with its finiteness check; raises before anything of the diverged update is kept.
-    Returns the next update's reference draw too, made on the host while the compiled update runs.
-    The card's log std schedule is applied first, at the env steps taken before this update; the
-    scalars include the rollout's imitation distance (`imitation/frechet`, and its floor)."""
+    references: Sequence[np.ndarray],
+    imitations: Sequence[ImitationEstimate],
+) -> tuple[TrainState, list[dict[str, float]], list[np.ndarray]]:
+    """One update of every seed with its finiteness check; raises before anything of the diverged update
+    is kept. Returns each seed's scalars (with the rollout's imitation distance, `imitation/frechet`, and
+    its floor) and next update's reference draws, made on the host while the compiled update runs. The
+    card's log std schedule is applied first, at the env steps each seed took before this update."""
     state = with_scheduled_log_std(state, card.ppo, update * schedule(card)[0])
-    new_state, metrics, health = batch.update(state, update_keys(seed, update)[1], jnp.asarray(reference))
-    upcoming = draw_references(env, card, seed, update + 1)
+    keys = [update_keys(seed, update)[1] for seed in seeds]
+    new_state, metrics, health = batch.update(state, keys, references)
+    upcoming = [draw_references(env, card, seed, update + 1) for env, seed in zip(envs, seeds, strict=True)]
     metrics, health = jax.device_get((metrics, health))
-    raise_if_diverged(update, health)
-    policy = FeatureMoments(metrics[POLICY_AMP_MEAN], metrics[POLICY_AMP_COVARIANCE], imitation.rows)
-    scalars = {
-        **host_scalars(metrics),
-        "imitation/frechet": imitation.reference.distance(policy),
-        "imitation/floor": imitation.floor,
-    }
-    return new_state, scalars, upcoming
+    per_seed = []
+    for seed, imitation, seed_metrics, seed_health in zip(
+        seeds, imitations, batch.split(metrics), batch.split(health), strict=True
+    ):
+        raise_if_diverged(update, seed_health, seed)
+        policy = FeatureMoments(
+            seed_metrics[POLICY_AMP_MEAN], seed_metrics[POLICY_AMP_COVARIANCE], imitation.rows
+        )
+        per_seed.append(
+            {
+                **host_scalars(seed_metrics),
+                "imitation/frechet": imitation.reference.distance(policy),
+                "imitation/floor": imitation.floor,
+            }
+        )
+    return new_state, per_seed, upcoming
 
 
 @dataclass
@@ -243,7 +309,8 @@ class Throughput:
     """This process's training speed: the first update (which compiles, unless the persistent cache
     had it) apart from the rest, and the wall clock with everything (compile, checkpoints, logging)."""
 
-    steps_per_update: int
+    steps_per_update: int  # of every seed in the process together
+    seeds: int = 1
     started: float = field(default_factory=time.monotonic)
     update_seconds: list[float] = field(default_factory=list)
     cache_at_start: dict[str, int] = field(default_factory=compile_cache.counts)
@@ -257,7 +324,8 @@ class Throughput:
 
     @property
     def update_rate(self) -> float:
-        """Env steps per second of the updates after the first (of the first while it is the only one)."""
+        """Env steps per second (of all seeds together) of the updates after the first (of the first while
+        it is the only one)."""
         timed = self.update_seconds[1:] or self.update_seconds
         return self.steps_per_update * len(timed) / sum(timed)
 
@@ -277,6 +345,7 @@ class Throughput:
             "first_update_seconds": self.update_seconds[0],
             "compile_seconds": self.compile_seconds,
             "updates": len(self.update_seconds),
+            "seeds_in_process": self.seeds,
             "update_env_steps_per_second": self.update_rate,
             "wall_env_steps_per_second": self.wall_rate,
             "compile_cache": {key: now[key] - self.cache_at_start[key] for key in now},
@@ -295,14 +364,8 @@ def write_timing(run_dir: Path, started_at: str, throughput: Throughput) -> None
     atomic_write_json(path, {"starts": starts})
 
 
-def _report(
-    writer: SummaryWriter,
-    bar: tqdm,
-    progress_fn: ProgressFn | None,
-    scalars: dict[str, float],
-    env_steps: int,
-    throughput: Throughput,
-) -> None:
+def _log(writer: SummaryWriter, scalars: dict[str, float], env_steps: int, throughput: Throughput) -> dict:
+    """One seed's scalars of an update, with the process's speed, into its TensorBoard folder."""
     scalars = {
         **scalars,
         "perf/steps_per_second": throughput.update_rate,
@@ -310,15 +373,20 @@ def _report(
     }
     for name, value in scalars.items():
         writer.add_scalar(name, value, global_step=env_steps)
+    return scalars
+
+
+def _show(bar: tqdm, per_seed: Sequence[dict[str, float]], env_steps: int, throughput: Throughput) -> None:
+    """The progress bar: env steps of each seed, the process's speed, and the seeds' mean episode length
+    and reward."""
     bar.update(env_steps - bar.n)
-    eta = (bar.total - env_steps) / throughput.update_rate
+    eta = (bar.total - env_steps) * throughput.seeds / throughput.update_rate
     postfix = {"steps/s": f"{throughput.update_rate:.0f}", "eta": tqdm.format_interval(eta)}
-    if "episode/length" in scalars:
-        postfix["ep_len"] = f"{scalars['episode/length']:.0f}"
-    postfix["reward"] = f"{scalars['reward/total']:.3f}"
+    lengths = [scalars["episode/length"] for scalars in per_seed if "episode/length" in scalars]
+    if lengths:
+        postfix["ep_len"] = f"{np.mean(lengths):.0f}"
+    postfix["reward"] = f"{np.mean([scalars['reward/total'] for scalars in per_seed]):.3f}"
     bar.set_postfix(postfix)
-    if progress_fn is not None:
-        progress_fn(env_steps, scalars)
 
 
 def train(
@@ -332,53 +400,92 @@ def train(
     minutes: float | None = None,
 ) -> TrainResult:
     """Train one seed into `run_dir` (checkpoints/, tb/); `resume` continues from checkpoints/latest.
+    See `train_seeds`."""
+    return train_seeds(
+        [env], card, seeds=[seed], run_dirs=[run_dir], resume=resume, progress_fn=progress_fn, minutes=minutes
+    )[0]
 
-    `progress_fn(env_steps, scalars)` is called after every update (after its checkpoint, if one was due).
-    With `minutes`, the first update that ends past that wall-clock budget writes a checkpoint and stops.
+
+def train_seeds(
+    envs: Sequence[TrainingEnv],
+    card: ExperimentCard,
+    *,
+    seeds: Sequence[int],
+    run_dirs: Sequence[str | Path],
+    resume: bool,
+    progress_fn: ProgressFn | None = None,
+    minutes: float | None = None,
+) -> list[TrainResult]:
+    """Train seeds together, one env (built with its seed) and run folder each, into the folders a run of
+    each seed alone writes; `resume` continues every one from its checkpoints/latest. Several seeds need
+    `JaxEnv`s: one compiled update steps them all.
+
+    `progress_fn(env_steps, scalars)` is called after every update for each seed (after its checkpoint, if
+    one was due). With `minutes`, the first update that ends past that wall-clock budget writes a
+    checkpoint and stops.
     """
     deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
-    check_env_and_card(env, card, seed)
-    checkpoint_dir = Path(run_dir) / "checkpoints"
+    for env, seed in zip(envs, seeds, strict=True):
+        check_env_and_card(env, card, seed)
+    run_dirs = [Path(run_dir) for run_dir in run_dirs]
+    checkpoint_dirs = [run_dir / "checkpoints" for run_dir in run_dirs]
     per_update, updates = schedule(card)
-    throughput, started_at = Throughput(per_update), datetime.now(UTC).isoformat(timespec="seconds")
-    state, batch, first = _start(env, card, seed, checkpoint_dir, resume)
-    atomic_write_json(checkpoint_dir / POLICY_CONFIG, policy_config(env, card))
-    if env.task.constant_amp_columns:
+    throughput = Throughput(per_update * len(seeds), seeds=len(seeds))
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    state, batch, first = _start(envs, card, seeds, checkpoint_dirs, resume)
+    for env, checkpoint_dir in zip(envs, checkpoint_dirs, strict=True):
+        atomic_write_json(checkpoint_dir / POLICY_CONFIG, policy_config(env, card))
+    if envs[0].task.constant_amp_columns:
+        columns = envs[0].task.constant_amp_columns
         print(
-            f"card {card.name}: {len(env.task.constant_amp_columns)} AMP feature columns never move in the "
-            f"clips and are masked (amp.constant_feature_std {card.amp.constant_feature_std}): "
-            f"{', '.join(env.task.constant_amp_columns)}"
+            f"card {card.name}: {len(columns)} AMP feature columns never move in the clips and are masked "
+            f"(amp.constant_feature_std {card.amp.constant_feature_std}): {', '.join(columns)}"
         )
-    history: list[dict[str, float]] = []
+    histories: list[list[dict[str, float]]] = [[] for _ in seeds]
     purge_step = first * per_update + 1 if first else None  # past the resumed checkpoint's own record
-    with (
-        SummaryWriter(str(Path(run_dir) / "tb"), purge_step=purge_step) as writer,
-        tqdm(
-            total=updates * per_update,
-            initial=first * per_update,
-            unit="step",
-            unit_scale=True,
-            bar_format=PROGRESS_FORMAT,
-        ) as bar,
-    ):
+    with contextlib.ExitStack() as stack:
+        writers = [
+            stack.enter_context(SummaryWriter(str(run_dir / "tb"), purge_step=purge_step))
+            for run_dir in run_dirs
+        ]
+        bar = stack.enter_context(
+            tqdm(
+                total=updates * per_update,
+                initial=first * per_update,
+                unit="step",
+                unit_scale=True,
+                bar_format=PROGRESS_FORMAT,
+            )
+        )
         done = first
-        reference = draw_references(env, card, seed, first)
-        imitation = imitation_reference_for(env, card, seed)
+        references = [draw_references(env, card, seed, first) for env, seed in zip(envs, seeds, strict=True)]
+        imitations = [imitation_reference_for(env, card, seed) for env, seed in zip(envs, seeds, strict=True)]
         for update in range(first, updates):
             update_started = time.perf_counter()
-            state, scalars, reference = run_update(
-                env, card, seed, update, state, batch, reference, imitation
+            state, per_seed, references = run_update(
+                envs, card, seeds, update, state, batch, references, imitations
             )
             throughput.add(time.perf_counter() - update_started)
             done = update + 1
             out_of_time = deadline is not None and time.monotonic() >= deadline
             if done % card.training.checkpoint_every == 0 or done == updates or out_of_time:
-                save_env_state(checkpoint_dir, batch.snapshot(), update=done)
-                write_policy_file(save_checkpoint(checkpoint_dir, state, update=done, seed=seed))
-                prune_env_states(checkpoint_dir)
-                write_timing(Path(run_dir), started_at, throughput)
-            history.append(scalars)
-            _report(writer, bar, progress_fn, scalars, done * per_update, throughput)
+                for seed, run_dir, snapshot, seed_state in zip(
+                    seeds, run_dirs, batch.snapshot(), batch.split(state), strict=True
+                ):
+                    save_env_state(run_dir / "checkpoints", snapshot, update=done)
+                    checkpoint = save_checkpoint(run_dir / "checkpoints", seed_state, update=done, seed=seed)
+                    write_policy_file(checkpoint)
+                    prune_env_states(run_dir / "checkpoints")
+                    write_timing(run_dir, started_at, throughput)
+            for writer, history, scalars in zip(writers, histories, per_seed, strict=True):
+                logged = _log(writer, scalars, done * per_update, throughput)
+                history.append(scalars)
+                if progress_fn is not None:
+                    progress_fn(done * per_update, logged)
+            _show(bar, per_seed, done * per_update, throughput)
             if out_of_time:
                 break
-    return TrainResult(state, latest_checkpoint(Path(run_dir)), done, done * per_update, history)
+    return [
+        TrainResult(seed_state, latest_checkpoint(run_dir), done, done * per_update, history)
+        for seed_state, run_dir, history in zip(batch.split(state), run_dirs, histories, strict=True)
+    ]

@@ -400,11 +400,11 @@ HEALTH_CHECKS = (
 )
 
 
-def raise_if_diverged(update: int, health: tuple[Any, ...]) -> None:
+def raise_if_diverged(update: int, health: tuple[Any, ...], seed: int) -> None:
     bad = [name for name, ok in zip(HEALTH_CHECKS, health, strict=True) if not bool(ok)]
     if bad:
         raise TrainingDiverged(
-            f"update {update}: non-finite values (NaN/inf) in {', '.join(bad)}; "
+            f"seed {seed}, update {update}: non-finite values (NaN/inf) in {', '.join(bad)}; "
             "training stopped, the last checkpoint is left as it was"
         )
 

@@ -21,8 +21,8 @@ ENV_STATE_BYTES = 38_000
 HEADROOM = 2.0  # the estimate x this must fit: intermediates of the compiled update, allocator slack
 
 
-def training_bytes(card: ExperimentCard) -> int:
-    """Estimated bytes of a run of `card` (see the module docstring)."""
+def training_bytes(card: ExperimentCard, seeds: int = 1) -> int:
+    """Estimated bytes of a run of `card` (see the module docstring), `seeds` of them in one process."""
     spec = humanoid_spec(card.humanoid.model)
     dofs, keys = len(spec.effort_limits), len(card.humanoid.key_bodies)
     observation = feature_layout("kinematic", dofs, keys).size + 1 + len(card.commands.bands)
@@ -30,7 +30,7 @@ def training_bytes(card: ExperimentCard) -> int:
     envs, steps = card.training.envs, card.ppo.rollout_steps
     transition = 2 * observation + amp + 2 * dofs + 6
     floats = envs * steps * transition + card.amp.replay_size * amp + 2 * envs * steps * amp
-    return envs * ENV_STATE_BYTES + 4 * floats
+    return seeds * (envs * ENV_STATE_BYTES + 4 * floats)
 
 
 def machine_bytes() -> int:
@@ -38,14 +38,16 @@ def machine_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_fits(card: ExperimentCard, available: int | None = None) -> None:
-    """ValueError with the estimate and the memory where `card`'s run would not fit (`available`: the
-    machine's memory by default)."""
+def check_fits(card: ExperimentCard, available: int | None = None, seeds: int = 1) -> None:
+    """ValueError with the estimate and the memory where `card`'s run (`seeds` of them in one process)
+    would not fit (`available`: the machine's memory by default)."""
     available = machine_bytes() if available is None else available
-    needed = training_bytes(card)
+    needed = training_bytes(card, seeds)
     if needed * HEADROOM > available:
+        together = f" x {seeds} seeds" if seeds > 1 else ""
         raise ValueError(
-            f"card {card.name}: training.envs {card.training.envs} needs about {needed / 2**30:.1f} GiB "
+            f"card {card.name}: training.envs {card.training.envs}{together} needs about "
+            f"{needed / 2**30:.1f} GiB "
             f"(x{HEADROOM:g} headroom) and this machine has {available / 2**30:.1f} GiB; lower training.envs "
             "or amp.replay_size"
         )

@@ -21,7 +21,7 @@ from ampbench.cards import ExperimentCard, load_card
 from ampbench.core.backends import BACKENDS
 from ampbench.core.files import file_sha256
 from ampbench.core.runs import RunError, latest_checkpoint
-from ampbench.pipeline.train import resume_run, start_runs
+from ampbench.pipeline.train import resume_runs, start_runs
 from ampbench.sim import default_backend
 
 PHASES: tuple[str, ...] = typing.get_args(ExperimentCard.model_fields["phase"].annotation)
@@ -138,7 +138,8 @@ def train_job(job: Job, runs_root: Path, overlays: tuple[str, ...], echo: Callab
         return run_dir
     if state == "started":
         echo(f"  resuming {run_dir} from {latest_checkpoint(run_dir).name}")
-        return resume_run(run_dir)
+        (resumed,) = resume_runs([run_dir])
+        return resumed
     echo("  training a new run")
     (new_dir,) = start_runs(
         job.card, backend=job.backend, seeds=(job.seed,), runs_root=runs_root, overlays=overlays

@@ -2,13 +2,16 @@
 trains on it, and the run folder records it all.
 
     card + backend -> sim.get_simulator(backend).training_env(card, seed)
-                   -> learning.loop.train (the project's PPO + AMP)  or  learning.skrl_amp.train (skrl,
-                      Isaac Lab only)
+                   -> learning.loop.train_seeds (the project's PPO + AMP; MJX's seeds in one compiled
+                      update)  or  learning.skrl_amp.train (skrl, Isaac Lab only)
                    -> run folder: card.json, provenance.json, checkpoints/, tb/
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from ampbench.cards import ExperimentCard
@@ -20,56 +23,76 @@ from ampbench.sim import get_simulator
 from ampbench.sim.protocol import Simulator, is_batched
 
 
-def train_seed(
+def train_seeds(
     card: ExperimentCard,
     simulator: Simulator,
-    run_dir: Path,
+    run_dirs: Sequence[Path],
     *,
-    seed: int,
+    seeds: Sequence[int],
     resume: bool,
     minutes: float | None = None,
-) -> Path:
-    """Train one seed into `run_dir` (resuming from its last checkpoint with `resume`); returns the last
-    checkpoint. With `minutes`, stops after that much wall clock with a checkpoint that resumes like any
-    other. Holds the run folder's lock throughout."""
+) -> list[Path]:
+    """Train `seeds` into their `run_dirs` (resuming each from its last checkpoint with `resume`); returns
+    the last checkpoints. A simulator whose envs are pure JAX (MJX) trains the seeds together, in one
+    process and one compiled update; host simulators (MuJoCo C, Isaac Lab) and skrl one after another.
+    With `minutes`, each training (all seeds together, or each seed alone) stops after that much wall
+    clock with a checkpoint that resumes like any other. Holds every run folder's lock throughout."""
     from ampbench.learning import loop, skrl_amp
 
     if card.trainer == "skrl":
         skrl_amp.check_card(card)
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    with run_lock(run_dir):
-        env = simulator.training_env(card, seed=seed)
-        try:
-            if card.trainer == "skrl":
-                env.direct.begin(seed, None)
-                return skrl_amp.train(env.direct, card, run_dir, seed, resume=resume, minutes=minutes)
-            trained = loop.train(env, card, seed=seed, run_dir=run_dir, resume=resume, minutes=minutes)
-            return trained.checkpoint
-        finally:
-            if is_batched(env):
-                env.close()
+    with contextlib.ExitStack() as stack:
+        for run_dir in run_dirs:
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            stack.enter_context(run_lock(run_dir))
+        if simulator.trains_seeds_together and card.trainer == "ampbench":
+            envs = [simulator.training_env(card, seed=seed) for seed in seeds]
+            trained = loop.train_seeds(
+                envs, card, seeds=seeds, run_dirs=run_dirs, resume=resume, minutes=minutes
+            )
+            return [result.checkpoint for result in trained]
+        checkpoints = []
+        for seed, run_dir in zip(seeds, run_dirs, strict=True):
+            env = simulator.training_env(card, seed=seed)
+            try:
+                if card.trainer == "skrl":
+                    env.direct.begin(seed, None)
+                    checkpoint = skrl_amp.train(
+                        env.direct, card, run_dir, seed, resume=resume, minutes=minutes
+                    )
+                else:
+                    checkpoint = loop.train(
+                        env, card, seed=seed, run_dir=run_dir, resume=resume, minutes=minutes
+                    ).checkpoint
+                checkpoints.append(checkpoint)
+            finally:
+                if is_batched(env):
+                    env.close()
+        return checkpoints
 
 
 def start_runs(
     card: ExperimentCard,
     *,
     backend: str,
-    seeds: tuple[int, ...],
+    seeds: Sequence[int],
     runs_root: Path,
     overlays: tuple[str, ...] = (),
     overrides: tuple[str, ...] = (),
     minutes: float | None = None,
 ) -> list[Path]:
-    """Train each seed into a fresh run folder (each for at most `minutes` of wall clock); returns them."""
+    """Train the seeds into fresh run folders, one each (see `train_seeds`); returns the folders."""
     unknown = sorted(set(seeds) - set(card.training.seeds))
     if unknown:
         raise ValueError(
             f"card {card.name}: seeds {unknown} are not in training.seeds {list(card.training.seeds)}"
         )
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"card {card.name}: seeds {list(seeds)} name a seed twice")
     if card.trainer != "ampbench" and backend != "isaaclab":
         raise ValueError(f"card {card.name}: trainer={card.trainer} runs on the isaaclab backend only")
-    check_fits(card)
     simulator = get_simulator(backend)
+    check_fits(card, seeds=len(seeds) if simulator.trains_seeds_together else 1)
     run_dirs = []
     for seed in seeds:
         run_dir = new_run_dir(runs_root, card, backend, seed)
@@ -83,15 +106,28 @@ def start_runs(
             overrides=overrides,
         )
         create_run(run_dir, card, prov)
-        train_seed(card, simulator, run_dir, seed=seed, resume=False, minutes=minutes)
         run_dirs.append(run_dir)
+    train_seeds(card, simulator, run_dirs, seeds=seeds, resume=False, minutes=minutes)
     return run_dirs
 
 
-def resume_run(run_dir: Path, minutes: float | None = None) -> Path:
-    """Continue a run from its last checkpoint with the card, backend and seed it was started with."""
-    card, prov = load_run(run_dir)
-    latest_checkpoint(run_dir)
-    simulator = get_simulator(prov["backend"])
-    train_seed(card, simulator, run_dir, seed=int(prov["seed"]), resume=True, minutes=minutes)
-    return run_dir
+def resume_runs(run_dirs: Sequence[Path], minutes: float | None = None) -> list[Path]:
+    """Continue runs from their last checkpoints with the card, backend and seed each was started with.
+    Runs of one card and backend continue together (see `train_seeds`), others one after another."""
+    groups: dict[tuple[str, str], list[tuple[Path, ExperimentCard, int]]] = {}
+    for run_dir in run_dirs:
+        card, prov = load_run(run_dir)
+        latest_checkpoint(run_dir)
+        key = (json.dumps(card.model_dump(mode="json"), sort_keys=True), prov["backend"])
+        groups.setdefault(key, []).append((Path(run_dir), card, int(prov["seed"])))
+    for (_, backend), members in groups.items():
+        card = members[0][1]
+        train_seeds(
+            card,
+            get_simulator(backend),
+            [run_dir for run_dir, _, _ in members],
+            seeds=[seed for _, _, seed in members],
+            resume=True,
+            minutes=minutes,
+        )
+    return list(run_dirs)

@@ -7,7 +7,7 @@ trainer, loads the policy it plays and scores what comes back (records in `ampbe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import jax
@@ -30,6 +30,8 @@ class Simulator(Protocol):
     """A simulator backend, chosen by name (`ampbench.core.backends`) and imported only when asked for."""
 
     name: str
+    trains_seeds_together: bool
+    """Its training envs are `JaxEnv`s, so the trainer steps several seeds in one compiled update."""
 
     def training_env(self, card: ExperimentCard, *, seed: int) -> TrainingEnv:
         """The card's batch of training envs (`training.envs` of them); a `BatchedEnv` is closed by whoever
@@ -119,6 +121,12 @@ class JaxEnv(Protocol):
 
     def reference_amp_observations(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n raw reference AMP observations drawn afresh (host side, numpy)."""
+        ...
+
+    @classmethod
+    def stack_seeds(cls, envs: Sequence[Any]) -> tuple[Any, Any]:
+        """(one env holding several seeds' envs of one card on a leading axis, its `jax.vmap` in_axes):
+        what trains the seeds in one compiled update."""
         ...
 
 

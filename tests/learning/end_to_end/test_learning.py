@@ -23,7 +23,7 @@ from ampbench.core.files import atomic_write_json
 from ampbench.core.runs import latest_checkpoint
 from ampbench.learning import checkpoint, policy, update
 from ampbench.learning.policy import load_players
-from ampbench.pipeline.train import train_seed
+from ampbench.pipeline.train import train_seeds
 from ampbench.scoring.falls import episode_seconds_of
 from ampbench.sim import get_simulator
 from ampbench.sim.records import EvalScenario
@@ -73,7 +73,7 @@ def test_a_short_run_keeps_the_humanoid_up_several_times_longer(clips, tmp_path,
     overrides = (*STYLE_ONLY, *request.config.getoption("--learn-set"))
     card = load_card(ROOT / "benchmarks/learn_walk.yaml", overlays=("ci",), overrides=overrides)
     backend = get_simulator("mjx")
-    train_seed(card, backend, tmp_path / "run", seed=card.training.seeds[0], resume=False)
+    train_seeds(card, backend, [tmp_path / "run"], seeds=card.training.seeds[:1], resume=False)
     eval_card = with_overlays(card, ("eval",))
     untrained = mean_survival_seconds(backend, eval_card, untrained_policy(backend, card, tmp_path / "init"))
     trained = mean_survival_seconds(backend, eval_card, latest_checkpoint(tmp_path / "run"))

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from ampbench.cards import load_card  # noqa: E402
 from ampbench.learning import policy_file, skrl_amp  # noqa: E402
-from ampbench.pipeline.train import train_seed  # noqa: E402
+from ampbench.pipeline.train import train_seeds  # noqa: E402
 from ampbench.sim.isaaclab import IsaacLabSimulator  # noqa: E402
 
 UPDATES = 3
@@ -49,11 +49,11 @@ def test_a_skrl_run_stops_at_its_budget_and_resumes_from_its_checkpoint(tiny, li
     the run counts on from that checkpoint to the card's steps, and its optimiser has taken the steps of
     all three updates (a fresh agent would count two)."""
     backend = IsaacLabSimulator(library_loader=lambda mocap: library)
-    stopped = train_seed(tiny, backend, tmp_path, seed=0, resume=False, minutes=0.0)
+    (stopped,) = train_seeds(tiny, backend, [tmp_path], seeds=[0], resume=False, minutes=0.0)
     assert _tags(tmp_path) == [4]
     assert (tmp_path / "checkpoints" / "latest").read_text().strip() == stopped.name == "policy_agent_4.npz"
     assert policy_file.is_policy_file(stopped)
-    finished = train_seed(tiny, backend, tmp_path, seed=0, resume=True, minutes=None)
+    (finished,) = train_seeds(tiny, backend, [tmp_path], seeds=[0], resume=True, minutes=None)
     assert _tags(tmp_path) == [4, 8, 12]
     assert (tmp_path / "checkpoints" / "latest").read_text().strip() == finished.name == "policy_agent_12.npz"
     per_update = tiny.ppo.epochs * tiny.ppo.minibatches
@@ -64,4 +64,4 @@ def test_a_skrl_run_stops_at_its_budget_and_resumes_from_its_checkpoint(tiny, li
 def test_resuming_a_skrl_run_without_a_checkpoint_names_the_folder(tiny, library, tmp_path):
     backend = IsaacLabSimulator(library_loader=lambda mocap: library)
     with pytest.raises(ValueError, match=r"no skrl agent_\*\.pt checkpoint to resume from"):
-        train_seed(tiny, backend, tmp_path, seed=0, resume=True)
+        train_seeds(tiny, backend, [tmp_path], seeds=[0], resume=True)

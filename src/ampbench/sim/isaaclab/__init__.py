@@ -35,6 +35,7 @@ VERSIONED = (
 
 class IsaacLabSimulator(CachedEvaluators):
     name = "isaaclab"
+    trains_seeds_together = False
 
     def __init__(self, library_loader=load_library):
         self._load_library = library_loader

@@ -24,6 +24,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 
 class MjxSimulator(CachedEvaluators):
     name = "mjx"
+    trains_seeds_together = True
 
     def __init__(self, library_loader=load_library):
         self._load_library = library_loader

@@ -9,6 +9,7 @@ is swapped into the model inside `step`, so one compiled step serves every env.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -111,6 +112,21 @@ class MjxHumanoidEnv:
         env.__dict__.update(static.attributes)
         env.__dict__.update(zip(ARRAY_ATTRIBUTES, arrays, strict=True))
         return env
+
+    @classmethod
+    def stack_seeds(cls, envs: Sequence[MjxHumanoidEnv]) -> tuple[MjxHumanoidEnv, MjxHumanoidEnv]:
+        """(one env holding the seeds' reset pools stacked on a leading axis, its `jax.vmap` in_axes).
+        Envs of one card differ only in the reset pool their seed drew; the model is shared, unmapped."""
+        first = envs[0]
+        if any(env.program_key != first.program_key or env.card != first.card for env in envs):
+            raise ValueError("stack_seeds: the envs are not of one card (only their seeds may differ)")
+        _, static = first.tree_flatten()
+        arrays = tuple(
+            first.sys if name == "sys" else jnp.stack([getattr(env, name) for env in envs])
+            for name in ARRAY_ATTRIBUTES
+        )
+        axes = tuple(None if name == "sys" else 0 for name in ARRAY_ATTRIBUTES)
+        return cls.tree_unflatten(static, arrays), cls.tree_unflatten(static, axes)
 
     def reference_amp_observations(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n reference AMP observations (n, amp_observation_size) drawn afresh from the clips (host side)."""

@@ -16,6 +16,7 @@ VERSIONED = ("mujoco", "jax", "jaxlib", "flax", "optax")
 
 class MujocoSimulator(CachedEvaluators):
     name = "mujoco"
+    trains_seeds_together = False
 
     def __init__(self, library_loader=load_library):
         self._load_library = library_loader
