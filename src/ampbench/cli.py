@@ -249,6 +249,29 @@ def cmd_pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from ampbench.core.files import atomic_write_bytes, atomic_write_json
+    from ampbench.pipeline.probe import fastest, probe_sizes, table
+    from ampbench.sim import default_backend, get_simulator
+
+    card = _load(args, args.card)
+    backend = args.backend or default_backend(card)
+    seeds = args.seeds or card.training.seeds
+    rows = probe_sizes(
+        card, backend=backend, seeds=seeds, sizes=args.sizes, updates=args.updates, seconds=args.seconds
+    )
+    device = get_simulator(backend).device()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        out / "probe.json", {"card": card.name, "backend": backend, "device": device, "rows": rows}
+    )
+    atomic_write_bytes(out / "probe.md", table(rows, device).encode())
+    print(table(rows, device))
+    print(f"fastest: {fastest(rows)}")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from ampbench.pipeline.reproduce import reproduce
 
@@ -454,6 +477,21 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("--out", required=True, help="folder for the archives")
     pack.add_argument("--max-mib", type=positive_number, default=16.0, help="largest archive (default 16)")
     pack.set_defaults(func=cmd_pack)
+
+    probe = sub.add_parser(
+        "probe", help="time a few training updates at each env batch size; the fastest is printed last"
+    )
+    probe.add_argument("card")
+    probe.add_argument("--backend", choices=BACKENDS)
+    probe.add_argument("--seeds", type=seed_list, help="default: the card's training.seeds")
+    probe.add_argument(
+        "--sizes", type=seed_list, default=(1024, 4096, 8192), help="envs per seed, e.g. 1024,4096"
+    )
+    probe.add_argument("--updates", type=positive_int, default=3, help="timed updates after the first")
+    probe.add_argument("--seconds", type=positive_number, default=150.0, help="time budget of the probe")
+    probe.add_argument("--out", required=True, help="folder for probe.json and probe.md")
+    _card_args(probe)
+    probe.set_defaults(func=cmd_probe)
 
     reproduce = sub.add_parser(
         "reproduce",

@@ -73,6 +73,21 @@ def test_smoke_runs_get_their_own_rows_and_never_pool_with_full_runs(tmp_path):
     assert (tmp_path / "plots" / "mini__mjx__smoke__survival.png").is_file()
 
 
+def test_a_run_short_of_its_card_budget_is_labelled_and_never_pools_with_full_runs(tmp_path):
+    mini = small_card("mini", "phase2")
+    write_fixture(tmp_path, mini, "mjx", "run-0", failure_impulse=8.0)
+    path = write_fixture(tmp_path, mini, "mjx", "run-1", failure_impulse=8.0, seed=1)
+    doc = json.loads(path.read_text())
+    doc["budget"] = {"env_steps": 4_000_000, "card_env_steps": 150_000_000, "fraction": 4 / 150}
+    doc["provenance"]["smoke_protocol"] = True
+    path.write_text(json.dumps(doc))
+    groups = collect_scores(tmp_path)
+    assert [(g.label, len(g.docs)) for g in groups] == [("mini", 1), ("mini (2% of steps, smoke grid)", 1)]
+    text = render_results(tmp_path).read_text()
+    assert "| phase2 | mini (2% of steps, smoke grid) | mjx | 1 |" in text
+    assert (tmp_path / "plots" / "mini__mjx__2-of-steps-smoke-grid__survival.png").is_file()
+
+
 def test_runs_of_an_edited_card_never_pool_with_the_older_version(tmp_path):
     mini = small_card("mini", "phase2")
     edited = mini.model_copy(update={"description": "mini, edited"})

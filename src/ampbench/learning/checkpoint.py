@@ -17,7 +17,7 @@ from ampbench.core.runs import RunError
 from ampbench.learning.update import TrainState
 
 CHECKPOINT_FORMAT = 2
-ENV_STATES_KEPT = 2  # the latest checkpoint's env batch and the one before, to fall back on
+KEPT = 2  # the latest checkpoint and env batch and the ones before, to fall back on
 TRAVELLING = "travelling"  # payload entry of a `travelling_copy`: what was cut
 
 
@@ -71,11 +71,14 @@ def save_env_state(checkpoint_dir: Path, batch: Any, *, update: int) -> Path:
     return path
 
 
-def prune_env_states(checkpoint_dir: Path, keep: int = ENV_STATES_KEPT) -> None:
-    """Remove all but the newest `keep` env batches (each is the whole physics state of every env);
-    called after `latest` points at the newest checkpoint, so the one it names always stays."""
-    for old in sorted(checkpoint_dir.glob("envs_*.msgpack"))[:-keep]:
-        old.unlink()
+def prune_checkpoints(checkpoint_dir: Path, keep: int = KEPT) -> None:
+    """Remove all but the newest `keep` checkpoints and env batches (a checkpoint holds the AMP replay
+    memory, an env batch the physics state of every env: a long run would fill the disk with them);
+    the policy file of every checkpoint stays. Called after `latest` points at the newest checkpoint, so
+    the one it names always stays."""
+    for pattern in ("ckpt_*.msgpack", "envs_*.msgpack"):
+        for old in sorted(checkpoint_dir.glob(pattern))[:-keep]:
+            old.unlink()
 
 
 def restore_env_state(path: Path, template: Any) -> Any:

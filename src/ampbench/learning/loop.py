@@ -37,7 +37,7 @@ from ampbench.learning import policy_file
 from ampbench.learning.checkpoint import (
     env_state_name,
     is_travelling,
-    prune_env_states,
+    prune_checkpoints,
     restore_checkpoint,
     restore_env_state,
     save_checkpoint,
@@ -475,7 +475,7 @@ def train_seeds(
                     save_env_state(run_dir / "checkpoints", snapshot, update=done)
                     checkpoint = save_checkpoint(run_dir / "checkpoints", seed_state, update=done, seed=seed)
                     write_policy_file(checkpoint)
-                    prune_env_states(run_dir / "checkpoints")
+                    prune_checkpoints(run_dir / "checkpoints")
                     write_timing(run_dir, started_at, throughput)
             for writer, history, scalars in zip(writers, histories, per_seed, strict=True):
                 logged = _log(writer, scalars, done * per_update, throughput)

@@ -18,7 +18,9 @@ from ampbench.core.curves import read_scalars
 from ampbench.core.files import atomic_write_json, file_sha256
 from ampbench.core.provenance import CORE_PACKAGES, container, git_commit, hardware, package_versions
 from ampbench.core.runs import latest_checkpoint, run_lock
+from ampbench.learning.checkpoint import read_checkpoint
 from ampbench.learning.policy import load_players
+from ampbench.learning.update import schedule
 from ampbench.motion.clip import ClipError
 from ampbench.motion.loader import load_library
 from ampbench.pipeline.runs import load_run
@@ -91,6 +93,7 @@ def _score_locked(
     document["breaking_point"] = breaking_points(
         eval_card, lambda scenario: simulator.rollout(eval_card, player, scenario), smoke=smoke
     )
+    document["budget"] = training_budget(card, checkpoint)
     provenance = {
         "card_hash": card.content_hash(),
         "commit": run_provenance["commit"],
@@ -110,6 +113,18 @@ def _score_locked(
     if scored_on == trained_on:
         write_learning_curves(run_dir, path.parent / LEARNING_CURVES, card.simulator.control_dt)
     return document, path
+
+
+def training_budget(card: ExperimentCard, checkpoint: Path) -> dict[str, Any]:
+    """How far the scored checkpoint trained: its env steps against the card's (a run stopped by
+    `--minutes`, or scored mid-way, is a partial result and the tables say so)."""
+    if checkpoint.suffix == ".msgpack":  # ampbench's trainer: update index x steps per update
+        per_update, updates = schedule(card)
+        done, planned = int(read_checkpoint(checkpoint)["update"]) * per_update, updates * per_update
+    else:  # skrl's `policy_agent_<timesteps>`: control steps of the whole batch
+        envs = card.training.envs
+        done, planned = int(checkpoint.stem.rsplit("_", 1)[1]) * envs, card.training.steps // envs * envs
+    return {"env_steps": done, "card_env_steps": planned, "fraction": done / planned}
 
 
 CURVE_TAGS = (

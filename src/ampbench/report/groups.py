@@ -8,6 +8,7 @@ runs' values; a single run shows its own interval over evaluation episodes, and 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,9 @@ class RunGroup:
 
     @property
     def stem(self) -> str:
-        budget = "" if self.budget == FULL_BUDGET else f"__{self.budget}"
+        budget = (
+            "" if self.budget == FULL_BUDGET else "__" + re.sub(r"[^A-Za-z0-9]+", "-", self.budget).strip("-")
+        )
         trainer = "" if self.trainer == PROJECT_TRAINER else f"__{self.trainer}"
         version = f"__{self.version}" if self.version else ""
         return f"{self.card}__{self.backend}{budget}{trainer}{version}"
@@ -81,14 +84,24 @@ def card_versions(docs: Sequence[dict[str, Any]]) -> dict[str, str]:
 
 
 def run_budget(doc: dict[str, Any]) -> str:
-    """`smoke` for a run trained with the smoke overlay (its numbers prove the pipeline, not a result)."""
+    """`smoke` for a run trained with the smoke overlay (its numbers prove the pipeline, not a result);
+    else what falls short of a full result: the share of the card's env steps trained (`3% of steps`)
+    and scoring on the smoke grid; `full` when nothing does."""
     overlays = doc["provenance"].get("training", {}).get("overlays", [])
-    return "smoke" if "smoke" in overlays else FULL_BUDGET
+    if "smoke" in overlays:
+        return "smoke"
+    short = []
+    budget = doc.get("budget")
+    if budget and budget["env_steps"] < budget["card_env_steps"]:
+        short.append(f"{math.floor(100 * budget['fraction'])}% of steps")
+    if doc["provenance"].get("smoke_protocol"):
+        short.append("smoke grid")
+    return ", ".join(short) or FULL_BUDGET
 
 
-def _sort_key(group: RunGroup) -> tuple[int, str, str, str]:
+def _sort_key(group: RunGroup) -> tuple[int, str, bool, str, str]:
     phase = PHASE_ORDER.index(group.phase) if group.phase in PHASE_ORDER else len(PHASE_ORDER)
-    return phase, group.card, group.budget, group.backend
+    return phase, group.card, group.budget != FULL_BUDGET, group.budget, group.backend
 
 
 def collect_scores(results_root: Path) -> list[RunGroup]:

@@ -180,7 +180,9 @@ def test_training_improves_the_task_reward(learned):
 def test_checkpoints_every_n_updates_and_at_the_end(learned):
     run_dir, result = learned
     names = sorted(p.name for p in (run_dir / "checkpoints").glob("ckpt_*.msgpack"))
-    assert names == [f"ckpt_{u:06d}.msgpack" for u in (10, 20, 30, 40)]
+    assert names == [f"ckpt_{u:06d}.msgpack" for u in (30, 40)]  # the newest two; every policy file stays
+    policies = sorted(p.name for p in (run_dir / "checkpoints").glob("policy_*.npz"))
+    assert policies == [f"policy_{u:06d}.npz" for u in (10, 20, 30, 40)]
     assert result.checkpoint == latest_checkpoint(run_dir) == run_dir / "checkpoints" / "ckpt_000040.msgpack"
 
 

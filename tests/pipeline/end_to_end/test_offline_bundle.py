@@ -1,5 +1,7 @@
 """The offline route end to end on this CPU: gather a bundle for a target Python that has JAX but not
-ampbench's other packages, then install, train, score and report there with pip's index switched off."""
+ampbench's other packages, then run the device script there with pip's index switched off (install,
+probe the batch sizes, train two seeds together, score, pack) at a tiny size, and check what comes back
+fits the way off a lent GPU node: at most 8 files of at most 16 MiB."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -54,15 +57,38 @@ def test_a_bundle_installs_trains_and_scores_without_an_index(tmp_path, monkeypa
         "AMPBENCH_DATA": "/nonexistent",
         "AMPBENCH_COMPILE_CACHE": str(compile_cache.default_folder()),
     }
-    subprocess.run(
-        ["bash", str(bundle / "run.sh"), str(out), "--smoke", "--set", "training.steps=1024"],
-        env=env,
-        check=True,
-    )
-    (scores,) = out.glob("results/phase2/mjx/*/scores.json")
-    provenance = json.loads(scores.read_text())["provenance"]
-    assert provenance["commit"] == json.loads((bundle / "bundle.json").read_text())["commit"] != "unknown"
-    assert provenance["versions"]["mujoco"] == "3.17.0"
-    assert (out / "results" / "README.md").is_file()
-    (run_dir,) = out.glob("runs/phase2/mjx/*")
-    assert (run_dir / "timing.json").is_file()
+    command = [
+        "bash",
+        str(bundle / "run.sh"),
+        str(out),
+        "--minutes",
+        "14",
+        "--seeds",
+        "0,1",
+        "--sizes",
+        "8,16",
+    ]
+    command += ["--probe-seconds", "30", "--score-minutes", "9", "--smoke"]
+    command += ["--set", "training.seeds=[0, 1]", "--set", "training.steps=1024"]
+    subprocess.run(command, env=env, check=True)
+    files = sorted(path for path in out.rglob("*") if path.is_file())
+    assert len(files) == 3 and all(path.stat().st_size <= 16 * 2**20 for path in files)
+    with tarfile.open(out / "results.tar.gz") as archive:
+        archive.extractall(tmp_path / "back", filter="data")
+    scores = sorted((tmp_path / "back").glob("results/phase2/mjx/*/scores.json"))
+    assert len(scores) == 2
+    for path in scores:
+        doc = json.loads(path.read_text())
+        assert doc["provenance"]["commit"] == json.loads((bundle / "bundle.json").read_text())["commit"]
+        assert doc["provenance"]["versions"]["mujoco"] == "3.17.0"
+        assert doc["budget"]["env_steps"] == doc["budget"]["card_env_steps"] == 1024
+    assert (tmp_path / "back" / "results" / "README.md").is_file()
+    probe = json.loads((tmp_path / "back" / "results" / "probe.json").read_text())
+    assert probe["rows"][0]["envs"] == 8 and probe["rows"][0]["seeds_in_process"] == 2
+    for archive_path in out.glob("phase2-mjx-*.tar.gz"):
+        with tarfile.open(archive_path) as archive:
+            names = archive.getnames()
+        assert any(name.endswith("timing.json") for name in names)
+        assert any(name.endswith(".msgpack") for name in names) and any(
+            name.endswith(".npz") for name in names
+        )
