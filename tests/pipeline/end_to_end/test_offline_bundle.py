@@ -62,7 +62,7 @@ def test_a_bundle_installs_trains_and_scores_without_an_index(tmp_path, monkeypa
         str(bundle / "run.sh"),
         str(out),
         "--minutes",
-        "14",
+        "25",
         "--seeds",
         "0,1",
         "--sizes",
