@@ -88,6 +88,16 @@ def test_a_run_short_of_its_card_budget_is_labelled_and_never_pools_with_full_ru
     assert (tmp_path / "plots" / "mini__mjx__2-of-steps-smoke-grid__survival.png").is_file()
 
 
+def test_a_version_made_by_an_overlay_is_named_by_it(tmp_path):
+    mini = small_card("mini", "phase2")
+    control = mini.model_copy(update={"description": "mini, style weight 0"})
+    write_fixture(tmp_path, mini, "mjx", "run-0", failure_impulse=8.0)
+    write_fixture(tmp_path, control, "mjx", "run-1", failure_impulse=8.0, overlays=("task_only",))
+    labels = sorted(g.label for g in collect_scores(tmp_path))
+    expected = [f"mini #{mini.content_hash()[:8]}", f"mini #task_only-{control.content_hash()[:8]}"]
+    assert labels == sorted(expected)
+
+
 def test_runs_of_an_edited_card_never_pool_with_the_older_version(tmp_path):
     mini = small_card("mini", "phase2")
     edited = mini.model_copy(update={"description": "mini, edited"})

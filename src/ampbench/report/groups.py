@@ -78,9 +78,12 @@ def card_versions(docs: Sequence[dict[str, Any]]) -> dict[str, str]:
     hold more than one hash for that card name and trainer (an edited card: its runs are never pooled
     with the older ones), else nothing. `trainer: skrl` is a card field, so its runs hash apart anyway."""
     hashes: dict[tuple[str, str], set[str]] = {}
+    named: dict[str, str] = {}  # a version made by overlays is named by them too, e.g. `task_only-03499723`
     for doc in docs:
         hashes.setdefault((doc["card"], trained_by(doc)), set()).add(doc["card_hash"])
-    return {h: (h[:8] if len(found) > 1 else "") for found in hashes.values() for h in found}
+        overlays = doc["provenance"].get("training", {}).get("overlays", [])
+        named[doc["card_hash"]] = "".join(f"{name}-" for name in overlays if name != "smoke")
+    return {h: (named[h] + h[:8] if len(found) > 1 else "") for found in hashes.values() for h in found}
 
 
 def run_budget(doc: dict[str, Any]) -> str:
