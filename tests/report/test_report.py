@@ -185,6 +185,8 @@ def test_plots_are_non_empty_pngs(results):
         "mini__isaaclab__survival.png",
         "mini__mjx__push_success.png",
         "mini__mjx__survival.png",
+        "profile__baseline.png",
+        "profile__phase2.png",
         "solo__mjx__push_success.png",
         "solo__mjx__survival.png",
     ]

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ampbench.report.aggregate import aggregate_section
 from ampbench.report.compare import transfer_matrix
 from ampbench.report.groups import (
     DASH,
@@ -340,6 +341,12 @@ def _readme(groups: Sequence[RunGroup], plots_dir: Path) -> str:
         " time up / falls, assuming a constant fall rate) is not, and is also given in steps of a"
         " 100 Hz env, the unit of the design's expected lengths.\n",
         *markdown_table(_ENDURANCE, _endurance_rows(groups)),
+        "\n## Interquartile mean over runs, by phase\n",
+        "Every run's unconditional success at its card's headline push, pooled over the phase's cards:"
+        " the interquartile mean and mean with 95% stratified-bootstrap intervals (runs resampled within"
+        " each card), and the phase's performance profile (rliable's conventions). Short runs pool only"
+        " with runs of the same budget.\n",
+        *aggregate_section(groups, plots_dir),
         "\n## Plots\n",
         *plot_links(groups, plots_dir, plots_dir.parent),
         "\n## Policies beside their clips\n",

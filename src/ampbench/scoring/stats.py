@@ -2,7 +2,10 @@
 
 - Over evaluation episodes of one run: a percentile bootstrap stratified by evaluation seed, written here
   because `scipy.stats.bootstrap` resamples without strata and `rliable` 1.2.0 fails to import with
-  pandas 3. Randomness comes from the `numpy.random.Generator` the caller passes (reproducible files).
+  pandas 3 (its `arch<8` breaks there; pinning pandas below 3 for every install is the price of using
+  it). Randomness comes from the `numpy.random.Generator` the caller passes (reproducible files).
+- Over many runs and cards (a phase): rliable's conventions with the same bootstrap, stratified by card:
+  the interquartile mean of every run's score and a performance profile (`report.aggregate`).
 - Success rates (k of n episodes): Wilson score intervals (`scipy.stats.binomtest`), which stay honest
   at 0 and 1 where a bootstrap collapses to [1, 1].
 - Over training runs (seeds): a Student-t interval of the mean (`scipy.stats.t`); a percentile bootstrap
@@ -71,6 +74,14 @@ def _check_alpha(alpha: float, reps: int) -> None:
         raise ValueError(f"reps must be >= 1, found {reps}")
 
 
+def _stratified_replicates(strata: list[np.ndarray], reps: int, rng: np.random.Generator) -> np.ndarray:
+    """(reps, total) resamples: each row draws, for every stratum, as many values as it has, with
+    replacement from that stratum only; so every replicate keeps the strata mix and none drops out."""
+    return np.concatenate(
+        [values[rng.integers(0, values.size, size=(reps, values.size))] for values in strata], axis=1
+    )
+
+
 def stratified_bootstrap_ci(
     values_per_seed: Mapping[int | str, Any],
     statistic: Statistic,
@@ -79,17 +90,32 @@ def stratified_bootstrap_ci(
     alpha: float = 0.05,
     rng: np.random.Generator,
 ) -> tuple[float, float, float]:
-    """(point, low, high) of `statistic` over the pooled values, resampling within each seed.
-
-    Each replicate draws, for every seed, as many values as that seed has, with replacement from that
-    seed only; so every replicate keeps the seed mix of the data and no seed can drop out.
-    """
+    """(point, low, high) of `statistic` over the pooled values, resampling within each seed (or any
+    other stratum: `report.aggregate` passes runs per card, as rliable's stratified bootstrap does)."""
     _check_alpha(alpha, reps)
     strata = _checked_strata(values_per_seed)
     point = float(statistic(np.concatenate(strata), axis=-1))
-    resampled = [values[rng.integers(0, values.size, size=(reps, values.size))] for values in strata]
-    replicates = np.asarray(statistic(np.concatenate(resampled, axis=1), axis=-1), dtype=float)
+    replicates = np.asarray(statistic(_stratified_replicates(strata, reps, rng), axis=-1), dtype=float)
     return (point, *_percentile_interval(replicates, alpha))
+
+
+def performance_profile(
+    values_per_stratum: Mapping[Any, Any],
+    thresholds: Any,
+    *,
+    reps: int = 2000,
+    alpha: float = 0.05,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fraction of pooled values above each threshold (a performance profile, Agarwal et al. 2021),
+    with a percentile band from the stratified bootstrap: (fraction, low, high), one entry per threshold."""
+    _check_alpha(alpha, reps)
+    strata = _checked_strata(values_per_stratum)
+    taus = np.asarray(thresholds, dtype=float)
+    point = (np.concatenate(strata)[:, None] > taus).mean(axis=0)
+    replicates = (_stratified_replicates(strata, reps, rng)[:, :, None] > taus).mean(axis=1)
+    low, high = np.percentile(replicates, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
+    return point, low, high
 
 
 def proportion_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float, float]:
