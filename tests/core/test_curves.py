@@ -30,6 +30,20 @@ def test_a_truncated_last_record_is_skipped(tmp_path):
     write(tmp_path / "tb", range(1, 6), 1.0)
     (path,) = (tmp_path / "tb").glob("events.out.tfevents.*")
     path.write_bytes(path.read_bytes()[:-7])
-    steps, _ = read_scalars(tmp_path)["loss"]
+    skipped = []
+    steps, _ = read_scalars(tmp_path, skipped)["loss"]
     assert steps.tolist() == [1, 2, 3, 4]
     assert np.all(np.diff(steps) > 0)
+    assert skipped == [f"{path.name}: a truncated last record (35 bytes) skipped"]
+
+
+def test_a_damaged_record_keeps_what_came_before_and_says_so(tmp_path):
+    write(tmp_path / "tb", range(1, 6), 1.0)
+    (path,) = (tmp_path / "tb").glob("events.out.tfevents.*")
+    data = bytearray(path.read_bytes())
+    data[-30:-20] = b"\xff" * 10  # inside the last event's protobuf
+    path.write_bytes(bytes(data))
+    skipped = []
+    steps, _ = read_scalars(tmp_path, skipped)["loss"]
+    assert steps.tolist() == [1, 2, 3, 4]
+    assert len(skipped) == 1 and "damaged record at byte" in skipped[0]

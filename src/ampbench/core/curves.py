@@ -10,13 +10,15 @@ import numpy as np
 from ampbench.core.runs import RunError
 
 
-def read_scalars(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def read_scalars(run_dir: Path, skipped: list[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Every TensorBoard scalar of a run: tag -> (env steps, values), steps increasing. A resumed run's
     event files are read one after another, each dropping the records of earlier files at or past its
     own first step (what the interrupted run logged after the checkpoint it resumed from, then logged
-    again), as TensorBoard's purge_step does; a truncated last record (a killed writer) is skipped.
+    again), as TensorBoard's purge_step does. What cannot be read is skipped and said in `skipped`: a
+    truncated last record (a killed writer), or a damaged record and the rest of its file.
     Reads the record format directly (length, CRC, event, CRC), so it needs neither TensorFlow nor
     TensorBoard."""
+    from google.protobuf.message import DecodeError
     from tensorboardX.proto import event_pb2
 
     files = sorted((Path(run_dir) / "tb").glob("events.out.tfevents.*"))
@@ -26,11 +28,16 @@ def read_scalars(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     for path in files:
         data = path.read_bytes()
         offset, first_step = 0, None
-        while offset + 12 <= len(data):
-            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset : offset + 8].ljust(8, b"\0"))
             if offset + 12 + length + 4 > len(data):
+                _note(skipped, f"{path.name}: a truncated last record ({len(data) - offset} bytes) skipped")
                 break
-            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
+            try:
+                event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
+            except DecodeError:
+                _note(skipped, f"{path.name}: damaged record at byte {offset}; the rest of the file skipped")
+                break
             offset += 12 + length + 4
             if event.summary.value and first_step is None:
                 first_step = int(event.step)
@@ -40,6 +47,11 @@ def read_scalars(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                 steps.append(int(event.step))
                 values.append(float(value.simple_value))
     return {tag: (np.asarray(steps), np.asarray(values)) for tag, (steps, values) in series.items()}
+
+
+def _note(skipped: list[str] | None, message: str) -> None:
+    if skipped is not None:
+        skipped.append(message)
 
 
 def _purge(series: dict[str, tuple[list[int], list[float]]], step: int) -> None:

@@ -73,6 +73,7 @@ def export_policy(
         raise RunError(
             f"{config_path}: activation {config['activation']!r} is not one of {list(ACTIVATIONS)}"
         )
+    _check_shapes(path, params, ppo.hidden, config["observation_size"], config["action_size"])
     limit, activation = float(config["action_limit"]), config["activation"]
     clip = float(config["observation_clip"])
 
@@ -85,6 +86,30 @@ def export_policy(
         return jnp.clip(mean, -limit, limit)
 
     return apply_fn, params, stats
+
+
+def _check_shapes(
+    path: Path, params: dict, hidden: tuple[int, ...], observation_size: int, action_size: int
+) -> None:
+    """Every policy leaf has the shape the policy config implies, so a damaged or foreign checkpoint is
+    refused naming its leaf rather than failing inside a matrix product."""
+    widths = [observation_size, *hidden, action_size]
+    names = [f"hidden_{i}" for i in range(len(hidden))] + ["mean"]
+    expected = {("params", "log_std"): (action_size,)}
+    for name, fan_in, fan_out in zip(names, widths[:-1], widths[1:], strict=True):
+        expected[("params", "torso", name, "kernel")] = (fan_in, fan_out)
+        expected[("params", "torso", name, "bias")] = (fan_out,)
+    for keys, shape in expected.items():
+        leaf = params
+        for key in keys:
+            leaf = leaf.get(key) if isinstance(leaf, dict) else None
+        found = None if leaf is None else tuple(np.shape(leaf))
+        if found != shape:
+            raise RunError(
+                f"{path}: policy leaf {'/'.join(keys)} has shape {found}, "
+                f"{POLICY_CONFIG} (ppo.hidden {list(hidden)}, observation_size {observation_size}, "
+                f"action_size {action_size}) expects {shape}"
+            )
 
 
 def policy_file_path(checkpoint_path: Path) -> Path:

@@ -8,6 +8,7 @@ scores any backend's policy.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -147,12 +148,18 @@ CURVE_TAGS = (
 
 
 def write_learning_curves(run_dir: Path, path: Path, control_dt: float) -> Path:
-    """The run's CURVE_TAGS against env steps, from its TensorBoard files, as JSON beside its scores."""
-    scalars = read_scalars(run_dir)
+    """The run's CURVE_TAGS against env steps, from its TensorBoard files, as JSON beside its scores;
+    what could not be read is said on stderr and kept in the file (`skipped`)."""
+    skipped: list[str] = []
+    scalars = read_scalars(run_dir, skipped)
+    for message in skipped:
+        print(f"ampbench: {run_dir}/tb/{message}", file=sys.stderr)
     curves = {
         tag: {"env_steps": steps.tolist(), "values": values.tolist()}
         for tag, (steps, values) in scalars.items()
         if tag in CURVE_TAGS
     }
-    atomic_write_json(path, {"run": Path(run_dir).name, "control_dt": control_dt, "curves": curves})
+    atomic_write_json(
+        path, {"run": Path(run_dir).name, "control_dt": control_dt, "curves": curves, "skipped": skipped}
+    )
     return path

@@ -217,6 +217,23 @@ def test_exported_policy_is_the_trained_mean_action(learned):
     )
 
 
+def test_a_wrong_shaped_policy_leaf_is_refused_naming_the_leaf(learned, tmp_path):
+    import flax.serialization
+
+    from ampbench.learning.checkpoint import read_checkpoint
+    from ampbench.learning.policy import POLICY_CONFIG
+
+    _, result = learned
+    payload = read_checkpoint(result.checkpoint)
+    kernel = payload["state"]["actor_critic"]["policy"]["params"]["torso"]["hidden_0"]["kernel"]
+    payload["state"]["actor_critic"]["policy"]["params"]["torso"]["hidden_0"]["kernel"] = kernel[:, :-1]
+    damaged = tmp_path / result.checkpoint.name
+    damaged.write_bytes(flax.serialization.msgpack_serialize(payload))
+    (tmp_path / POLICY_CONFIG).write_bytes((result.checkpoint.parent / POLICY_CONFIG).read_bytes())
+    with pytest.raises(RunError, match=r"policy leaf params/torso/hidden_0/kernel has shape \(3, \d+\)"):
+        load_policy(damaged)
+
+
 class Interrupt(Exception):
     pass
 
