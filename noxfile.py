@@ -11,6 +11,8 @@ results/README.md. Options after `--`:
   --seeds N                 the first N of each card's training seeds (default: all of them)
   --engine podman|docker    (default: whichever is on PATH, podman first)
   --jax cpu|cuda12|cuda13   the MJX image's JAX build (default: cuda12 where nvidia-smi is found)
+  --launcher slurm          submit one SLURM job per training and scoring from a local venv instead
+                            (`--launcher-file FILE`: partition, GPUs, time limit, container; docs/cluster.md)
 e.g. `nox -s phase2 -- --smoke --backend mjx`. Stopped part-way, the same command resumes the runs it
 had started and keeps the finished ones.
 """
@@ -95,6 +97,16 @@ def torque(session: nox.Session) -> None:
     _reproduce(session, "torque")
 
 
+def _submit_to_slurm(session: nox.Session, options: argparse.Namespace, args: list[str]) -> None:
+    """Submit the phase's jobs from a local venv; its last job renders results/README.md."""
+    session.install("-e", ".[mjx,slurm]")
+    session.run("ampbench", "cards", "validate", *sorted(glob.glob("benchmarks/*.yaml")))
+    if not any(_clips().rglob("*.npz")):
+        session.run("ampbench", "data", "fetch")
+    launcher_file = ["--launcher-file", options.launcher_file] if options.launcher_file else []
+    session.run("ampbench", *args, "--launcher", "slurm", *launcher_file)
+
+
 @nox.session(python=PYTHON)
 def compare(session: nox.Session) -> None:
     """Backends side by side from results/: `nox -s compare -- --backends mjx mujoco [--local]`."""
@@ -141,6 +153,8 @@ def _options(session: nox.Session, posargs: list[str] | None = None) -> argparse
     parser.add_argument("--seeds", type=int, help="the first N of each card's training seeds")
     parser.add_argument("--engine", choices=containers.ENGINES, help="container engine")
     parser.add_argument("--jax", choices=containers.JAX_BUILDS, help="JAX build of the MJX image")
+    parser.add_argument("--launcher", choices=["local", "slurm"], default="local")
+    parser.add_argument("--launcher-file", help="SLURM settings (YAML) for --launcher slurm")
     options = parser.parse_args(session.posargs if posargs is None else posargs)
     if options.backend == "all":
         options.backends = BACKENDS
@@ -239,6 +253,9 @@ def _reproduce(session: nox.Session, phase: str) -> None:
     ]
     if options.local:
         _reproduce_local(session, options, ["reproduce", phase, *_backend_args(options.backends), *common])
+        return
+    if options.launcher == "slurm":
+        _submit_to_slurm(session, options, ["reproduce", phase, *_backend_args(options.backends), *common])
         return
     host = _host(session, options)
     gpu = options.jax != "cpu"

@@ -25,6 +25,7 @@ FOLDER_MARKERS = {
     "learning/training": ("sim",),
     "learning/end_to_end": ("sim", "learn"),
     "pipeline/end_to_end": ("sim", "learn"),
+    "pipeline/cluster": ("sim", "slurm"),
 }
 """Folders (relative to tests/) and their markers; every other test is `unit` (no simulator stepped)."""
 

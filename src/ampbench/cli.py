@@ -13,6 +13,7 @@ import yaml
 from ampbench.cards import CardError, load_card
 from ampbench.core import compile_cache
 from ampbench.core.backends import BACKENDS
+from ampbench.core.stop import stop_on_signals, stop_signal
 from ampbench.motion.clip import ClipError
 from ampbench.pipeline.reproduce import PHASES
 
@@ -134,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError("--resume continues runs exactly as they were started: give only run folders")
         for run_dir in resume_runs([Path(path) for path in args.resume], minutes=args.minutes):
             print(run_dir)
-        return 0
+        return _stopped_status()
     if args.seed is not None and args.seeds:
         raise ValueError("give --seed or --seeds, not both")
     overlays = ("smoke",) if args.smoke else ()
@@ -150,7 +151,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         minutes=args.minutes,
     ):
         print(run_dir)
-    return 0
+    return _stopped_status()
+
+
+def _stopped_status() -> int:
+    """0, or 128 + the signal that stopped training early (its checkpoint written: resume continues)."""
+    signum = stop_signal()
+    return 0 if signum is None else 128 + signum
 
 
 def cmd_offline_gather(args: argparse.Namespace) -> int:
@@ -273,8 +280,37 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from ampbench.pipeline.reproduce import reproduce
+    from ampbench.pipeline.reproduce import phase_cards, plan, reproduce
 
+    if args.status or args.launcher == "slurm":
+        from ampbench.pipeline import slurm
+
+        overlays = ("smoke",) if args.smoke else ()
+        jobs = plan(
+            phase_cards(args.phase, Path(args.cards), overlays), tuple(args.backend or ()), args.seeds
+        )
+        folders = {"runs_root": Path(args.runs), "results_root": Path(args.results)}
+        if args.status:
+            print(slurm.status(jobs, phase=args.phase, smoke=args.smoke, **folders))
+            return 0
+        container = {"engine": args.container, "image": args.image} if args.container else None
+        settings = slurm.load_settings(
+            Path(args.launcher_file) if args.launcher_file else None,
+            {
+                "partition": args.partition,
+                "account": args.account,
+                "gpus_per_job": args.gpus_per_job,
+                "cpus_per_job": args.cpus_per_job,
+                "time_minutes": args.time_minutes,
+                "sbatch": dict(_key_value(item, "--sbatch") for item in args.sbatch),
+                "container": container,
+            },
+        )
+        slurm.submit(
+            args.phase, jobs, settings, smoke=args.smoke, cards_dir=Path(args.cards), echo=print, **folders
+        )
+        print(f"follow with `ampbench reproduce {args.phase}{' --smoke' if args.smoke else ''} --status`")
+        return 0
     passed = reproduce(
         args.phase,
         backends=tuple(args.backend or ()),
@@ -286,6 +322,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         echo=lambda line: print(line, flush=True),
     )
     return 0 if passed else 1
+
+
+def _key_value(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"{option} takes KEY=VALUE, e.g. qos=normal; found {text!r}")
+    return key.lstrip("-"), value
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -511,6 +554,28 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--cards", default="benchmarks", help="folder of card files")
     reproduce.add_argument("--runs", default="runs", help="root of run folders")
     reproduce.add_argument("--results", default="results")
+    reproduce.add_argument(
+        "--status", action="store_true", help="each run's state, its score and its SLURM jobs; starts nothing"
+    )
+    cluster = reproduce.add_argument_group(
+        "cluster", "--launcher slurm: one job per training and scoring (docs/cluster.md)"
+    )
+    cluster.add_argument("--launcher", choices=["local", "slurm"], default="local")
+    cluster.add_argument("--launcher-file", help="YAML file of the settings below (the command line wins)")
+    cluster.add_argument("--partition")
+    cluster.add_argument("--account")
+    cluster.add_argument("--gpus-per-job", type=int)
+    cluster.add_argument("--cpus-per-job", type=int)
+    cluster.add_argument("--time-minutes", type=int, help="each job's time limit (default 240)")
+    cluster.add_argument(
+        "--sbatch", action="append", default=[], metavar="KEY=VALUE", help="extra sbatch option (repeatable)"
+    )
+    cluster.add_argument(
+        "--container",
+        choices=["podman", "docker"],
+        help="run each job in the project's image with this engine",
+    )
+    cluster.add_argument("--image", help="the image for --container (e.g. from `nox -s build`)")
     reproduce.set_defaults(func=cmd_reproduce)
 
     offline = sub.add_parser("offline", help="a bundle to train and score on a machine without network")
@@ -541,6 +606,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in COMPILING_COMMANDS:
             compile_cache.enable(args.compile_cache)
+        if args.command in ("train", "reproduce"):
+            stop_on_signals()
         return args.func(args)
     except (CardError, ValueError, OSError, RuntimeError) as error:  # OSError: disk full, exists, ...
         print(f"ampbench: {error}", file=sys.stderr)

@@ -40,3 +40,19 @@ def test_the_mapping_builds_skrls_amp_config_and_skrl_refuses_unknown_names(card
     assert built.discriminator_gradient_penalty_scale == card.amp.grad_penalty
     with pytest.raises(TypeError, match="lambda"):
         amp_cfg(**agent, **{"lambda": 0.95})
+
+
+def test_resume_loads_only_skrl_checkpoints_this_run_wrote(tmp_path):
+    from ampbench.core.runs import RunError
+
+    written = tmp_path / "agent_64.pt"
+    written.write_bytes(b"weights of update 4")
+    skrl_amp.record_checkpoint(written)
+    skrl_amp.check_recorded(written)
+    planted = tmp_path / "agent_128.pt"
+    planted.write_bytes(b"a pickle with a payload")
+    with pytest.raises(RunError, match=r"agent_128\.pt: not a checkpoint this run wrote"):
+        skrl_amp.check_recorded(planted)
+    written.write_bytes(b"changed since")
+    with pytest.raises(RunError, match="not a checkpoint this run wrote"):
+        skrl_amp.check_recorded(written)

@@ -33,6 +33,7 @@ from ampbench.cards import ExperimentCard
 from ampbench.core import compile_cache, program_cache
 from ampbench.core.files import atomic_write_json
 from ampbench.core.runs import RunError, latest_checkpoint
+from ampbench.core.stop import deadline_after, stop_due
 from ampbench.learning import policy_file
 from ampbench.learning.checkpoint import (
     env_state_name,
@@ -422,9 +423,9 @@ def train_seeds(
 
     `progress_fn(env_steps, scalars)` is called after every update for each seed (after its checkpoint, if
     one was due). With `minutes`, the first update that ends past that wall-clock budget writes a
-    checkpoint and stops.
+    checkpoint and stops; so does the first update after a stop signal (`core.stop`).
     """
-    deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
+    deadline = deadline_after(minutes)
     for env, seed in zip(envs, seeds, strict=True):
         check_env_and_card(env, card, seed)
     run_dirs = [Path(run_dir) for run_dir in run_dirs]
@@ -467,7 +468,7 @@ def train_seeds(
             )
             throughput.add(time.perf_counter() - update_started)
             done = update + 1
-            out_of_time = deadline is not None and time.monotonic() >= deadline
+            out_of_time = stop_due(deadline)
             if done % card.training.checkpoint_every == 0 or done == updates or out_of_time:
                 for seed, run_dir, snapshot, seed_state in zip(
                     seeds, run_dirs, batch.snapshot(), batch.split(state), strict=True

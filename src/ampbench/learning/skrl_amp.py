@@ -11,13 +11,14 @@ same card (`SKRL_DIFFERENCES`), is listed in docs/isaaclab.md.
 from __future__ import annotations
 
 import contextlib
-import time
+import json
 from pathlib import Path
 from typing import Any
 
 from ampbench.cards import CardError, ExperimentCard
-from ampbench.core.files import atomic_write_bytes
+from ampbench.core.files import atomic_write_bytes, atomic_write_json, file_sha256
 from ampbench.core.runs import RunError
+from ampbench.core.stop import deadline_after, stop_due
 from ampbench.learning import policy_file
 from ampbench.learning.ppo import ACTION_LIMIT
 
@@ -159,6 +160,30 @@ def skrl_checkpoints(run_dir: Path) -> list[Path]:
     return sorted(numbered, key=lambda path: int(checkpoint_timesteps(path)))
 
 
+MANIFEST = "sha256.json"
+"""Beside skrl's checkpoints: the hash of each one this run wrote. skrl's `agent.load` unpickles its file
+(torch.load without weights_only), so resume loads only a checkpoint whose hash is recorded here."""
+
+
+def record_checkpoint(path: Path) -> None:
+    """Add a checkpoint this run just wrote to its folder's manifest."""
+    manifest = path.parent / MANIFEST
+    hashes = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    hashes[path.name] = file_sha256(path)
+    atomic_write_json(manifest, hashes)
+
+
+def check_recorded(path: Path) -> None:
+    """Refuse a checkpoint this run did not write (absent from the manifest, or changed since)."""
+    manifest = path.parent / MANIFEST
+    hashes = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    if hashes.get(path.name) != file_sha256(path):
+        raise RunError(
+            f"{path}: not a checkpoint this run wrote (its sha256 is not in {manifest.name}); skrl would "
+            "unpickle it, which can run code, so it is not loaded"
+        )
+
+
 def train(
     env, card: ExperimentCard, run_dir: Path, seed: int, *, resume: bool = False, minutes: float | None = None
 ) -> Path:
@@ -166,7 +191,8 @@ def train(
     with skrl's AMP (its checkpoints in `run_dir/tb/checkpoints`); the last one's policy becomes a
     policy file in `run_dir/checkpoints`, named by `checkpoints/latest`, which the scorer plays.
 
-    `minutes`: the first update that ends past the budget writes a checkpoint and training stops there.
+    `minutes`: the first update that ends past the budget (or after a stop signal, `core.stop`) writes a
+    checkpoint and training stops there.
     `resume`: skrl's agent (networks, optimiser, normalisers) continues from the run's last checkpoint
     for the rest of the card's steps, counting on from it; skrl keeps no env state in a checkpoint, so
     the envs start new episodes and a resumed run is not the uninterrupted one step for step."""
@@ -189,8 +215,17 @@ def train(
     runner = Runner(SkrlVecEnvWrapper(env, ml_framework="torch"), cfg)
     agent = runner.agent
     if last is not None:
+        check_recorded(last)
         agent.load(str(last))
-    deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
+    write = agent.write_checkpoint
+
+    def write_checkpoint(timestep: int, timesteps: int) -> None:
+        """skrl's own, then its file's hash into the run's manifest."""
+        write(timestep, timesteps)
+        record_checkpoint(skrl_checkpoints(run_dir)[-1])
+
+    agent.write_checkpoint = write_checkpoint
+    deadline = deadline_after(minutes)
     per_update, checkpoint_every = card.ppo.rollout_steps, cfg["agent"]["experiment"]["checkpoint_interval"]
     interact = agent.post_interaction
 
@@ -198,12 +233,7 @@ def train(
         """skrl's own, counted from the checkpoint resumed; then the wall-clock check after an update."""
         interact(timestep=done + timestep, timesteps=total)
         finished = done + timestep + 1
-        if (
-            deadline is not None
-            and finished % per_update == 0
-            and finished < total
-            and time.monotonic() > deadline
-        ):
+        if finished % per_update == 0 and finished < total and stop_due(deadline):
             if finished % checkpoint_every:
                 agent.write_checkpoint(timestep=finished, timesteps=total)
             raise _OutOfTime

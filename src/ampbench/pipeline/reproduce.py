@@ -21,6 +21,7 @@ from ampbench.cards import ExperimentCard, load_card
 from ampbench.core.backends import BACKENDS
 from ampbench.core.files import file_sha256
 from ampbench.core.runs import RunError, latest_checkpoint
+from ampbench.core.stop import stop_signal
 from ampbench.pipeline.train import resume_runs, start_runs
 from ampbench.sim import default_backend
 
@@ -196,5 +197,8 @@ def reproduce(
     for number, job in enumerate(jobs, 1):
         echo(f"[{phase} {number}/{len(jobs)}] {job.label()} ({job.card_path}{', smoke' if smoke else ''})")
         run_dir = train_job(job, runs_root, overlays, echo)
+        if stop_signal() is not None:
+            echo(f"stopped by a signal with {run_dir} checkpointed; the same command resumes it")
+            return False
         passed &= score_job(job, run_dir, results_root, smoke, echo)
     return passed
