@@ -217,7 +217,7 @@ class PhaseJob:
                     self.place.runs,
                 ]
                 args += ["--smoke"] if self.smoke else []
-            self._run(args, requeue_on_stop=True)
+            self._run(args)
             return f"trained {find_run(self.place.runs_root, card, self.job.backend, self.job.seed)}"
         if state != "finished":
             raise RuntimeError(f"{self.job.label()}: no finished run to score (state {state})")
@@ -235,12 +235,13 @@ class PhaseJob:
         )
         return f"scored {run_dir}"
 
-    def _run(self, args: list[str], requeue_on_stop: bool = False) -> None:
+    def _run(self, args: list[str]) -> None:
+        """Run `ampbench ARGS`; when the job is told to stop, let the command stop (a training writes its
+        checkpoint first), then have submitit requeue the job, which starts over from the run folders."""
         submitit_handler = signal.getsignal(signal.SIGUSR2)
         code, stopped_by = run_forwarding_stop(self.place.command(args))
-        if stopped_by is not None and requeue_on_stop and callable(submitit_handler):
-            # The checkpoint is written; submitit's own handler now calls `checkpoint` and requeues.
-            submitit_handler(signal.SIGUSR2, None)
+        if stopped_by is not None and callable(submitit_handler):
+            submitit_handler(signal.SIGUSR2, None)  # calls `checkpoint`, requeues, exits
         if code != 0:
             raise RuntimeError(f"`ampbench {' '.join(args)}` exited with {code}")
 
