@@ -112,7 +112,8 @@ class FrameRenderer:
             self.policy.qpos[:], self.ghost.qpos[:] = policy, ghost
             mujoco.mj_kinematics(self.model, self.policy)
             mujoco.mj_kinematics(self.model, self.ghost)
-            self.camera.lookat[:] = (policy[:3] + ghost[:3]) / 2
+            # On the policy: a ghost running ahead at the clip's speed leaves the frame, the policy never.
+            self.camera.lookat[:] = policy[:3]
             self.camera.azimuth = np.degrees(quat.heading_yaw(policy[3:7])) + CAMERA_AZIMUTH
             self.renderer.update_scene(self.policy, self.camera)
             self._add_ghost()
