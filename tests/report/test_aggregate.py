@@ -41,5 +41,5 @@ def test_phase_aggregate_pools_the_cards_of_a_phase_per_backend_and_never_mixes_
     assert fraction.shape == THRESHOLDS.shape and np.all(np.diff(fraction) <= 0)
 
     text = render_results(tmp_path).read_text()
-    assert "| phase2 | mjx | full | 2 | 6 |" in text
+    assert "| phase2 | mjx | full | strong, weak | 6 |" in text
     assert (tmp_path / "plots" / "profile__phase2.png").is_file()

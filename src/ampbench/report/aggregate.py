@@ -67,14 +67,22 @@ class PhaseAggregate:
 
 
 def phase_aggregates(groups: Sequence[RunGroup]) -> list[PhaseAggregate]:
-    """The groups pooled by (phase, backend, budget, trainer), each card's runs that have a headline score."""
-    pooled: dict[tuple[str, str, str, str], dict[str, list[float]]] = {}
+    """The groups pooled by (phase, backend, budget, trainer), each card's runs that have a headline score.
+    A card with several versions in the results (edited, or changed by an overlay such as a control) is
+    a different experiment per version: each version stands alone, never pooled with the phase."""
+    pooled: dict[tuple[str, str, str, str, str], dict[str, list[float]]] = {}
     for group in groups:
         values = [score for score in map(headline_score, group.docs) if score is not None]
         if values:
-            key = (group.phase, group.backend, group.budget, group.trainer)
+            key = (
+                group.phase,
+                group.backend,
+                group.budget,
+                group.trainer,
+                group.label if group.version else "",
+            )
             pooled.setdefault(key, {})[group.label] = values
-    return [PhaseAggregate(*key, scores) for key, scores in pooled.items()]
+    return [PhaseAggregate(*key[:4], scores) for key, scores in pooled.items()]
 
 
 def _interval_text(interval: tuple[float, float, float]) -> str:
@@ -88,9 +96,7 @@ def plot_profiles(aggregates: Sequence[PhaseAggregate], out_png: Path) -> Path:
     axes = figure.add_subplot()
     for aggregate in aggregates:
         fraction, low, high = aggregate.profile()
-        label = f"{aggregate.backend}, {aggregate.budget}" + (
-            f", {aggregate.trainer}" if aggregate.trainer != "ampbench" else ""
-        )
+        label = f"{aggregate.backend}: {', '.join(aggregate.scores)}"
         (line,) = axes.step(THRESHOLDS, fraction, where="post", label=f"{label} ({aggregate.runs} runs)")
         axes.fill_between(THRESHOLDS, low, high, step="post", alpha=0.2, color=line.get_color())
     axes.set(
@@ -116,7 +122,7 @@ def aggregate_section(groups: Sequence[RunGroup], plots_dir: Path) -> list[str]:
             a.phase,
             a.backend,
             a.budget + (f" [{a.trainer}]" if a.trainer != "ampbench" else ""),
-            str(len(a.scores)),
+            ", ".join(a.scores),
             str(a.runs),
             _interval_text(a.iqm()),
             _interval_text(a.mean()),

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ampbench.pipeline.slurm import LIVE_STATES, slurm_states
+
 REPO = Path(__file__).resolve().parents[3]
-LIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED"}
 
 
 def cluster_problem() -> str | None:
@@ -79,11 +80,8 @@ def job_field(job_id: str, name: str) -> str | None:
 
 
 def live_jobs(job_ids: list[str]) -> list[str]:
-    listed = subprocess.run(
-        ["squeue", "--noheader", "--format=%A %T"], capture_output=True, text=True, check=True
-    ).stdout
-    states = dict(line.split() for line in listed.splitlines() if line.strip())
-    return [job_id for job_id in job_ids if states.get(job_id) in LIVE]
+    states = slurm_states(job_ids)
+    return [job_id for job_id in job_ids if states.get(job_id) in LIVE_STATES]
 
 
 def sha256(path: Path) -> str:
