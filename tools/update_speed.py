@@ -76,6 +76,8 @@ def _update_fn(card, env):
 def _update_fn_of(card, env, *, start, run):
     """The update of a trainer with host reference draws: `start` holds init_train_state, `run` holds
     rollouts_for, draw_references and run_update."""
+    if hasattr(run, "train_seeds"):  # since seeds train together: lists of envs and seeds
+        return _update_fn_of_seeds(card, env, start=start, run=run)
     state = start.init_train_state(env, card, seed=0)
     rollouts = run.rollouts_for(env, card, seed=0)
     box = {"state": state, "reference": run.draw_references(env, card, 0, 0), "update": 0}
@@ -91,6 +93,38 @@ def _update_fn_of(card, env, *, start, run):
         box["update"] += 1
 
     return next_update
+
+
+def _update_fn_of_seeds(card, env, *, start, run):
+    """The update of the trainer that takes lists of envs and seeds (one seed here)."""
+    box = {
+        "state": start.init_train_state(env, card, seed=0),
+        "references": [run.draw_references(env, card, 0, 0)],
+        "update": 0,
+    }
+    rollouts = run.rollouts_for([env], card, [0])
+    imitations = [run.imitation_reference_for(env, card, 0)]
+
+    def next_update():
+        box["state"], _, box["references"] = run.run_update(
+            [env], card, [0], box["update"], box["state"], rollouts, box["references"], imitations
+        )
+        box["update"] += 1
+
+    return next_update
+
+
+def _profile(update, updates: int, top: int) -> None:
+    """cProfile of `updates` updates, the `top` functions by own time, to stderr."""
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(updates):
+        update()
+    profile.disable()
+    pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(top)
 
 
 def main() -> None:
@@ -111,6 +145,13 @@ def main() -> None:
         action="store_true",
         help="after the compiling update, run one update per line read from stdin and print its seconds, "
         "so a driver can alternate updates of several checkouts under the same load",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="TOP",
+        help="after the timed updates, profile as many more with cProfile and print the TOP functions by "
+        "own time to stderr (where an update's time goes: physics, learning step, reference draws)",
     )
     args = parser.parse_args()
     if args.compile_cache:
@@ -139,6 +180,8 @@ def main() -> None:
     for _ in range(args.updates):
         update()
     seconds = (time.perf_counter() - compiled) / args.updates
+    if args.profile:
+        _profile(update, args.updates, args.profile)
     per_update = card.training.envs * card.ppo.rollout_steps
     print(
         json.dumps(
