@@ -293,6 +293,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if args.status:
             print(slurm.status(jobs, phase=args.phase, smoke=args.smoke, **folders))
             return 0
+        if bool(args.container) != bool(args.image):
+            raise ValueError(
+                "--container ENGINE and --image IMAGE go together (or set both in the launcher file)"
+            )
         container = {"engine": args.container, "image": args.image} if args.container else None
         settings = slurm.load_settings(
             Path(args.launcher_file) if args.launcher_file else None,
