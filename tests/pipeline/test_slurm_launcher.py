@@ -75,3 +75,10 @@ def test_in_a_container_jobs_name_the_mounted_folders(tmp_path):
     assert place.card(tmp_path / "cards" / "phase2.yaml") == "/opt/ampbench/benchmarks/phase2.yaml"
     assert place.run(tmp_path / "runs" / "phase2" / "mujoco" / "x") == "/opt/ampbench/runs/phase2/mujoco/x"
     assert (place.runs, place.results) == ("/opt/ampbench/runs", "/opt/ampbench/results")
+
+
+def test_an_image_without_its_engine_is_refused_before_anything_is_submitted(capsys):
+    from ampbench.cli import main
+
+    assert main(["reproduce", "phase2", "--smoke", "--launcher", "slurm", "--image", "ampbench-mjx:x"]) == 2
+    assert "--container ENGINE and --image IMAGE go together" in capsys.readouterr().err
