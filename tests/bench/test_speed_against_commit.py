@@ -8,6 +8,10 @@ worker compiles its update for one to four minutes on 2 cores). The older commit
 driver asks them for one update at a time, in turn, for `ROUNDS` rounds: both see the same machine load
 within seconds, which back-to-back processes on a shared CPU do not (their rates swung 3x here). This checkout
 runs twice, on MJX and on MuJoCo C; the ratios of mean update times are recorded in extra_info.
+
+The second test times MuJoCo C updates at 256, 1,024 and 4,096 envs in this checkout against a commit
+before the reference draws were cut to the bodies the features read and batched (default 1c55679,
+`$AMPBENCH_SCALING_COMMIT` to change it), alternating the same way: whether throughput holds as envs grow.
 """
 
 from __future__ import annotations
@@ -23,17 +27,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tools" / "update_speed.py"
 BASELINE = os.environ.get("AMPBENCH_BASELINE_COMMIT", "9bd122d")
+SCALING_BASELINE = os.environ.get("AMPBENCH_SCALING_COMMIT", "1c55679")
 ENVS = 256
 ROUNDS = 6
 
 
-def alternate(workers: dict[str, tuple[Path, tuple[str, ...]]], rounds: int = ROUNDS) -> dict[str, dict]:
+def alternate(
+    workers: dict[str, tuple[Path, tuple[str, ...]]], rounds: int = ROUNDS, envs: int = ENVS
+) -> dict[str, dict]:
     """Start one serving worker per (checkout, extra arguments), then time `rounds` updates of each in
     turn; per worker its first (compiling) update and every timed update's seconds."""
     started = {}
     for name, (checkout, extra) in workers.items():
         started[name] = subprocess.Popen(
-            [sys.executable, str(SCRIPT), "--envs", str(ENVS), "--serve", *extra],
+            [sys.executable, str(SCRIPT), "--envs", str(envs), "--serve", *extra],
             cwd=checkout,
             env={**os.environ, "PYTHONPATH": f"{checkout / 'src'}:{checkout}"},
             stdin=subprocess.PIPE,
@@ -68,12 +75,21 @@ def _reply(worker: subprocess.Popen) -> dict:
     raise RuntimeError(f"update_speed.py worker ended with code {worker.wait()} before replying")
 
 
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory) -> Path:
-    checkout = tmp_path_factory.mktemp("baseline") / BASELINE
-    subprocess.run(["git", "worktree", "add", "--detach", str(checkout), BASELINE], cwd=ROOT, check=True)
+def worktree(tmp_path_factory, commit: str):
+    checkout = tmp_path_factory.mktemp("baseline") / commit
+    subprocess.run(["git", "worktree", "add", "--detach", str(checkout), commit], cwd=ROOT, check=True)
     yield checkout
     subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=ROOT, check=True)
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory) -> Path:
+    yield from worktree(tmp_path_factory, BASELINE)
+
+
+@pytest.fixture(scope="module")
+def scaling_baseline(tmp_path_factory) -> Path:
+    yield from worktree(tmp_path_factory, SCALING_BASELINE)
 
 
 def test_training_update_against_the_baseline_commit(benchmark, baseline):
@@ -93,3 +109,26 @@ def test_training_update_against_the_baseline_commit(benchmark, baseline):
     mean = {name: sum(r["seconds"]) / len(r["seconds"]) for name, r in measured.items()}
     ratios = {f"ratio_{name}": mean["baseline"] / mean[name] for name in workers if name != "baseline"}
     benchmark.extra_info.update({"baseline_commit": BASELINE, "envs": ENVS, **measured, **ratios})
+
+
+@pytest.mark.parametrize("envs", [256, 1024, 4096])
+def test_mujoco_update_across_env_counts_against_the_scaling_commit(benchmark, scaling_baseline, envs):
+    """MuJoCo C updates of the phase-2 card at `envs`, this checkout against the scaling commit; compare
+    `env_steps_per_s` across the three env counts (one pytest run, so one machine load) and `ratio_this`."""
+    measured = {}
+    mujoco = ("--backend", "mujoco")
+    workers = {"baseline": (scaling_baseline, mujoco), "this": (ROOT, mujoco)}
+
+    def run():
+        measured.update(alternate(workers, rounds=4, envs=envs))
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    mean = {name: sum(r["seconds"]) / len(r["seconds"]) for name, r in measured.items()}
+    benchmark.extra_info.update(
+        {
+            "baseline_commit": SCALING_BASELINE,
+            "envs": envs,
+            **measured,
+            "ratio_this": mean["baseline"] / mean["this"],
+        }
+    )

@@ -123,6 +123,19 @@ def test_state_at_keeps_any_leading_shape():
     assert state.joint_torques.shape == (2, 5, 28)
 
 
+def test_a_draw_of_some_bodies_is_those_bodies_of_a_draw_of_all():
+    library = MotionLibrary([synthetic_clip(loop=True), synthetic_clip(seed=1)])
+    clip_index, time = np.array([0, 1, 0, 1]), np.array([0.11, 0.52, 0.9, 1.3])
+    every = library.state_at(clip_index, time)
+    bodies = np.array([7, 0, 3])
+    some = library.state_at(clip_index, time, bodies)
+    for field in dataclasses.fields(MotionState):
+        picked = getattr(every, field.name)
+        if field.name.startswith("body_"):
+            picked = picked[:, bodies]
+        np.testing.assert_array_equal(getattr(some, field.name), picked, err_msg=field.name)
+
+
 def test_clips_of_different_fps_interpolate_each_in_its_own_time():
     slow, fast = synthetic_clip(num_frames=11, fps=10.0), synthetic_clip(num_frames=61, fps=60.0, seed=1)
     state = MotionLibrary([slow, fast]).state_at(np.array([0, 1]), np.array([0.5, 0.5]))

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ampbench.motion.clip import (
+    BODY_ARRAYS,
     KINEMATIC_ARRAYS,
     ClipError,
     MotionClip,
@@ -116,16 +117,29 @@ class MotionLibrary:
         low = np.where(self._loop[clip_index], 0.0, np.minimum(earliest, duration))
         return clip_index, rng.uniform(low, duration)
 
-    def state_at(self, clip_index: np.ndarray, time: np.ndarray) -> MotionState:
-        """Interpolated states; clip_index and time broadcast to the leading shape S."""
+    def state_at(
+        self, clip_index: np.ndarray, time: np.ndarray, bodies: np.ndarray | None = None
+    ) -> MotionState:
+        """Interpolated states; clip_index and time broadcast to the leading shape S.
+
+        `bodies` (indices into `body_names`) keeps only those bodies, in that order, in the body arrays:
+        a consumer that reads a few bodies (AMP features read the root and the key bodies) then skips the
+        slerp and blend of the others, which dominate the draw's time at thousands of envs. The values of
+        the bodies kept are the same as in a draw of all bodies.
+        """
         clip_index, time = np.broadcast_arrays(
             np.asarray(clip_index, dtype=np.int64), np.asarray(time, float)
         )
         self._check_query(clip_index, time)
         rows0, rows1, weight = self._blend_rows(clip_index.ravel(), time.ravel())
-        blended = {
-            key: _blend(key, table[rows0], table[rows1], weight) for key, table in self._frames.items()
-        }
+        columns = slice(None) if bodies is None else np.asarray(bodies, np.int64)[None, :]
+        blended = {}
+        for key, table in self._frames.items():
+            if key in BODY_ARRAYS and bodies is not None:
+                first, second = table[rows0[:, None], columns], table[rows1[:, None], columns]
+            else:
+                first, second = table[rows0], table[rows1]
+            blended[key] = _blend(key, first, second, weight)
         blended["dof_positions"][:, self._triples] = self._joint_angles(rows0, rows1, weight)
         shaped = {key: value.reshape(clip_index.shape + value.shape[1:]) for key, value in blended.items()}
         shaped.setdefault("joint_torques", None)
@@ -177,10 +191,23 @@ class MotionLibrary:
         return self.sample(rng, n)
 
     def sample_history(
-        self, rng: np.random.Generator, n: int, k: int, dt: float, skill: str | None = None
+        self,
+        rng: np.random.Generator,
+        n: int,
+        k: int,
+        dt: float,
+        skill: str | None = None,
+        bodies: np.ndarray | None = None,
     ) -> MotionState:
-        """n histories of k frames at t-(k-1)dt ... t, oldest first: arrays (n, k, ...); on non-loop clips
-        t >= (k-1)dt, so every frame of a history lies inside the clip.
+        """n histories of k frames at t-(k-1)dt ... t, oldest first: arrays (n, k, ...); the (clip, t) of
+        `history_times`, `bodies` as in `state_at`."""
+        return self.history_at(*self.history_times(rng, n, k, dt, skill), k, dt, bodies)
+
+    def history_times(
+        self, rng: np.random.Generator, n: int, k: int, dt: float, skill: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Clip indices and end times t of n random k-frame histories: on non-loop clips t >= (k-1)dt, so
+        every frame of a history lies inside the clip.
 
         On a clip stored at 1/dt frames per second (a recording at the control rate), t is snapped to its
         frames, so no sample blends two frames: blending two frames of a noisy policy's torques shrinks
@@ -189,12 +216,20 @@ class MotionLibrary:
         clip_index, end_time = self.sample_times(rng, n, earliest=(k - 1) * dt, skill=skill)
         at_control_rate = np.abs(self._fps[clip_index] * dt - 1.0) < _SNAP_FRAMES
         end_time = np.where(at_control_rate, np.floor(end_time / dt + _SNAP_FRAMES) * dt, end_time)
-        return self.history_at(clip_index, end_time, k, dt)
+        return clip_index, end_time
 
-    def history_at(self, clip_index: np.ndarray, end_time: np.ndarray, k: int, dt: float) -> MotionState:
-        """k frames ending at each (clip, time), oldest first: arrays (n, k, ...)."""
+    def history_at(
+        self,
+        clip_index: np.ndarray,
+        end_time: np.ndarray,
+        k: int,
+        dt: float,
+        bodies: np.ndarray | None = None,
+    ) -> MotionState:
+        """k frames ending at each (clip, time), oldest first: arrays (n, k, ...); `bodies` as in
+        `state_at`."""
         offsets = dt * np.arange(k - 1, -1, -1)
-        return self.state_at(clip_index[:, None], end_time[:, None] - offsets[None, :])
+        return self.state_at(clip_index[:, None], end_time[:, None] - offsets[None, :], bodies)
 
     def _joint_angles(self, rows0: np.ndarray, rows1: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """(n, G, 3) angles of the 3-DOF joints blended on SO(3) (module docstring); stored frames exact."""

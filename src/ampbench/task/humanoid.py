@@ -73,6 +73,9 @@ class EvalSettings(NamedTuple):
 
 PUSH_NOT_YET = 1e9
 """`push_start` (s) of a gait-timed push whose event has not come (never reached in an episode)."""
+# Reference histories drawn per batch: past ~10^4 rows the draw's numpy arrays leave the CPU caches and
+# its time grows faster than the rows (measured in docs/speed.md). Drawn values do not depend on it.
+REFERENCE_DRAW_ROWS = 8192
 
 
 class HumanoidTask:
@@ -95,6 +98,8 @@ class HumanoidTask:
         self.clip_dof_order = np.asarray([library.dof_names.index(n) for n in spec.dof_names])
         self.clip_body_order = np.asarray([library.body_names.index(n) for n in spec.body_names])
         self.key_body_ids = spec.body_index(card.humanoid.key_bodies) + 1
+        # The clip bodies AMP features and reference-state resets read: the root, then the key bodies.
+        self.clip_amp_bodies = self.clip_body_order[np.concatenate([[0], self.key_body_ids - 1])]
         self.push_body_ids = spec.body_index(card.training_pushes.bodies) + 1
         self.gait_foot_index = int(spec.body_index([card.evaluation.gait_pushes.foot])[0])
         self._limits(mj_model)
@@ -168,7 +173,7 @@ class HumanoidTask:
         """Reference states (and their AMP histories) for reference-state initialisation, drawn once."""
         history, size = self.card.amp.history, self.card.training.reset_states
         clip_index, times = self.library.sample_times(rng, size, earliest=(history - 1) * self.dt)
-        states = self.library.history_at(clip_index, times, history, self.dt)
+        states = self.library.history_at(clip_index, times, history, self.dt, self.clip_amp_bodies)
         self.reset_amp_history = self._clip_amp(states).reshape(size, history, -1).astype(np.float32)
         self.reset_qpos, self.reset_qvel = self._clip_to_qpos_qvel(_take_last(states))
         skill_of_clip = [self.skill_names.index(skill) for skill in self.library.skills]
@@ -179,22 +184,32 @@ class HumanoidTask:
     ) -> np.ndarray:
         """n reference AMP observations (n, amp_observation_size) drawn afresh from the clips (of `skill`
         only, when given), on the host."""
-        history = self.library.sample_history(rng, n, self.card.amp.history, self.dt, skill=skill)
-        return self._clip_amp(history).astype(np.float32)
+        k = self.card.amp.history
+        clip_index, end_time = self.library.history_times(rng, n, k, self.dt, skill)
+        observations = np.empty((n, self.amp_observation_size), np.float32)
+        for start in range(0, n, REFERENCE_DRAW_ROWS):
+            rows = slice(start, start + REFERENCE_DRAW_ROWS)
+            history = self.library.history_at(
+                clip_index[rows], end_time[rows], k, self.dt, self.clip_amp_bodies
+            )
+            observations[rows] = self._clip_amp(history)
+        return observations
 
     def _clip_amp(self, state: MotionState) -> np.ndarray:
-        """AMP features of clip frames through the same function the simulator state uses."""
+        """AMP features of clip frames drawn with `bodies=clip_amp_bodies`, through the same function the
+        simulator state uses."""
         return np.asarray(
             features.clip_features(
-                _reorder(state, self.clip_dof_order, self.clip_body_order),
-                key_body_indices=self.key_body_ids - 1,
+                _reorder_dofs(state, self.clip_dof_order),
+                key_body_indices=np.arange(1, len(self.clip_amp_bodies)),
                 effort_limits=self.effort_limits,
                 feature_set=self.card.amp.feature_set,
             )
         ).reshape(state.dof_positions.shape[0], -1)
 
     def _clip_to_qpos_qvel(self, state: MotionState) -> tuple[np.ndarray, np.ndarray]:
-        state = _reorder(state, self.clip_dof_order, self.clip_body_order)
+        """Model qpos and qvel of clip frames whose body 0 is the root (as `clip_amp_bodies` draws)."""
+        state = _reorder_dofs(state, self.clip_dof_order)
         root_pos = state.body_positions[:, 0].copy()
         root_pos[:, :2] = 0.0
         root_rot = state.body_rotations[:, 0]
@@ -431,15 +446,13 @@ def lowest_points(geom_z, geom_zrows, size, is_box, is_capsule):
     return xp.where(is_box, box, xp.where(is_capsule, capsule, sphere))
 
 
-def _reorder(state: MotionState, dof_order: np.ndarray, body_order: np.ndarray) -> MotionState:
-    """Clip arrays in the model's DOF and body order (clips may list them differently)."""
-    return MotionState(
+def _reorder_dofs(state: MotionState, dof_order: np.ndarray) -> MotionState:
+    """Clip DOF arrays in the model's DOF order (clips may list them differently); bodies are picked in
+    the model's order when drawn."""
+    return dataclasses.replace(
+        state,
         dof_positions=state.dof_positions[..., dof_order],
         dof_velocities=state.dof_velocities[..., dof_order],
-        body_positions=state.body_positions[..., body_order, :],
-        body_rotations=state.body_rotations[..., body_order, :],
-        body_linear_velocities=state.body_linear_velocities[..., body_order, :],
-        body_angular_velocities=state.body_angular_velocities[..., body_order, :],
         joint_torques=None if state.joint_torques is None else state.joint_torques[..., dof_order],
     )
 
