@@ -35,10 +35,18 @@ SMALL_EVALUATION = {
     "headline_push": {"force": 50.0, "duration": 0.1},
 }
 DOF_NAMES = ("right_knee", "left_knee")
-BODY_NAMES = ("pelvis", "torso", "head", "left_hand", "right_hand")
+BODY_NAMES = ("pelvis", "torso", "head", "left_hand", "right_hand", "left_foot", "right_foot")
 PELVIS_HEIGHT = 0.9
-BODY_OFFSETS = np.array(
-    [[0.0, 0.0, 0.0], [0.0, 0.0, 0.3], [0.0, 0.0, 0.5], [0.0, 0.2, 0.0], [0.0, -0.2, 0.0]]
+BODY_OFFSETS = np.array(  # the feet stand on the floor all episode: no strides
+    [
+        [0.0, 0.0, 0.0],
+        [0.0, 0.0, 0.3],
+        [0.0, 0.0, 0.5],
+        [0.0, 0.2, 0.0],
+        [0.0, -0.2, 0.0],
+        [0.0, 0.1, -0.85],
+        [0.0, -0.1, -0.85],
+    ]
 )
 LYING_HEIGHT = 0.05
 

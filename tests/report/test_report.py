@@ -168,7 +168,7 @@ def test_render_tables_from_score_files(results):
 
 def test_headline_orders_phases_and_backends(results):
     text = render_results(results).read_text()
-    headline = text.split("## Headline")[1].split("## Push success")[0]
+    headline = text.split("## Headline")[1].split("\n## ")[0]
     keys = [
         tuple(cell.strip() for cell in row.split("|")[1:4])
         for row in headline.splitlines()
@@ -387,3 +387,27 @@ def test_every_cell_says_how_many_runs_its_interval_is_over():
     counted = {"metric": {"point": 1.0, "low": 0.9, "high": 1.0, "successes": 32, "n": 32}}
     pooled = combined_interval([counted, counted], pick, (0.0, 1.0))
     assert pooled.low == pytest.approx(64 / (64 + 1.959964**2), abs=1e-6)  # Wilson of 64 of 64
+
+
+def test_strides_are_tabled_beside_the_clips_and_compared(tmp_path):
+    mini = small_card("mini", "phase2")
+    for backend, run, period in (("mjx", "run-0", 1.1), ("mjx", "run-1", 1.3), ("isaaclab", "run-0", 1.2)):
+        path = write_fixture(tmp_path, mini, backend, run, failure_impulse=8.0)
+        doc = json.loads(path.read_text())
+        summary = {
+            "defined_fraction": 0.5,
+            "mean": {"point": period, "low": period - 0.1, "high": period + 0.1},
+        }
+        doc["strides"] = {
+            "foot": "left_foot",
+            "period_s": summary,
+            "length_m": {**summary, "mean": {"point": 1.0, "low": 0.9, "high": 1.1}},
+            "clip": {"walk": {"period_s": 1.27, "length_m": 1.24}},
+        }
+        path.write_text(json.dumps(doc))
+    text = render_results(tmp_path).read_text()
+    strides = text.split("## Strides beside the clip's")[1].split("\n## ")[0]
+    rows = {row.split("|")[3].strip(): row for row in table_rows(strides, "phase2")}
+    assert "| left_foot | 1.20 [" in rows["mjx"] and "(n=2 runs) | walk 1.27 |" in rows["mjx"], rows
+    assert rows["mjx"].endswith("| walk 1.24 | 50% |"), rows
+    assert "stride period (s)" in compare(tmp_path, ("mjx", "isaaclab"))

@@ -28,10 +28,12 @@ from ampbench.pipeline.runs import load_run
 from ampbench.robot.model import build_mj_model, humanoid_spec
 from ampbench.scoring.breaking import breaking_points
 from ampbench.scoring.imitation import ClipDistribution
+from ampbench.scoring.metrics import strides
 from ampbench.scoring.scenarios import evaluation_scenarios
-from ampbench.scoring.score import score_rollouts
+from ampbench.scoring.score import finite_or_none, score_rollouts
 from ampbench.scoring.score_files import LEARNING_CURVES, write_scores
 from ampbench.sim import get_simulator
+from ampbench.task.gait import foot_phase
 from ampbench.task.humanoid import HumanoidTask
 from ampbench.task.imitation import clip_reference
 
@@ -52,6 +54,34 @@ def imitation_references(card: ExperimentCard) -> dict[str, tuple[np.ndarray, fl
             order = [clip.dof_names.index(name) for name in dof_names]
             references[skill] = (clip.dof_positions[:, order], 1.0 / clip.fps)
     return references
+
+
+def clip_strides(card: ExperimentCard) -> dict[str, dict[str, float | None]]:
+    """Stride period (s) and length (m) of each skill's first clip, measured as a policy's are: the card's
+    gait foot, played at the control rate for an evaluation episode (a loop clip loops)."""
+    try:
+        library = load_library(card.mocap)
+    except ClipError:
+        return {}
+    gait, dt = card.evaluation.gait_pushes, card.simulator.control_dt
+    root = humanoid_spec(card.humanoid.model).body_names[0]
+    measured = {}
+    for index, (skill, clip) in enumerate(zip(library.skills, library.clips, strict=True)):
+        if skill in measured:
+            continue
+        seconds = card.evaluation.episode_seconds if clip.loop else clip.duration
+        state = library.state_at(index, np.arange(0.0, seconds, dt))
+        foot, pelvis = library.body_names.index(gait.foot), library.body_names.index(root)
+        contact, _ = foot_phase(
+            state.body_positions[:, foot],
+            state.body_positions[:, pelvis],
+            state.body_rotations[:, pelvis],
+            gait.contact_height,
+        )
+        speed = np.linalg.norm(state.body_linear_velocities[:, pelvis, :2], axis=-1)
+        period, length = strides(contact[None], speed[None], np.ones((1, len(speed)), bool), dt)
+        measured[skill] = {"period_s": finite_or_none(period[0]), "length_m": finite_or_none(length[0])}
+    return measured
 
 
 def clip_distribution(card: ExperimentCard) -> ClipDistribution | None:
@@ -89,7 +119,11 @@ def _score_locked(
     player = load_players(checkpoint)
     rollouts = [simulator.rollout(eval_card, player, s) for s in evaluation_scenarios(eval_card, smoke=smoke)]
     document = score_rollouts(
-        card, rollouts, references=imitation_references(card), clips=clip_distribution(card)
+        card,
+        rollouts,
+        references=imitation_references(card),
+        clips=clip_distribution(card),
+        clip_strides=clip_strides(card),
     )
     document["breaking_point"] = breaking_points(
         eval_card, lambda scenario: simulator.rollout(eval_card, player, scenario), smoke=smoke

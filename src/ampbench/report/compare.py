@@ -23,6 +23,7 @@ from ampbench.report.groups import (
     push_success_at,
     run_budget,
     run_points,
+    stride_mean,
     tracking_mean,
 )
 from ampbench.scoring import stats
@@ -43,6 +44,9 @@ def _compare_metrics(groups: Sequence[RunGroup]) -> list[Metric]:
         metrics.append(("imitation error (rad)", imitation_mean, 3, unbounded))
     if any(imitation_distance(doc) for g in groups for doc in g.docs):
         metrics.append(("imitation distance", imitation_distance, 2, unbounded))
+    if any(doc.get("strides") for g in groups for doc in g.docs):
+        metrics.append(("stride period (s)", stride_mean("period_s"), 2, unbounded))
+        metrics.append(("stride length (m)", stride_mean("length_m"), 2, unbounded))
     for f, d in keys:
         metrics.append((f"push success {f:g} N x {d:g} s", push_success_at(f, d), 2, RATE))
         metrics.append(

@@ -199,6 +199,16 @@ def imitation_distance(doc: dict) -> dict | None:
     return doc.get("imitation_distance")
 
 
+def stride_mean(key: str) -> Callable[[dict], dict | None]:
+    """The mean stride `period_s` or `length_m` of a score file (absent in older ones)."""
+
+    def pick(doc: dict) -> dict | None:
+        summary = (doc.get("strides") or {}).get(key)
+        return summary["mean"] if summary else None
+
+    return pick
+
+
 def push_success_at(force: float, duration: float, key: str = "success") -> Callable[[dict], dict | None]:
     """`success` (episodes that reached the push) or `unconditional` (every episode) at one cell."""
 

@@ -24,6 +24,7 @@ from ampbench.report.groups import (
     markdown_table,
     push_keys,
     push_success_at,
+    stride_mean,
     tracking_mean,
 )
 from ampbench.report.plots import plot_links
@@ -188,6 +189,40 @@ def _gait_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
     return rows
 
 
+def _stride_rows(groups: Sequence[RunGroup]) -> list[list[str]]:
+    """Stride period and length of the card's gait foot in unpushed episodes, beside the clips'."""
+    rows = []
+    for g in groups:
+        docs = [doc for doc in g.docs if doc.get("strides")]
+        if not docs:
+            continue
+        strides = docs[0]["strides"]
+        clip = {skill: values for doc in docs for skill, values in doc["strides"]["clip"].items()}
+
+        defined = [
+            doc["strides"]["period_s"]["defined_fraction"] for doc in docs if doc["strides"]["period_s"]
+        ]
+        rows.append(
+            [
+                g.phase,
+                g.label,
+                g.backend,
+                strides["foot"],
+                format_combined(combined_interval(docs, stride_mean("period_s")), 2),
+                _clip_stride_text(clip, "period_s"),
+                format_combined(combined_interval(docs, stride_mean("length_m")), 2),
+                _clip_stride_text(clip, "length_m"),
+                f"{np.mean(defined):.0%}" if defined else "0%",
+            ]
+        )
+    return rows
+
+
+def _clip_stride_text(clip: dict[str, dict[str, float | None]], key: str) -> str:
+    values = [f"{skill} {v[key]:.2f}" for skill, v in clip.items() if v[key] is not None]
+    return ", ".join(values) or DASH
+
+
 def _gait_success_at(event: str, key: str) -> Callable[[dict], dict | None]:
     """`success` or `unconditional` of one gait event's entry, as `push_success_at` for a cell."""
 
@@ -253,6 +288,10 @@ _PUSH = (
 _GAIT = (
     "phase", "card", "backend", "gait event", "push", "success if up at push (95% CI)", "n up at push",
     "success, all episodes (95% CI)", "n all", "no event",
+)  # fmt: skip
+_STRIDES = (
+    "phase", "card", "backend", "foot", "stride period s (95% CI)", "clip's", "stride length m (95% CI)",
+    "clip's", "episodes with a stride",
 )  # fmt: skip
 _ENDURANCE = (
     "phase", "card", "backend", "episode limit (s)", "mean s up, capped at the limit (95% CI)",
@@ -328,6 +367,13 @@ def _readme(groups: Sequence[RunGroup], plots_dir: Path) -> str:
         intro,
         "## Headline\n",
         *markdown_table(_HEADLINE, _headline_rows(groups)),
+        "\n## Strides beside the clip's\n",
+        "One foot's strides in the unpushed episodes after settling, from touchdown to touchdown (the"
+        " foot's body origin below the card's gait contact height, the rule that times gait pushes):"
+        " the period, and the pelvis's ground path over a stride; the clip's measured the same way on"
+        " the clip played for an evaluation episode. An episode with fewer than two touchdowns has no"
+        " stride.\n",
+        *markdown_table(_STRIDES, _stride_rows(groups)),
         "\n## Push success (pooled over bodies and directions)\n",
         *markdown_table(_PUSH, _push_rows(groups)),
         "\n## Push success by gait phase\n",

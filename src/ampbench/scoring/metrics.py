@@ -17,6 +17,7 @@ import scipy.stats
 
 from ampbench.scoring import falls
 from ampbench.sim.records import Rollout, ScheduledPush
+from ampbench.task.gait import foot_phase
 from ampbench.task.pushes import push_delta_v
 from ampbench.task.rewards import heading_velocity
 
@@ -291,6 +292,47 @@ def velocity_tracking_error(rollout: Rollout, *, settle_seconds: float) -> np.nd
     count = counted.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, np.nan)
+
+
+def strides(contact, horizontal_speed, counted, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: mean stride period (s) and stride length (m) of one foot, from its touchdowns.
+
+    `contact` (rows, steps) is whether the foot is on the floor, `horizontal_speed` (rows, steps) the
+    root's speed in the ground plane (m/s), `counted` (rows, steps) the steps to measure (alive, settled:
+    a contiguous stretch). A touchdown is a counted step in contact after one that was not; a stride runs
+    from one touchdown of the foot to its next, and its length is the root's ground path over it. NaN
+    where fewer than two touchdowns were counted.
+    """
+    contact, counted = np.asarray(contact, bool), np.asarray(counted, bool)
+    speed = np.asarray(horizontal_speed, float)
+    touchdown = np.zeros_like(contact)
+    touchdown[:, 1:] = contact[:, 1:] & ~contact[:, :-1] & counted[:, 1:] & counted[:, :-1]
+    path = np.cumsum(speed * dt, axis=1)
+    period, length = np.full(len(contact), np.nan), np.full(len(contact), np.nan)
+    for row, steps in enumerate(touchdown):
+        down = np.flatnonzero(steps)
+        if down.size >= 2:
+            period[row] = (down[-1] - down[0]) * dt / (down.size - 1)
+            length[row] = (path[row, down[-1]] - path[row, down[0]]) / (down.size - 1)
+    return period, length
+
+
+def rollout_strides(
+    rollout: Rollout, foot: int, contact_height: float, *, start_seconds: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per env: `strides` of body `foot` (an index into `rollout.body_names`) over the steps at or after
+    `start_seconds` while alive; the foot is on the floor while its body origin is below
+    `contact_height` (the rule that times gait pushes)."""
+    contact, _ = foot_phase(
+        np.asarray(rollout.body_positions[:, :, foot], float),
+        np.asarray(rollout.root_position, float),
+        np.asarray(rollout.root_rotation, float),
+        contact_height,
+    )
+    settled = np.arange(rollout.steps) * rollout.dt >= start_seconds - _STEP_TOLERANCE
+    counted = falls.alive_of(rollout) & settled[None, :]
+    speed = np.linalg.norm(np.asarray(rollout.root_linear_velocity, float)[..., :2], axis=-1)
+    return strides(contact, speed, counted, rollout.dt)
 
 
 def _as_sequence(values, name: str) -> np.ndarray:

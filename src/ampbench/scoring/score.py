@@ -34,14 +34,14 @@ class ScoreError(ValueError):
     """Rollouts or a score file that cannot be used; the message names the file or scenario and key."""
 
 
-def _finite(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
     """JSON has no NaN: undefined values (no valid episode) are written as null."""
     value = float(value)
     return value if math.isfinite(value) else None
 
 
 def _interval(point: float, low: float, high: float) -> dict[str, float | None]:
-    return {"point": _finite(point), "low": _finite(low), "high": _finite(high)}
+    return {"point": finite_or_none(point), "low": finite_or_none(low), "high": finite_or_none(high)}
 
 
 def _per_seed(rollouts: Sequence[Rollout], values) -> dict[int, np.ndarray]:
@@ -121,7 +121,7 @@ def _success_summary(per_seed: dict[int, np.ndarray], per_seed_all: dict[int, np
         "per_seed_unconditional": {
             str(seed): float(v.mean()) for seed, v in sorted(per_seed_all.items()) if v.size
         },
-        "reached_push": _finite(n / n_all) if n_all else None,
+        "reached_push": finite_or_none(n / n_all) if n_all else None,
     }
 
 
@@ -132,7 +132,7 @@ def _cell_entry(row: metrics.SuccessRow) -> dict[str, Any]:
         "duration": row.duration,
         "azimuth_deg": row.azimuth_deg,
         "impulse": row.impulse,
-        "delta_v": _finite(row.delta_v),
+        "delta_v": finite_or_none(row.delta_v),
         "invalid": row.invalid,
         **_success_summary(row.success_per_seed, row.success_all_per_seed),
     }
@@ -332,6 +332,40 @@ def _blowups(rollouts: Sequence[Rollout]) -> dict[str, int]:
     }
 
 
+def _strides(
+    card: ExperimentCard,
+    unpushed: Sequence[Rollout],
+    clip_strides: dict[str, dict[str, float | None]],
+    settle: float,
+    rng: np.random.Generator,
+) -> dict[str, Any] | None:
+    """Stride period and length of the card's gait foot in the unpushed episodes, beside the clips'."""
+    if not unpushed:
+        return None
+    gait = card.evaluation.gait_pushes
+    for rollout in unpushed:
+        if gait.foot not in rollout.body_names:
+            raise ScoreError(
+                f"rollout '{rollout.scenario.name}': evaluation.gait_pushes.foot {gait.foot!r} is not among "
+                f"its recorded bodies {list(rollout.body_names)}"
+            )
+    measured = [
+        metrics.rollout_strides(r, r.body_names.index(gait.foot), gait.contact_height, start_seconds=settle)
+        for r in unpushed
+    ]
+    episodes = sum(r.envs for r in unpushed)
+    return {
+        "foot": gait.foot,
+        "period_s": _continuous_summary(
+            _per_seed(unpushed, [m[0] for m in measured]), rng, episodes=episodes
+        ),
+        "length_m": _continuous_summary(
+            _per_seed(unpushed, [m[1] for m in measured]), rng, episodes=episodes
+        ),
+        "clip": clip_strides,
+    }
+
+
 def _commanded_skill(rollout: Rollout) -> np.ndarray:
     """Skill index each env was commanded (the command's one-hot part, fixed in evaluation episodes)."""
     return np.argmax(rollout.command[:, 0, 1:], axis=-1)
@@ -369,6 +403,7 @@ def score_rollouts(
     *,
     references: dict[str, tuple[np.ndarray, float]] | None = None,
     clips: ClipDistribution | None = None,
+    clip_strides: dict[str, dict[str, float | None]] | None = None,
     bootstrap_seed: int = 0,
 ) -> dict[str, Any]:
     """Score one run's evaluation rollouts into a JSON-ready document (see the module docstring).
@@ -376,7 +411,8 @@ def score_rollouts(
     `references` = {skill: (dof positions (frames, dofs), dt)} adds the imitation error, each env
     measured against the reference of the skill it was commanded. `clips` adds the imitation distance
     (`ampbench.scoring.imitation`): the Fréchet distance of the AMP features from the clips'.
-    Tracking and imitation errors use the unpushed rollouts after `push_grid.settle_seconds`.
+    `clip_strides` = {skill: {"period_s", "length_m"}} is written beside the policy's strides.
+    Tracking, imitation errors and strides use the unpushed rollouts after `push_grid.settle_seconds`.
     """
     unpushed, grid_pushed, gait, endurance = _split_rollouts(rollouts)
     grid = card.evaluation.push_grid
@@ -437,5 +473,7 @@ def score_rollouts(
         "gait_push_success": _gait_push_success(gait, card.evaluation.gait_pushes.window_seconds),
         "endurance": _endurance(card, endurance, rng),
     }
+    # Last, so the bootstrap draws of every figure above are those of score files written before it.
+    doc["strides"] = _strides(card, unpushed, clip_strides or {}, grid.settle_seconds, rng)
     doc["expectations"] = _expectations(card, doc)
     return doc
