@@ -15,6 +15,7 @@ from ampbench.core import compile_cache
 from ampbench.core.backends import BACKENDS
 from ampbench.core.stop import stop_on_signals, stop_signal
 from ampbench.motion.clip import ClipError
+from ampbench.pipeline.memory import check_fits, check_scoring_fits
 from ampbench.pipeline.reproduce import PHASES
 
 COMPILING_COMMANDS = ("train", "collect", "score", "render")
@@ -52,8 +53,11 @@ def cmd_cards_validate(args: argparse.Namespace) -> int:
             for overlay in ("smoke", "eval"):
                 load_card(path, overlays=(overlay,))
             clips = _check_clips(card)
-        except (CardError, ClipError) as error:
-            print(f"{path}: {error}" if isinstance(error, ClipError) else error, file=sys.stderr)
+            if not args.no_memory:
+                check_fits(card)
+                check_scoring_fits(card)
+        except (CardError, ClipError, ValueError) as error:
+            print(error if isinstance(error, CardError) else f"{path}: {error}", file=sys.stderr)
             failed += 1
             continue
         print(f"ok  {path}  ({card.name}, {card.phase}, hash {card.content_hash()}; {clips})")
@@ -396,6 +400,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate = cards.add_parser("validate", help="check card files (and their smoke/eval overlays)")
     validate.add_argument("cards", nargs="+")
+    validate.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="skip the check that training and scoring fit this machine's memory (validating on a "
+        "machine other than the one that runs the card, such as a cluster's login node; train and score "
+        "check again where they run)",
+    )
     _card_args(validate)
     validate.set_defaults(func=cmd_cards_validate)
     show = cards.add_parser("show", help="print a card with every default resolved")

@@ -6,7 +6,7 @@ import pytest
 
 from ampbench.cards import load_card
 from ampbench.cli import main
-from ampbench.pipeline.memory import check_fits, training_bytes
+from ampbench.pipeline.memory import check_fits, check_scoring_fits, evaluation_bytes, training_bytes
 
 
 def test_the_estimate_grows_with_envs_and_replay_and_refuses_what_cannot_fit():
@@ -24,3 +24,20 @@ def test_train_refuses_before_making_a_run_folder(tmp_path, capsys):
     args = ["train", "benchmarks/learn_walk.yaml", "--backend", "mujoco", "--runs", str(tmp_path)]
     assert main([*args, "--set", "training.envs=100000000"]) == 2
     assert "GiB" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+def test_scoring_holds_every_scenario_and_refuses_what_cannot_fit():
+    card = load_card("benchmarks/learn_walk.yaml")
+    wider = load_card("benchmarks/learn_walk.yaml", overrides=("evaluation.envs=64",))
+    assert (
+        evaluation_bytes(card) < evaluation_bytes(wider) < 2 * evaluation_bytes(card)
+    )  # endurance envs stay
+    check_scoring_fits(card, available=8 * 2**30)
+    with pytest.raises(ValueError, match=r"scoring its evaluation \(evaluation.envs 32, \d+ scenarios\)"):
+        check_scoring_fits(card, available=2**26)
+
+
+@pytest.mark.parametrize("override", ["training.envs=100000000", "evaluation.envs=10000000"])
+def test_validate_refuses_a_card_this_machine_cannot_train_or_score(override, capsys):
+    assert main(["cards", "validate", "benchmarks/learn_walk.yaml", "--set", override]) == 1
+    assert "benchmarks/learn_walk.yaml: card learn_walk: " in capsys.readouterr().err

@@ -217,9 +217,14 @@ def test_blown_up_steps_are_counted_and_end_their_episodes(scored):
     assert fall_step_of(broken[0])[1] == 10
 
 
-def test_a_score_file_with_nan_is_refused_naming_it(scored, tmp_path):
+def test_a_score_file_with_nan_is_refused_naming_it_and_the_key(scored, tmp_path):
     card, _, doc = scored
     path = write_scores(doc, tmp_path, card, "mjx", "run0", PROVENANCE)
-    path.write_text(path.read_text().replace('"schema": 2', '"schema": 2, "oops": NaN', 1))
-    with pytest.raises(ScoreError, match=r"scores.json: NaN where a number belongs"):
+    text = path.read_text()
+    path.write_text(text.replace('"schema": 2', '"schema": 2, "oops": NaN', 1))
+    with pytest.raises(ScoreError, match=r"scores.json: key 'oops' is NaN where a number belongs"):
+        load_scores(path)
+    point = doc["episode_seconds"]["mean"]["point"]
+    path.write_text(text.replace(f'"point": {json.dumps(point)}', '"point": -Infinity', 1))
+    with pytest.raises(ScoreError, match=r"key 'episode_seconds.mean.point' is -Infinity"):
         load_scores(path)

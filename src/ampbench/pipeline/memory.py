@@ -6,19 +6,22 @@ Counted (float32): each env's simulator state (`ENV_STATE_BYTES`, the MJX batch 
 an env; MuJoCo C's is smaller), one rollout's transitions (observations twice, AMP observations, actions,
 log-probs, rewards and flags per env and step), the AMP replay buffer and each update's reference draw
 (twice the rollout's rows). Networks and optimiser states are small beside them and left out; XLA's
-working memory is covered by `HEADROOM`.
+working memory is covered by `HEADROOM`. Scoring holds every evaluation scenario's records at once
+(float32 poses, velocities, torques and commands of every env and step), estimated the same way.
 """
 
 from __future__ import annotations
 
 import os
 
-from ampbench.cards import ExperimentCard
+from ampbench.cards import ExperimentCard, with_overlays
 from ampbench.robot.model import humanoid_spec
+from ampbench.scoring.scenarios import evaluation_scenarios
 from ampbench.task.features import feature_layout
 
 ENV_STATE_BYTES = 38_000
 HEADROOM = 2.0  # the estimate x this must fit: intermediates of the compiled update, allocator slack
+SCORING_HEADROOM = 1.25  # scoring's records x this: one scenario's float64 copies while it is scored
 
 
 def training_bytes(card: ExperimentCard, seeds: int = 1) -> int:
@@ -31,6 +34,19 @@ def training_bytes(card: ExperimentCard, seeds: int = 1) -> int:
     transition = 2 * observation + amp + 2 * dofs + 6
     floats = envs * steps * transition + card.amp.replay_size * amp + 2 * envs * steps * amp
     return seeds * (envs * ENV_STATE_BYTES + 4 * floats)
+
+
+def evaluation_bytes(card: ExperimentCard) -> int:
+    """Estimated bytes of the rollouts `score` holds for `card` (with its eval overlay, as scored)."""
+    spec = humanoid_spec(card.humanoid.model)
+    dofs, bodies = len(spec.dof_names), len(spec.body_names)
+    per_step = 10 + 3 * dofs + 13 * bodies + 2 + len(card.commands.bands)  # root, DOFs, bodies, command
+    eval_card = with_overlays(card, ("eval",))
+    steps = sum(
+        scenario.envs * round(scenario.episode_seconds / eval_card.simulator.control_dt)
+        for scenario in evaluation_scenarios(eval_card)
+    )
+    return 4 * per_step * steps
 
 
 def machine_bytes() -> int:
@@ -50,4 +66,17 @@ def check_fits(card: ExperimentCard, available: int | None = None, seeds: int = 
             f"{needed / 2**30:.1f} GiB "
             f"(x{HEADROOM:g} headroom) and this machine has {available / 2**30:.1f} GiB; lower training.envs "
             "or amp.replay_size"
+        )
+
+
+def check_scoring_fits(card: ExperimentCard, available: int | None = None) -> None:
+    """ValueError with the estimate and the memory where scoring `card`'s evaluation would not fit."""
+    available = machine_bytes() if available is None else available
+    needed = evaluation_bytes(card)
+    if needed * SCORING_HEADROOM > available:
+        raise ValueError(
+            f"card {card.name}: scoring its evaluation (evaluation.envs {card.evaluation.envs}, "
+            f"{len(evaluation_scenarios(with_overlays(card, ('eval',))))} scenarios) needs about "
+            f"{needed / 2**30:.1f} GiB (x{SCORING_HEADROOM:g} headroom) and this machine has "
+            f"{available / 2**30:.1f} GiB; lower evaluation.envs or the push grid"
         )

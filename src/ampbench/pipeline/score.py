@@ -24,6 +24,7 @@ from ampbench.learning.policy import load_players
 from ampbench.learning.update import schedule
 from ampbench.motion.clip import ClipError
 from ampbench.motion.loader import load_library
+from ampbench.pipeline.memory import check_scoring_fits
 from ampbench.pipeline.runs import load_run
 from ampbench.robot.model import build_mj_model, humanoid_spec
 from ampbench.scoring.breaking import breaking_points
@@ -115,6 +116,7 @@ def _score_locked(
     trained_on = run_provenance["backend"]
     scored_on = on or trained_on
     simulator = get_simulator(scored_on)
+    check_scoring_fits(card)
     eval_card = with_overlays(card, ("eval",))
     player = load_players(checkpoint)
     rollouts = [simulator.rollout(eval_card, player, s) for s in evaluation_scenarios(eval_card, smoke=smoke)]

@@ -106,23 +106,43 @@ def trained_by(doc: dict[str, Any]) -> str:
     return doc.get("trainer", PROJECT_TRAINER)
 
 
+class _NonFinite(str):
+    """A NaN or Infinity constant of a score file, kept while it is read so its key can be named."""
+
+
+def _non_finite_key(value: Any, key: str = "") -> tuple[str, str] | None:
+    """(dotted key, constant) of the first NaN or Infinity in a parsed score file, else None."""
+    if isinstance(value, _NonFinite):
+        return key, str(value)
+    children = (
+        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    )
+    for name, child in children:
+        found = _non_finite_key(child, f"{key}.{name}" if key else str(name))
+        if found is not None:
+            return found
+    return None
+
+
 def load_scores(path: Path) -> dict[str, Any]:
     """Read a score file; a missing or malformed file raises ScoreError naming the path and the key."""
     path = Path(path)
-
-    def refuse(constant: str) -> None:  # JSON has no NaN or Infinity; Python's reader would take them
-        raise ScoreError(
-            f"{path}: {constant} where a number belongs (score files write undefined values as null)"
-        )
-
     try:
-        doc = json.loads(path.read_text(), parse_constant=refuse)
+        # JSON has no NaN or Infinity, but Python's reader takes them: read each as a marker to name its key.
+        doc = json.loads(path.read_text(), parse_constant=_NonFinite)
     except FileNotFoundError:
         raise ScoreError(f"{path}: score file not found") from None
     except json.JSONDecodeError as error:
         raise ScoreError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(doc, dict):
         raise ScoreError(f"{path}: a score file is a JSON object, found {type(doc).__name__}")
+    found = _non_finite_key(doc)
+    if found is not None:
+        key, constant = found
+        raise ScoreError(
+            f"{path}: key '{key}' is {constant} where a number belongs (score files write undefined values "
+            "as null)"
+        )
     missing = [key for key in REQUIRED_KEYS if key not in doc]
     if missing:
         raise ScoreError(f"{path}: missing key(s) {missing}")
