@@ -75,6 +75,22 @@ def test_minutes_must_be_a_finite_positive_number(minutes, capsys):
     assert exit_.value.code == 2 and "--minutes" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--seconds", "-1", "expected a finite number > 0, found '-1'"),
+        ("--seconds", "nan", "expected a finite number > 0, found 'nan'"),
+        ("--envs", "0", "expected an integer >= 1, found '0'"),
+    ],
+)
+def test_collect_refuses_a_duration_or_env_count_that_records_nothing(
+    option, value, expected, tmp_path, capsys
+):
+    with pytest.raises(SystemExit) as exit_:
+        main(["collect", str(tmp_path), "--name", "x", option, value])
+    assert exit_.value.code == 2 and f"argument {option}: {expected}" in capsys.readouterr().err
+
+
 def test_unreadable_inputs_are_one_line_errors(tmp_path, capsys):
     binary = tmp_path / "card.yaml"
     binary.write_bytes(b"\xff\xfe\x00\x81binary")

@@ -81,10 +81,10 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypat
     atomic_write_bytes(path, b"old")
 
     def disk_full(fd):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match=r"No space left on device; the previous file is kept: '.*file\.json'"):
         atomic_write_bytes(path, b"new")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.json"]

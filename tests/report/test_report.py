@@ -411,3 +411,17 @@ def test_strides_are_tabled_beside_the_clips_and_compared(tmp_path):
     assert "| left_foot | 1.20 [" in rows["mjx"] and "(n=2 runs) | walk 1.27 |" in rows["mjx"], rows
     assert rows["mjx"].endswith("| walk 1.24 | 50% |"), rows
     assert "stride period (s)" in compare(tmp_path, ("mjx", "isaaclab"))
+
+
+def test_a_survived_grid_top_is_printed_as_a_lower_bound_never_as_a_value(tmp_path):
+    mini = small_card("mini", "phase2")
+    path = write_fixture(tmp_path, mini, "mjx", "run-0", failure_impulse=1e6)  # survives every cell
+    doc = json.loads(path.read_text())
+    top = max(cell["impulse"] for cell in doc["push_cells"])
+    assert doc["max_impulse_survived"]["capped"] == ["pelvis"] and doc["max_impulse_survived"]["by_body"] == {
+        "pelvis": top
+    }
+    (row,) = table_rows(
+        render_results(tmp_path).read_text().split("## Headline")[1].split("\n## ")[0], "phase2"
+    )
+    assert f"| pelvis > {top:.1f} |" in row, row

@@ -12,6 +12,8 @@ from typing import Any
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all: a failed write leaves the old file and no temporary file, and
+    its error names `path` (a full disk's error names no file by itself)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -21,6 +23,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        if error.filename is not None:
+            raise
+        raise OSError(
+            error.errno, f"{error.strerror or error}; the previous file is kept", str(path)
+        ) from error
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
