@@ -151,7 +151,8 @@ class CachedProgram:
                 exported = jax.export.deserialize(serialized)
                 _counts["loaded"] += 1
                 return jax.jit(exported.call), out_tree
-            except Exception:  # any unreadable or foreign file: trace again and replace it
+            except Exception as error:  # any unreadable or foreign file: trace again and replace it
+                warnings.warn(f"{path}: not loaded, traced again ({error})", stacklevel=2)
                 path.unlink(missing_ok=True)
         found: dict[str, Any] = {}
 
