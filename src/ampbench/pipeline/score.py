@@ -66,13 +66,13 @@ def clip_strides(card: ExperimentCard) -> dict[str, dict[str, float | None]]:
         return {}
     gait, dt = card.evaluation.gait_pushes, card.simulator.control_dt
     root = humanoid_spec(card.humanoid.model).body_names[0]
+    foot, pelvis = library.body_names.index(gait.foot), library.body_names.index(root)
     measured = {}
     for index, (skill, clip) in enumerate(zip(library.skills, library.clips, strict=True)):
         if skill in measured:
             continue
         seconds = card.evaluation.episode_seconds if clip.loop else clip.duration
         state = library.state_at(index, np.arange(0.0, seconds, dt))
-        foot, pelvis = library.body_names.index(gait.foot), library.body_names.index(root)
         contact, _ = foot_phase(
             state.body_positions[:, foot],
             state.body_positions[:, pelvis],
