@@ -6,7 +6,7 @@ import pytest
 
 from ampbench.cards import load_card
 from ampbench.cli import main
-from ampbench.pipeline.memory import check_fits, check_scoring_fits, evaluation_bytes, training_bytes
+from ampbench.pipeline.memory import check_fits, check_scoring_fits, evaluation_estimate, training_bytes
 
 
 def test_the_estimate_grows_with_envs_and_replay_and_refuses_what_cannot_fit():
@@ -30,7 +30,7 @@ def test_scoring_holds_every_scenario_and_refuses_what_cannot_fit():
     card = load_card("benchmarks/learn_walk.yaml")
     wider = load_card("benchmarks/learn_walk.yaml", overrides=("evaluation.envs=64",))
     assert (
-        evaluation_bytes(card) < evaluation_bytes(wider) < 2 * evaluation_bytes(card)
+        evaluation_estimate(card)[0] < evaluation_estimate(wider)[0] < 2 * evaluation_estimate(card)[0]
     )  # endurance envs stay
     check_scoring_fits(card, available=8 * 2**30)
     with pytest.raises(ValueError, match=r"scoring its evaluation \(evaluation.envs 32, \d+ scenarios\)"):

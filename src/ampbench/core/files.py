@@ -23,15 +23,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as error:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
-        if error.filename is not None:
-            raise
-        raise OSError(
-            error.errno, f"{error.strerror or error}; the previous file is kept", str(path)
-        ) from error
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:
+            raise OSError(
+                error.errno, f"{error.strerror or error}; the previous file is kept", str(path)
+            ) from error
         raise
 
 

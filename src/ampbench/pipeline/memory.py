@@ -36,17 +36,16 @@ def training_bytes(card: ExperimentCard, seeds: int = 1) -> int:
     return seeds * (envs * ENV_STATE_BYTES + 4 * floats)
 
 
-def evaluation_bytes(card: ExperimentCard) -> int:
-    """Estimated bytes of the rollouts `score` holds for `card` (with its eval overlay, as scored)."""
+def evaluation_estimate(card: ExperimentCard) -> tuple[int, int]:
+    """Estimated bytes of the rollouts `score` holds for `card` (with its eval overlay, as scored), and
+    the number of its scenarios."""
     spec = humanoid_spec(card.humanoid.model)
     dofs, bodies = len(spec.dof_names), len(spec.body_names)
     per_step = 10 + 3 * dofs + 13 * bodies + 2 + len(card.commands.bands)  # root, DOFs, bodies, command
     eval_card = with_overlays(card, ("eval",))
-    steps = sum(
-        scenario.envs * round(scenario.episode_seconds / eval_card.simulator.control_dt)
-        for scenario in evaluation_scenarios(eval_card)
-    )
-    return 4 * per_step * steps
+    scenarios = evaluation_scenarios(eval_card)
+    steps = sum(s.envs * round(s.episode_seconds / eval_card.simulator.control_dt) for s in scenarios)
+    return 4 * per_step * steps, len(scenarios)
 
 
 def machine_bytes() -> int:
@@ -72,11 +71,11 @@ def check_fits(card: ExperimentCard, available: int | None = None, seeds: int = 
 def check_scoring_fits(card: ExperimentCard, available: int | None = None) -> None:
     """ValueError with the estimate and the memory where scoring `card`'s evaluation would not fit."""
     available = machine_bytes() if available is None else available
-    needed = evaluation_bytes(card)
+    needed, scenarios = evaluation_estimate(card)
     if needed * SCORING_HEADROOM > available:
         raise ValueError(
             f"card {card.name}: scoring its evaluation (evaluation.envs {card.evaluation.envs}, "
-            f"{len(evaluation_scenarios(with_overlays(card, ('eval',))))} scenarios) needs about "
+            f"{scenarios} scenarios) needs about "
             f"{needed / 2**30:.1f} GiB (x{SCORING_HEADROOM:g} headroom) and this machine has "
             f"{available / 2**30:.1f} GiB; lower evaluation.envs or the push grid"
         )

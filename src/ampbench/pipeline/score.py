@@ -23,18 +23,17 @@ from ampbench.learning.checkpoint import read_checkpoint
 from ampbench.learning.policy import load_players
 from ampbench.learning.update import schedule
 from ampbench.motion.clip import ClipError
-from ampbench.motion.loader import load_library
+from ampbench.motion.loader import MotionLibrary, load_library
 from ampbench.pipeline.memory import check_scoring_fits
 from ampbench.pipeline.runs import load_run
 from ampbench.robot.model import build_mj_model, humanoid_spec
 from ampbench.scoring.breaking import breaking_points
 from ampbench.scoring.imitation import ClipDistribution
-from ampbench.scoring.metrics import strides
+from ampbench.scoring.metrics import pose_strides
 from ampbench.scoring.scenarios import evaluation_scenarios
 from ampbench.scoring.score import finite_or_none, score_rollouts
 from ampbench.scoring.score_files import LEARNING_CURVES, write_scores
 from ampbench.sim import get_simulator
-from ampbench.task.gait import foot_phase
 from ampbench.task.humanoid import HumanoidTask
 from ampbench.task.imitation import clip_reference
 
@@ -42,12 +41,8 @@ REFERENCE_SEED = 0
 """Seed of the clip draw a score file's imitation distance is measured against (and of its floor)."""
 
 
-def imitation_references(card: ExperimentCard) -> dict[str, tuple[np.ndarray, float]]:
+def imitation_references(card: ExperimentCard, library: MotionLibrary) -> dict[str, tuple[np.ndarray, float]]:
     """Joint angles (model DOF order) of each skill's first clip, for the DTW imitation error."""
-    try:
-        library = load_library(card.mocap)
-    except ClipError:
-        return {}
     dof_names = humanoid_spec(card.humanoid.model).dof_names
     references = {}
     for skill, clip in zip(library.skills, library.clips, strict=True):
@@ -57,13 +52,9 @@ def imitation_references(card: ExperimentCard) -> dict[str, tuple[np.ndarray, fl
     return references
 
 
-def clip_strides(card: ExperimentCard) -> dict[str, dict[str, float | None]]:
+def clip_strides(card: ExperimentCard, library: MotionLibrary) -> dict[str, dict[str, float | None]]:
     """Stride period (s) and length (m) of each skill's first clip, measured as a policy's are: the card's
     gait foot, played at the control rate for an evaluation episode (a loop clip loops)."""
-    try:
-        library = load_library(card.mocap)
-    except ClipError:
-        return {}
     gait, dt = card.evaluation.gait_pushes, card.simulator.control_dt
     root = humanoid_spec(card.humanoid.model).body_names[0]
     foot, pelvis = library.body_names.index(gait.foot), library.body_names.index(root)
@@ -73,24 +64,21 @@ def clip_strides(card: ExperimentCard) -> dict[str, dict[str, float | None]]:
             continue
         seconds = card.evaluation.episode_seconds if clip.loop else clip.duration
         state = library.state_at(index, np.arange(0.0, seconds, dt))
-        contact, _ = foot_phase(
-            state.body_positions[:, foot],
-            state.body_positions[:, pelvis],
-            state.body_rotations[:, pelvis],
+        period, length = pose_strides(
+            state.body_positions[None, :, foot],
+            state.body_positions[None, :, pelvis],
+            state.body_rotations[None, :, pelvis],
+            state.body_linear_velocities[None, :, pelvis],
+            np.ones((1, len(state.body_positions)), bool),
+            dt,
             gait.contact_height,
         )
-        speed = np.linalg.norm(state.body_linear_velocities[:, pelvis, :2], axis=-1)
-        period, length = strides(contact[None], speed[None], np.ones((1, len(speed)), bool), dt)
         measured[skill] = {"period_s": finite_or_none(period[0]), "length_m": finite_or_none(length[0])}
     return measured
 
 
-def clip_distribution(card: ExperimentCard) -> ClipDistribution | None:
-    """The clips' AMP feature distribution, for the imitation distance; None where the clips are absent."""
-    try:
-        library = load_library(card.mocap)
-    except ClipError:
-        return None
+def clip_distribution(card: ExperimentCard, library: MotionLibrary) -> ClipDistribution:
+    """The clips' AMP feature distribution, for the imitation distance."""
     task = HumanoidTask(card, library, build_mj_model(card.simulator, card.humanoid))
     settings, rng = card.evaluation.imitation, np.random.default_rng(REFERENCE_SEED)
     with_clips = [skill for skill in task.skill_names if skill in library.skills]
@@ -120,12 +108,16 @@ def _score_locked(
     eval_card = with_overlays(card, ("eval",))
     player = load_players(checkpoint)
     rollouts = [simulator.rollout(eval_card, player, s) for s in evaluation_scenarios(eval_card, smoke=smoke)]
+    try:  # the clip-based figures (imitation error and distance, the clips' strides) need the clips
+        library = load_library(card.mocap)
+    except ClipError:
+        library = None
     document = score_rollouts(
         card,
         rollouts,
-        references=imitation_references(card),
-        clips=clip_distribution(card),
-        clip_strides=clip_strides(card),
+        references=None if library is None else imitation_references(card, library),
+        clips=None if library is None else clip_distribution(card, library),
+        clip_strides=None if library is None else clip_strides(card, library),
     )
     document["breaking_point"] = breaking_points(
         eval_card, lambda scenario: simulator.rollout(eval_card, player, scenario), smoke=smoke

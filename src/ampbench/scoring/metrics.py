@@ -317,22 +317,43 @@ def strides(contact, horizontal_speed, counted, dt: float) -> tuple[np.ndarray, 
     return period, length
 
 
+def pose_strides(
+    foot_position,
+    root_position,
+    root_rotation,
+    root_linear_velocity,
+    counted,
+    dt: float,
+    contact_height: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`strides` from poses (rows, steps, ...): the foot is on the floor while its body origin is below
+    `contact_height` (the rule that times gait pushes), the ground path is the root's. One rule for a
+    policy's episodes and for a clip played back."""
+    contact, _ = foot_phase(
+        np.asarray(foot_position, float),
+        np.asarray(root_position, float),
+        np.asarray(root_rotation, float),
+        contact_height,
+    )
+    speed = np.linalg.norm(np.asarray(root_linear_velocity, float)[..., :2], axis=-1)
+    return strides(contact, speed, counted, dt)
+
+
 def rollout_strides(
     rollout: Rollout, foot: int, contact_height: float, *, start_seconds: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per env: `strides` of body `foot` (an index into `rollout.body_names`) over the steps at or after
-    `start_seconds` while alive; the foot is on the floor while its body origin is below
-    `contact_height` (the rule that times gait pushes)."""
-    contact, _ = foot_phase(
-        np.asarray(rollout.body_positions[:, :, foot], float),
-        np.asarray(rollout.root_position, float),
-        np.asarray(rollout.root_rotation, float),
+    """Per env: `pose_strides` of body `foot` (an index into `rollout.body_names`) over the steps at or
+    after `start_seconds` while alive."""
+    settled = np.arange(rollout.steps) * rollout.dt >= start_seconds - _STEP_TOLERANCE
+    return pose_strides(
+        rollout.body_positions[:, :, foot],
+        rollout.root_position,
+        rollout.root_rotation,
+        rollout.root_linear_velocity,
+        falls.alive_of(rollout) & settled[None, :],
+        rollout.dt,
         contact_height,
     )
-    settled = np.arange(rollout.steps) * rollout.dt >= start_seconds - _STEP_TOLERANCE
-    counted = falls.alive_of(rollout) & settled[None, :]
-    speed = np.linalg.norm(np.asarray(rollout.root_linear_velocity, float)[..., :2], axis=-1)
-    return strides(contact, speed, counted, rollout.dt)
 
 
 def _as_sequence(values, name: str) -> np.ndarray:
