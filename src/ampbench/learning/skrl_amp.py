@@ -221,7 +221,7 @@ def train(
 
     def write_checkpoint(timestep: int, timesteps: int) -> None:
         """skrl's own, then its file's hash into the run's manifest."""
-        write(timestep, timesteps)
+        write(timestep=timestep, timesteps=timesteps)  # skrl's are keyword-only
         record_checkpoint(skrl_checkpoints(run_dir)[-1])
 
     agent.write_checkpoint = write_checkpoint
