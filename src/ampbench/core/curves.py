@@ -49,6 +49,20 @@ def read_scalars(run_dir: Path, skipped: list[str] | None = None) -> dict[str, t
     return {tag: (np.asarray(steps), np.asarray(values)) for tag, (steps, values) in series.items()}
 
 
+def window_means(steps: np.ndarray, values: np.ndarray, max_points: int) -> dict[str, list]:
+    """A curve cut into at most `max_points` runs of consecutive records, each drawn as its mean at its
+    last step, and `logged` (how many records each point averages): a mean keeps the curve's level
+    where taking every n-th record would keep one noisy sample of each window."""
+    starts = np.unique(np.linspace(0, len(steps), min(len(steps), max_points), endpoint=False).astype(int))
+    sizes = np.diff(np.append(starts, len(steps)))
+    means = np.add.reduceat(np.asarray(values, dtype=float), starts) / sizes if len(steps) else np.empty(0)
+    return {
+        "env_steps": np.asarray(steps)[starts + sizes - 1].tolist(),
+        "values": means.tolist(),
+        "logged": sizes.tolist(),
+    }
+
+
 def _note(skipped: list[str] | None, message: str) -> None:
     if skipped is not None:
         skipped.append(message)
