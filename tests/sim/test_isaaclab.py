@@ -2,7 +2,8 @@
 names and quaternions map one to one, masses and inertias are MuJoCo's, the same state and action give
 the same joint torque, short open-loop rollouts follow MuJoCo C, limp falls land on the contact set's
 geoms and count as falls, a get-up clip's lying start rests as on MuJoCo C, pushes change momentum by
-force x duration, and a saved batch continues.
+force x duration, a saved batch continues, and blow-ups (NaN actions, a 1e9 N push) are falls counted in
+training as on MuJoCo C and MJX.
 
 Needs the isaaclab venv (`pip install -e '.[isaaclab,dev]'`, Python 3.12); elsewhere the module skips.
 Each test builds its own Isaac Lab env (one simulation per process at a time; ~12 s for the first with a
@@ -29,12 +30,13 @@ from isaaclab.utils.math import quat_apply_inverse  # noqa: E402
 from ampbench.motion.clip_files import load_clip  # noqa: E402
 from ampbench.motion.loader import DATA_DIR_ENV  # noqa: E402
 from ampbench.robot.model import FREE_QPOS, build_mj_model, floor_contact_geoms, humanoid_spec  # noqa: E402
-from ampbench.scoring.falls import FALL_RULE  # noqa: E402
-from ampbench.sim.isaaclab import conventions  # noqa: E402
+from ampbench.scoring.falls import FALL_RULE, fall_step_of  # noqa: E402
+from ampbench.sim.isaaclab import IsaacLabSimulator, conventions  # noqa: E402
 from ampbench.sim.isaaclab.config import contact_capacity  # noqa: E402
 from ampbench.sim.isaaclab.dlpack import to_jax, to_torch  # noqa: E402
 from ampbench.sim.isaaclab.env import IsaacLabHumanoidEnv  # noqa: E402
 from ampbench.sim.mujoco.env import MujocoHumanoidEnv  # noqa: E402
+from ampbench.sim.protocol import Policy  # noqa: E402
 from ampbench.sim.records import EvalScenario, ScheduledPush  # noqa: E402
 from tests.clipfactory import deepmimic_clip  # noqa: E402
 from tests.robot.physics.test_contacts import (  # noqa: E402
@@ -483,3 +485,44 @@ def test_a_saved_batch_continues(card, library, isaac):
     env.load_state_dict(saved)
     again = np.stack([env.step(a).obs for a in actions[6:]])
     np.testing.assert_allclose(again, first, atol=1e-3)
+
+
+# ---- blow-ups -----------------------------------------------------------------------------------------
+
+
+def _nan_policy(action_size: int) -> Policy:
+    act = jax.jit(lambda obs: jnp.full((*obs.shape[:-1], action_size), jnp.nan))
+    return Policy(act, jax.jit(lambda obs, key: act(obs)))
+
+
+@pytest.fixture
+def simulator(library):
+    simulator = IsaacLabSimulator(library_loader=lambda mocap: library)
+    yield simulator
+    for evaluator in getattr(simulator, "_evaluators", {}).values():
+        evaluator.close()
+
+
+def test_non_finite_actions_end_every_isaaclab_episode_at_the_first_step(card, simulator):
+    """As on MuJoCo C and MJX: a policy acting NaN is down at step 0 with no finite step."""
+    scenario = EvalScenario(name="nan", seed=100, envs=3, episode_seconds=0.5)
+    rollout = simulator.rollout(card, _nan_policy(28), scenario)
+    assert np.all(fall_step_of(rollout) == 0) and not rollout.finite.any()
+
+
+def test_isaaclab_training_counts_a_blow_up_and_ends_the_episode(card, isaac):
+    env = isaac(card, envs=3, training=True)
+    env.reset(0)
+    step = env.step(np.full((3, env.action_size), np.nan, np.float32))
+    assert np.all(step.metrics["physics_blowup"] == 1) and np.all(step.done) and not np.any(step.truncated)
+    assert np.all(np.isfinite(step.obs)) and np.all(np.isfinite(step.amp_obs))
+
+
+def test_a_1e9_newton_push_on_isaaclab_is_a_fall_at_the_push(card, simulator):
+    """The push MuJoCo C once "survived": on Isaac Lab its step blows up (2e6 m/s) and is a fall."""
+    push = ScheduledPush(body="pelvis", force=1e9, duration=0.1, azimuth_deg=0.0, start_seconds=0.04)
+    scenario = EvalScenario(name="huge", seed=100, envs=4, episode_seconds=0.5, push=push)
+    rollout = simulator.rollout(card, None, scenario)
+    push_step = round(0.04 / card.simulator.control_dt)
+    assert np.all(fall_step_of(rollout) == push_step), fall_step_of(rollout)
+    assert np.all(~rollout.finite[:, push_step])
