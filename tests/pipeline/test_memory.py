@@ -26,12 +26,17 @@ def test_train_refuses_before_making_a_run_folder(tmp_path, capsys):
     assert "GiB" in capsys.readouterr().err and not any(tmp_path.iterdir())
 
 
-def test_scoring_holds_every_scenario_and_refuses_what_cannot_fit():
+def test_scoring_holds_its_unpushed_scenarios_and_one_pushed_one_and_refuses_what_cannot_fit():
     card = load_card("benchmarks/learn_walk.yaml")
     wider = load_card("benchmarks/learn_walk.yaml", overrides=("evaluation.envs=64",))
     assert (
         evaluation_estimate(card)[0] < evaluation_estimate(wider)[0] < 2 * evaluation_estimate(card)[0]
     )  # endurance envs stay
+    finer = load_card(
+        "benchmarks/learn_walk.yaml", overrides=("evaluation.push_grid.forces=[0, 25, 50, 75]",)
+    )
+    assert evaluation_estimate(finer)[1] > evaluation_estimate(card)[1]
+    assert evaluation_estimate(finer)[0] == evaluation_estimate(card)[0]  # pushed scenarios come one by one
     check_scoring_fits(card, available=8 * 2**30)
     with pytest.raises(ValueError, match=r"scoring its evaluation \(evaluation.envs 32, \d+ scenarios\)"):
         check_scoring_fits(card, available=2**26)

@@ -1,7 +1,9 @@
 """Score documents from synthetic rollouts: contents, expectations, determinism, file round trips."""
 
 import dataclasses
+import gc
 import json
+import weakref
 
 import numpy as np
 import pytest
@@ -228,3 +230,25 @@ def test_a_score_file_with_nan_is_refused_naming_it_and_the_key(scored, tmp_path
     path.write_text(text.replace(f'"point": {json.dumps(point)}', '"point": -Infinity', 1))
     with pytest.raises(ScoreError, match=r"key 'episode_seconds.mean.point' is -Infinity"):
         load_scores(path)
+
+
+def test_scoring_reads_the_rollouts_once_and_keeps_one_pushed_scenario_at_a_time(scored):
+    """A generator that plays each scenario when asked scores as the list does, and no pushed rollout
+    outlives its turn: the memory bound `score` and `cards validate` count on (`kept_whole`)."""
+    card, rollouts, doc = scored
+    pushed: list[weakref.ref] = []
+    most = 0
+
+    def played():
+        nonlocal most
+        for rollout in rollouts:
+            copy = dataclasses.replace(rollout)  # a fresh object, as a simulator's rollout is
+            if copy.scenario.push is not None:
+                pushed.append(weakref.ref(copy))
+            yield copy
+            del copy
+            gc.collect()
+            most = max(most, sum(ref() is not None for ref in pushed))
+
+    assert score_rollouts(card, played()) == doc
+    assert most <= 1 and any(r.scenario.push is not None for r in rollouts)

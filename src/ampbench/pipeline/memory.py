@@ -6,8 +6,9 @@ Counted (float32): each env's simulator state (`ENV_STATE_BYTES`, the MJX batch 
 an env; MuJoCo C's is smaller), one rollout's transitions (observations twice, AMP observations, actions,
 log-probs, rewards and flags per env and step), the AMP replay buffer and each update's reference draw
 (twice the rollout's rows). Networks and optimiser states are small beside them and left out; XLA's
-working memory is covered by `HEADROOM`. Scoring holds every evaluation scenario's records at once
-(float32 poses, velocities, torques and commands of every env and step), estimated the same way.
+working memory is covered by `HEADROOM`. Scoring keeps the records (float32 poses, velocities, torques
+and commands of every env and step) of its unpushed and endurance scenarios, and of one pushed scenario at
+a time (`scoring.scenarios.kept_whole`), estimated the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 
 from ampbench.cards import ExperimentCard, with_overlays
 from ampbench.robot.model import humanoid_spec
-from ampbench.scoring.scenarios import evaluation_scenarios
+from ampbench.scoring.scenarios import evaluation_scenarios, kept_whole
 from ampbench.task.features import feature_layout
 
 ENV_STATE_BYTES = 38_000
@@ -37,15 +38,17 @@ def training_bytes(card: ExperimentCard, seeds: int = 1) -> int:
 
 
 def evaluation_estimate(card: ExperimentCard) -> tuple[int, int]:
-    """Estimated bytes of the rollouts `score` holds for `card` (with its eval overlay, as scored), and
-    the number of its scenarios."""
+    """Estimated bytes of the rollouts `score` holds at once for `card` (with its eval overlay, as
+    scored): the scenarios it keeps whole and the largest of the others, and the number of scenarios."""
     spec = humanoid_spec(card.humanoid.model)
     dofs, bodies = len(spec.dof_names), len(spec.body_names)
     per_step = 10 + 3 * dofs + 13 * bodies + 2 + len(card.commands.bands)  # root, DOFs, bodies, command
     eval_card = with_overlays(card, ("eval",))
     scenarios = evaluation_scenarios(eval_card)
-    steps = sum(s.envs * round(s.episode_seconds / eval_card.simulator.control_dt) for s in scenarios)
-    return 4 * per_step * steps, len(scenarios)
+    steps = [s.envs * round(s.episode_seconds / eval_card.simulator.control_dt) for s in scenarios]
+    kept = sum(n for n, s in zip(steps, scenarios, strict=True) if kept_whole(s))
+    one_at_a_time = max((n for n, s in zip(steps, scenarios, strict=True) if not kept_whole(s)), default=0)
+    return 4 * per_step * (kept + one_at_a_time), len(scenarios)
 
 
 def machine_bytes() -> int:

@@ -107,7 +107,9 @@ def _score_locked(
     check_scoring_fits(card)
     eval_card = with_overlays(card, ("eval",))
     player = load_players(checkpoint)
-    rollouts = [simulator.rollout(eval_card, player, s) for s in evaluation_scenarios(eval_card, smoke=smoke)]
+    # played one scenario at a time as scoring reads them: only the unpushed and endurance ones are kept
+    scenarios = evaluation_scenarios(eval_card, smoke=smoke)
+    rollouts = (simulator.rollout(eval_card, player, scenario) for scenario in scenarios)
     try:  # the clip-based figures (imitation error and distance, the clips' strides) need the clips
         library = load_library(card.mocap)
     except ClipError:

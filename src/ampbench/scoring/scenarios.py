@@ -117,6 +117,13 @@ def _endurance_scenario(card: ExperimentCard, seed: int) -> list[EvalScenario]:
     ]
 
 
+def kept_whole(scenario: EvalScenario) -> bool:
+    """Whether scoring keeps this scenario's records whole (unpushed and endurance episodes: tracking,
+    imitation, strides and survival read every step) rather than reducing them to push outcomes as they
+    come: what bounds scoring's memory."""
+    return scenario.push is None
+
+
 def evaluation_scenarios(card: ExperimentCard, *, smoke: bool = False) -> list[EvalScenario]:
     """Every scenario the card's evaluation asks for, seed by seed (unpushed first, then the grid, the
     gait-phase pushes and the endurance episodes).

@@ -11,7 +11,7 @@ from these files only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -20,7 +20,7 @@ from ampbench.cards import Expectation, ExperimentCard
 from ampbench.scoring import falls, metrics, stats
 from ampbench.scoring.falls import FALL_RULE
 from ampbench.scoring.imitation import ClipDistribution, imitation_summary
-from ampbench.scoring.scenarios import PUSH_START_JITTER_SECONDS
+from ampbench.scoring.scenarios import PUSH_START_JITTER_SECONDS, kept_whole
 from ampbench.sim.records import Rollout
 from ampbench.task.gait import GAIT_EVENTS
 
@@ -236,16 +236,23 @@ def _expectations(card: ExperimentCard, doc: dict[str, Any]) -> list[dict[str, A
     return results
 
 
-class Split(NamedTuple):
-    """A run's rollouts by scenario kind (see `scoring.scenarios`)."""
+class Reduced(NamedTuple):
+    """A run's rollouts read once, in the order they come: unpushed and endurance rollouts kept whole,
+    pushed ones reduced to their push outcomes as they arrive (`scenarios.kept_whole`), so scoring holds
+    one pushed scenario's records at a time however large the push grid."""
 
     unpushed: list[Rollout]
-    grid: list[Rollout]
-    gait: list[Rollout]
     endurance: list[Rollout]
+    grid: list[metrics.PushTrial]
+    gait: dict[str, list[metrics.PushTrial]]
+    blowups: dict[str, int]
+    eval_seeds: list[int]
+    rollouts: int
 
 
-def _split_rollouts(rollouts: Sequence[Rollout]) -> Split:
+def _reduce(card: ExperimentCard, rollouts: Iterable[Rollout]) -> Reduced:
+    unpushed, endurance, grid, gait = [], [], [], {}
+    blowups, seeds, count = {"steps": 0, "episodes": 0, "of_episodes": 0}, set(), 0
     for rollout in rollouts:
         try:
             rollout.check()
@@ -253,29 +260,32 @@ def _split_rollouts(rollouts: Sequence[Rollout]) -> Split:
             raise ScoreError(
                 f"scenario '{rollout.scenario.name}' (seed {rollout.scenario.seed}): {error}"
             ) from None
-    unpushed = [r for r in rollouts if r.scenario.push is None and not r.scenario.random_pushes]
+        count += 1
+        seeds.add(rollout.scenario.seed)
+        # env steps whose physics blew up (`finite` false: each ends its episode as a fall), and the
+        # episodes that had one: a sound policy on a sound card has none
+        blowups["steps"] += int((~rollout.finite).sum())
+        blowups["episodes"] += int((~rollout.finite).any(axis=1).sum())
+        blowups["of_episodes"] += rollout.envs
+        scenario = rollout.scenario
+        if kept_whole(scenario):
+            (endurance if scenario.random_pushes else unpushed).append(rollout)
+        elif scenario.gait_event is None:
+            grid.append(metrics.push_trial(rollout, card.evaluation.push_grid.window_seconds))
+        else:
+            trial = metrics.push_trial(rollout, card.evaluation.gait_pushes.window_seconds)
+            gait.setdefault(scenario.gait_event, []).append(trial)
     if not unpushed:
         raise ScoreError(
-            f"no unpushed rollout among {len(rollouts)}: episode length is the headline metric; "
+            f"no unpushed rollout among {count}: episode length is the headline metric; "
             "play every scenario of `evaluation_scenarios(card)`"
         )
-    pushed = [r for r in rollouts if r.scenario.push is not None]
-    return Split(
-        unpushed=unpushed,
-        grid=[r for r in pushed if r.scenario.gait_event is None],
-        gait=[r for r in pushed if r.scenario.gait_event is not None],
-        endurance=[r for r in rollouts if r.scenario.random_pushes],
-    )
+    return Reduced(unpushed, endurance, grid, gait, blowups, sorted(seeds), count)
 
 
-def _gait_push_success(gait: Sequence[Rollout], window_seconds: float) -> list[dict[str, Any]]:
+def _gait_push_success(by_event: dict[str, list[metrics.PushTrial]]) -> list[dict[str, Any]]:
     """Success of the gait-timed pushes per event (pooled over azimuths), with the episodes whose
     event never came (`not_pushed`: up but never pushed, counted in neither rate)."""
-    by_event: dict[str, list[metrics.PushTrial]] = {}
-    for rollout in gait:
-        by_event.setdefault(rollout.scenario.gait_event, []).append(
-            metrics.push_trial(rollout, window_seconds)
-        )
     entries = []
     for event in GAIT_EVENTS:
         trials = by_event.get(event)
@@ -319,16 +329,6 @@ def _endurance(
         "falls": fell,
         "mean_time_to_fall_seconds": _interval(mean, low, high),
         "expected_steps_100hz": card.evaluation.endurance.expected_steps_100hz,
-    }
-
-
-def _blowups(rollouts: Sequence[Rollout]) -> dict[str, int]:
-    """Env steps whose physics blew up (`finite` false: each ends its episode as a fall) and the episodes
-    that had one, over every scenario: a sound policy on a sound card has none."""
-    return {
-        "steps": int(sum((~r.finite).sum() for r in rollouts)),
-        "episodes": int(sum((~r.finite).any(axis=1).sum() for r in rollouts)),
-        "of_episodes": int(sum(r.envs for r in rollouts)),
     }
 
 
@@ -399,7 +399,7 @@ def _imitation(
 
 def score_rollouts(
     card: ExperimentCard,
-    rollouts: Sequence[Rollout],
+    rollouts: Iterable[Rollout],
     *,
     references: dict[str, tuple[np.ndarray, float]] | None = None,
     clips: ClipDistribution | None = None,
@@ -413,8 +413,11 @@ def score_rollouts(
     (`ampbench.scoring.imitation`): the Fréchet distance of the AMP features from the clips'.
     `clip_strides` = {skill: {"period_s", "length_m"}} is written beside the policy's strides.
     Tracking, imitation errors and strides use the unpushed rollouts after `push_grid.settle_seconds`.
+    `rollouts` is read once, so a generator that plays each scenario as it is asked for keeps one
+    pushed scenario in memory at a time.
     """
-    unpushed, grid_pushed, gait, endurance = _split_rollouts(rollouts)
+    reduced = _reduce(card, rollouts)
+    unpushed = reduced.unpushed
     grid = card.evaluation.push_grid
     rng = np.random.default_rng(bootstrap_seed)
     imitation, imitation_by_skill = _imitation(card, unpushed, references or {}, grid.settle_seconds, rng)
@@ -426,15 +429,15 @@ def score_rollouts(
             unpushed, clips, start_step=settle_step, reps=BOOTSTRAP_REPS, alpha=ALPHA, rng=rng, skill=skill
         )
 
-    rows = metrics.success_curve([metrics.push_trial(r, grid.window_seconds) for r in grid_pushed])
+    rows = metrics.success_curve(reduced.grid)
     doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "card": card.name,
         "phase": card.phase,
         "card_hash": card.content_hash(),
         "protocol": {
-            "eval_seeds": sorted({r.scenario.seed for r in rollouts}),
-            "rollouts": len(rollouts),
+            "eval_seeds": reduced.eval_seeds,
+            "rollouts": reduced.rollouts,
             "settle_seconds": grid.settle_seconds,
             "window_seconds": grid.window_seconds,
             "start_jitter_seconds": PUSH_START_JITTER_SECONDS,
@@ -455,7 +458,7 @@ def score_rollouts(
                 "success": "Wilson score interval over this run's evaluation episodes",
             },
         },
-        "physics_blowups": _blowups(rollouts),
+        "physics_blowups": reduced.blowups,
         "episode_seconds": _episode_summary(unpushed, rng),
         "tracking_error": _continuous_summary(
             _per_seed(unpushed, tracking), rng, episodes=sum(r.envs for r in unpushed)
@@ -470,8 +473,8 @@ def score_rollouts(
         "push_cells": [_cell_entry(row) for row in rows],
         "push_success": _force_duration_entries(rows),
         "max_impulse_survived": _max_impulse(rows, card.evaluation.breaking_point.threshold),
-        "gait_push_success": _gait_push_success(gait, card.evaluation.gait_pushes.window_seconds),
-        "endurance": _endurance(card, endurance, rng),
+        "gait_push_success": _gait_push_success(reduced.gait),
+        "endurance": _endurance(card, reduced.endurance, rng),
     }
     # Last, so the bootstrap draws of every figure above are those of score files written before it.
     doc["strides"] = _strides(card, unpushed, clip_strides or {}, grid.settle_seconds, rng)
