@@ -65,7 +65,7 @@ def test_jobs_run_ampbench_in_this_venv_with_the_host_folders(tmp_path):
     ]
 
 
-def test_in_a_container_jobs_name_the_mounted_folders(tmp_path):
+def test_in_a_container_jobs_name_the_mounted_folders(tmp_path, monkeypatch):
     place = slurm.Place(
         tmp_path / "cards",
         tmp_path / "runs",
@@ -74,6 +74,9 @@ def test_in_a_container_jobs_name_the_mounted_folders(tmp_path):
     )
     assert place.card(tmp_path / "cards" / "phase2.yaml") == "/opt/ampbench/benchmarks/phase2.yaml"
     assert place.run(tmp_path / "runs" / "phase2" / "mujoco" / "x") == "/opt/ampbench/runs/phase2/mujoco/x"
+    monkeypatch.chdir(tmp_path)  # `reproduce --cards cards --runs runs`: the jobs' paths are relative
+    assert place.card(Path("cards/phase2.yaml")) == "/opt/ampbench/benchmarks/phase2.yaml"
+    assert place.run(Path("runs/phase2/mujoco/x")) == "/opt/ampbench/runs/phase2/mujoco/x"
     assert (place.runs, place.results) == ("/opt/ampbench/runs", "/opt/ampbench/results")
 
 

@@ -115,7 +115,8 @@ def load_settings(path: Path | None, overrides: dict[str, object]) -> SlurmSetti
 
 @dataclass(frozen=True)
 class Place:
-    """The folders a job's command names: the host's, or, in a container, where they are mounted."""
+    """The folders a job's command names: the host's, or, in a container, where they are mounted (the
+    folders resolved, as `submit` makes them; a card or run path may be relative to the job's folder)."""
 
     cards_dir: Path
     runs_root: Path
@@ -127,12 +128,12 @@ class Place:
     def card(self, path: Path) -> str:
         if self.container is None:
             return str(Path(path).resolve())
-        return f"{containers.WORKDIR}/benchmarks/{Path(path).relative_to(self.cards_dir)}"
+        return f"{containers.WORKDIR}/benchmarks/{Path(path).resolve().relative_to(self.cards_dir)}"
 
     def run(self, run_dir: Path) -> str:
         if self.container is None:
             return str(Path(run_dir).resolve())
-        return f"{containers.WORKDIR}/runs/{Path(run_dir).relative_to(self.runs_root)}"
+        return f"{containers.WORKDIR}/runs/{Path(run_dir).resolve().relative_to(self.runs_root)}"
 
     @property
     def runs(self) -> str:
