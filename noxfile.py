@@ -222,12 +222,9 @@ def _clips() -> Path:
 
 
 def _mounts() -> list[containers.Mount]:
-    mounts = containers.workspace_mounts(
+    return containers.workspace_mounts(
         runs=ROOT / "runs", results=ROOT / "results", clips=_clips(), cache=CACHE
     )
-    for mount in mounts:
-        mount.host.mkdir(parents=True, exist_ok=True)
-    return mounts
 
 
 def _in_container(

@@ -111,6 +111,7 @@ def test_mounts_and_provenance_env(tmp_path: Path) -> None:
     assert targets["/opt/ampbench/results"] == tmp_path / "results"
     assert targets["/opt/ampbench/data/clips"] == tmp_path / "clips"
     assert targets["/cache/xla"] == tmp_path / "c" / "xla"
+    assert all(mount.host.is_dir() for mount in mounts)  # podman refuses a missing mount source
     env = containers.provenance_env("img:1", "sha256:ab", "podman 4.3.1")
     run = containers.run_command(DOCKER, "img:1", [], mounts=[*mounts, Mount(tmp_path, "/x", True)], env=env)
     volumes = flag_values(run, "--volume")

@@ -191,13 +191,17 @@ def user_flags(host: Host) -> list[str]:
 
 def workspace_mounts(*, runs: Path, results: Path, clips: Path, cache: Path) -> list[Mount]:
     """Run folders, results and clips at the image's working folder (so `runs/...` and `results/...`
-    name the same folders inside and out), and the compilation caches under `cache`."""
+    name the same folders inside and out), and the compilation caches under `cache`; the host folders
+    are made where missing (an engine refuses a mount whose source does not exist)."""
     mounts = [
         Mount(Path(runs), f"{WORKDIR}/runs"),
         Mount(Path(results), f"{WORKDIR}/results"),
         Mount(Path(clips), f"{WORKDIR}/data/clips"),
     ]
-    return mounts + [Mount(Path(cache) / name, target) for name, target in CACHES.items()]
+    mounts += [Mount(Path(cache) / name, target) for name, target in CACHES.items()]
+    for mount in mounts:
+        mount.host.mkdir(parents=True, exist_ok=True)
+    return mounts
 
 
 def run_command(
