@@ -1,7 +1,8 @@
 """`ampbench reproduce --launcher slurm` against a real SLURM (tools/slurm-single-node.sh starts one on
 this machine; .ci/run does): the phase-2 smoke card with two seeds on MuJoCo C, one training preempted by
 a signal mid-run, requeued and resumed to the checkpoint an uninterrupted run ends on, both seeds scored
-and the report rendered by the last job.
+and the report rendered by the last job; with the jobs in the submitting venv, and in the project's image
+under podman (`--container podman --image ...`).
 
 Without a cluster the test is skipped, unless $AMPBENCH_REQUIRE_SLURM is set (CI sets it), then it fails.
 """
@@ -23,6 +24,7 @@ import yaml
 from ampbench.pipeline.slurm import LIVE_STATES, slurm_states
 
 REPO = Path(__file__).resolve().parents[3]
+IMAGE_ENV = "AMPBENCH_SLURM_IMAGE"
 
 
 def cluster_problem() -> str | None:
@@ -88,8 +90,20 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.fixture(params=["venv", "podman"])
+def job_place(request) -> list[str]:
+    """Where the jobs run: the submitting venv, or the project's image under podman (the image named by
+    $AMPBENCH_SLURM_IMAGE, which .ci/run sets to the image it built; skipped without one)."""
+    if request.param == "venv":
+        return []
+    image = os.environ.get(IMAGE_ENV)
+    if not image:
+        pytest.skip(f"no image to run the jobs in: set ${IMAGE_ENV} to a built image (`nox -s build`)")
+    return ["--container", request.param, "--image", image]
+
+
 def test_phase_on_slurm_preempted_training_resumes_to_the_uninterrupted_checkpoint(
-    cluster, tmp_path, deepmimic_clips
+    cluster, job_place, tmp_path, deepmimic_clips
 ):
     cards = tmp_path / "cards"
     cards.mkdir()
@@ -98,7 +112,7 @@ def test_phase_on_slurm_preempted_training_resumes_to_the_uninterrupted_checkpoi
     phase = ["phase2", "--smoke", "--backend", "mujoco"]
 
     submitted = ampbench(
-        "reproduce", *phase, "--launcher", "slurm", *folders, cwd=tmp_path, clips=deepmimic_clips
+        "reproduce", *phase, "--launcher", "slurm", *job_place, *folders, cwd=tmp_path, clips=deepmimic_clips
     )
     assert submitted.returncode == 0, submitted.stderr
     recorded = json.loads((tmp_path / "runs" / ".slurm" / "phase2-smoke.json").read_text())
@@ -117,9 +131,13 @@ def test_phase_on_slurm_preempted_training_resumes_to_the_uninterrupted_checkpoi
     assert "SIGUSR1 received: stopping after this update with a checkpoint" in log
     assert f"Requeued job {preempted}" in log
 
-    scores = (tmp_path / "results" / "phase2" / "mujoco").glob("*/scores.json")
+    scores = sorted((tmp_path / "results" / "phase2" / "mujoco").glob("*/scores.json"))
     # Folders are named <start time>-seed<n>: either job may start first.
     assert sorted(path.parent.name.rpartition("-")[2] for path in scores) == ["seed0", "seed1"]
+    if job_place:  # trained and scored in the image, and the score file says which
+        provenance = json.loads(scores[0].read_text())["provenance"]
+        assert provenance["container"]["image"] == job_place[-1], provenance["container"]
+        assert provenance["training"]["container"]["in_container"], provenance["training"]
     readme = (tmp_path / "results" / "README.md").read_text()
     assert "Interquartile mean over runs" in readme
 
@@ -129,7 +147,7 @@ def test_phase_on_slurm_preempted_training_resumes_to_the_uninterrupted_checkpoi
     assert len(rows) == 2 and all(" finished " in row and " yes " in row for row in rows), status.stdout
 
     again = ampbench(
-        "reproduce", *phase, "--launcher", "slurm", *folders, cwd=tmp_path, clips=deepmimic_clips
+        "reproduce", *phase, "--launcher", "slurm", *job_place, *folders, cwd=tmp_path, clips=deepmimic_clips
     )
     assert "nothing to submit, all 2 trained and scored" in again.stdout, again.stdout + again.stderr
 
