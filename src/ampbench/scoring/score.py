@@ -275,6 +275,7 @@ def _reduce(card: ExperimentCard, rollouts: Iterable[Rollout]) -> Reduced:
         else:
             trial = metrics.push_trial(rollout, card.evaluation.gait_pushes.window_seconds)
             gait.setdefault(scenario.gait_event, []).append(trial)
+        del rollout  # a pushed rollout is freed before the next scenario plays
     if not unpushed:
         raise ScoreError(
             f"no unpushed rollout among {count}: episode length is the headline metric; "
