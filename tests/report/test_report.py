@@ -195,6 +195,18 @@ def test_plots_are_non_empty_pngs(results):
         assert f"plots/{plot.name}" in text
 
 
+def test_plots_an_earlier_report_drew_and_this_one_does_not_link_go_and_other_files_stay(results):
+    plots = results / "plots"
+    render_results(results)
+    stale, mine = plots / "mini__mjx__67-of-steps__survival.png", plots / "my_figure.png"
+    for path in (stale, mine):
+        path.write_bytes(PNG_MAGIC)
+    render_results(results)
+    assert not stale.exists() and mine.exists()
+    assert (plots / "mini__mjx__survival.png").exists()
+    mine.unlink()
+
+
 def _compare_rows(text):
     return {tuple(c.strip() for c in row.split("|")[1:3]): row.split("|") for row in text.splitlines()[2:]}
 

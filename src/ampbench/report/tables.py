@@ -3,6 +3,7 @@ so no number in a report exists without a run."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -403,10 +404,23 @@ def _readme(groups: Sequence[RunGroup], plots_dir: Path) -> str:
     return "\n".join(sections) + "\n"
 
 
+REPORT_PLOTS = ("*__survival.png", "*__push_success.png", "*__learning.png", "profile__*.png")
+"""The names of the plots `render_results` draws: one of these that the README no longer links is a
+plot of an earlier report (a run rescored, a card edited) and goes; any other file in plots/ stays."""
+
+
 def render_results(results_root: Path) -> Path:
-    """Write `results_root/README.md` and `results_root/plots/*.png` from the score files found."""
+    """Write `results_root/README.md` and `results_root/plots/*.png` from the score files found, and
+    remove the plots of earlier reports that this one no longer links."""
     results_root = Path(results_root)
     results_root.mkdir(parents=True, exist_ok=True)
     readme = results_root / "README.md"
-    readme.write_text(_readme(collect_scores(results_root), results_root / "plots"))
+    plots_dir = results_root / "plots"
+    text = _readme(collect_scores(results_root), plots_dir)
+    readme.write_text(text)
+    linked = set(re.findall(r"plots/([^)\s]+\.png)", text))
+    for pattern in REPORT_PLOTS:
+        for stale in plots_dir.glob(pattern):
+            if stale.name not in linked:
+                stale.unlink()
     return readme
