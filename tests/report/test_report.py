@@ -22,9 +22,9 @@ from tests.rolloutfactory import protocol_rollouts, small_card
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def provenance(commit, overlays=()):
+def provenance(commit, overlays=(), overrides=()):
     return {
-        "training": {"overlays": list(overlays)},
+        "training": {"overlays": list(overlays), "overrides": list(overrides)},
         "card_hash": "h",
         "commit": commit,
         "versions": {},
@@ -34,7 +34,7 @@ def provenance(commit, overlays=()):
     }
 
 
-def write_fixture(root, card, backend, run_id, failure_impulse, seed=0, overlays=()):
+def write_fixture(root, card, backend, run_id, failure_impulse, seed=0, overlays=(), overrides=()):
     rollouts = protocol_rollouts(card, failure_impulse=failure_impulse, rng=np.random.default_rng(seed))
     doc = score_rollouts(card, rollouts)
     return write_scores(
@@ -43,7 +43,9 @@ def write_fixture(root, card, backend, run_id, failure_impulse, seed=0, overlays
         card,
         backend,
         run_id,
-        provenance(f"{'0' * 40}-dirty" if backend == "isaaclab" else f"{run_id[-1] * 40}", overlays),
+        provenance(
+            f"{'0' * 40}-dirty" if backend == "isaaclab" else f"{run_id[-1] * 40}", overlays, overrides
+        ),
     )
 
 
@@ -95,6 +97,19 @@ def test_a_version_made_by_an_overlay_is_named_by_it(tmp_path):
     write_fixture(tmp_path, control, "mjx", "run-1", failure_impulse=8.0, overlays=("task_only",))
     labels = sorted(g.label for g in collect_scores(tmp_path))
     expected = [f"mini #{mini.content_hash()[:8]}", f"mini #task_only-{control.content_hash()[:8]}"]
+    assert labels == sorted(expected)
+
+
+def test_a_version_made_by_set_is_named_by_its_overrides(tmp_path):
+    mini = small_card("mini", "phase2")
+    control = mini.model_copy(update={"description": "mini, style weight 0"})
+    write_fixture(tmp_path, mini, "mjx", "run-0", failure_impulse=8.0)
+    write_fixture(tmp_path, control, "mjx", "run-1", 8.0, overrides=("amp.style_reward_scale=0",))
+    labels = sorted(g.label for g in collect_scores(tmp_path))
+    expected = [
+        f"mini #{mini.content_hash()[:8]}",
+        f"mini #amp.style_reward_scale=0-{control.content_hash()[:8]}",
+    ]
     assert labels == sorted(expected)
 
 

@@ -78,11 +78,13 @@ def card_versions(docs: Sequence[dict[str, Any]]) -> dict[str, str]:
     hold more than one hash for that card name and trainer (an edited card: its runs are never pooled
     with the older ones), else nothing. `trainer: skrl` is a card field, so its runs hash apart anyway."""
     hashes: dict[tuple[str, str], set[str]] = {}
-    named: dict[str, str] = {}  # a version made by overlays is named by them too, e.g. `task_only-03499723`
+    # a version made by overlays or `--set` is named by them too, e.g. `task_only-03499723`
+    named: dict[str, str] = {}
     for doc in docs:
         hashes.setdefault((doc["card"], trained_by(doc)), set()).add(doc["card_hash"])
-        overlays = doc["provenance"].get("training", {}).get("overlays", [])
-        named[doc["card_hash"]] = "".join(f"{name}-" for name in overlays if name != "smoke")
+        training = doc["provenance"].get("training", {})
+        made_by = [name for name in training.get("overlays", []) if name != "smoke"]
+        named[doc["card_hash"]] = "".join(f"{part}-" for part in made_by + training.get("overrides", []))
     return {h: (named[h] + h[:8] if len(found) > 1 else "") for found in hashes.values() for h in found}
 
 
