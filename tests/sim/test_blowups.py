@@ -5,8 +5,6 @@ welded robot "survived" the 1e9 N push."""
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -15,9 +13,9 @@ from ampbench.scoring.falls import fall_step_of
 from ampbench.sim.mjx import MjxSimulator
 from ampbench.sim.mujoco import MujocoSimulator
 from ampbench.sim.mujoco.env import MujocoHumanoidEnv
-from ampbench.sim.protocol import Policy
 from ampbench.sim.records import EvalScenario, ScheduledPush
 from tests.clipfactory import synthetic_clip
+from tests.policyfactory import nan_policy
 from tests.sim.test_scorer_sanity import CARD
 
 PUSH_SECONDS = 0.3
@@ -41,11 +39,6 @@ def test_a_welded_robot_survives_a_sane_push_and_falls_at_a_1e9_newton_one(backe
     push_step = round(PUSH_SECONDS / CARD.simulator.control_dt)
     assert np.all(fall_step_of(huge) == push_step), fall_step_of(huge)
     assert np.all(~huge.finite[:, push_step])
-
-
-def nan_policy(action_size: int) -> Policy:
-    act = jax.jit(lambda obs: jnp.full((*obs.shape[:-1], action_size), jnp.nan))
-    return Policy(act, jax.jit(lambda obs, key: act(obs)))
 
 
 def test_non_finite_actions_end_every_episode_at_the_first_step(backend):

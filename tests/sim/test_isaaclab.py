@@ -36,9 +36,9 @@ from ampbench.sim.isaaclab.config import contact_capacity  # noqa: E402
 from ampbench.sim.isaaclab.dlpack import to_jax, to_torch  # noqa: E402
 from ampbench.sim.isaaclab.env import IsaacLabHumanoidEnv  # noqa: E402
 from ampbench.sim.mujoco.env import MujocoHumanoidEnv  # noqa: E402
-from ampbench.sim.protocol import Policy  # noqa: E402
 from ampbench.sim.records import EvalScenario, ScheduledPush  # noqa: E402
 from tests.clipfactory import deepmimic_clip  # noqa: E402
+from tests.policyfactory import nan_policy  # noqa: E402
 from tests.robot.physics.test_contacts import (  # noqa: E402
     LIMP_FALLS,
     REST_LIMIT,
@@ -490,11 +490,6 @@ def test_a_saved_batch_continues(card, library, isaac):
 # ---- blow-ups -----------------------------------------------------------------------------------------
 
 
-def _nan_policy(action_size: int) -> Policy:
-    act = jax.jit(lambda obs: jnp.full((*obs.shape[:-1], action_size), jnp.nan))
-    return Policy(act, jax.jit(lambda obs, key: act(obs)))
-
-
 @pytest.fixture
 def simulator(library):
     simulator = IsaacLabSimulator(library_loader=lambda mocap: library)
@@ -506,7 +501,7 @@ def simulator(library):
 def test_non_finite_actions_end_every_isaaclab_episode_at_the_first_step(card, simulator):
     """As on MuJoCo C and MJX: a policy acting NaN is down at step 0 with no finite step."""
     scenario = EvalScenario(name="nan", seed=100, envs=3, episode_seconds=0.5)
-    rollout = simulator.rollout(card, _nan_policy(28), scenario)
+    rollout = simulator.rollout(card, nan_policy(28), scenario)
     assert np.all(fall_step_of(rollout) == 0) and not rollout.finite.any()
 
 
