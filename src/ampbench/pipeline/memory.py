@@ -45,9 +45,12 @@ def evaluation_estimate(card: ExperimentCard) -> tuple[int, int]:
     per_step = 10 + 3 * dofs + 13 * bodies + 2 + len(card.commands.bands)  # root, DOFs, bodies, command
     eval_card = with_overlays(card, ("eval",))
     scenarios = evaluation_scenarios(eval_card)
-    steps = [s.envs * round(s.episode_seconds / eval_card.simulator.control_dt) for s in scenarios]
-    kept = sum(n for n, s in zip(steps, scenarios, strict=True) if kept_whole(s))
-    one_at_a_time = max((n for n, s in zip(steps, scenarios, strict=True) if not kept_whole(s)), default=0)
+
+    def env_steps(scenario) -> int:
+        return scenario.envs * round(scenario.episode_seconds / eval_card.simulator.control_dt)
+
+    kept = sum(env_steps(s) for s in scenarios if kept_whole(s))
+    one_at_a_time = max((env_steps(s) for s in scenarios if not kept_whole(s)), default=0)
     return 4 * per_step * (kept + one_at_a_time), len(scenarios)
 
 
