@@ -1,6 +1,7 @@
 """A physics blow-up is a fall, on MJX and MuJoCo C: a 1e9 N push on a welded robot (which survives any
 sane push) ends its episodes at the push, non-finite actions end every episode at once, and training
-counts both in `physics_blowup`. MuJoCo C resets a blown-up state by itself; without the check the
+counts both in `physics_blowup`, and a velocity beyond the card's `simulator.max_velocity` is one too.
+MuJoCo C resets a blown-up state by itself; without the check the
 welded robot "survived" the 1e9 N push."""
 
 from __future__ import annotations
@@ -53,3 +54,12 @@ def test_training_counts_a_blow_up_and_ends_the_episode(library):
     step = env.step(np.full((3, env.action_size), np.nan))
     assert np.all(step.metrics["physics_blowup"] == 1) and np.all(step.done) and not np.any(step.truncated)
     assert np.all(np.isfinite(step.obs)) and np.all(np.isfinite(step.amp_obs))
+
+
+def test_a_velocity_beyond_the_cards_max_velocity_is_a_blow_up(backend):
+    """The clip's own velocities (a reset state) exceed 1e-3 rad/s: every episode blows up at step 0."""
+    scenario = EvalScenario(name="slow", seed=100, envs=2, episode_seconds=0.2, weld_root=True)
+    assert backend.rollout(CARD, None, scenario).finite.all()
+    strict = CARD.model_copy(update={"simulator": CARD.simulator.model_copy(update={"max_velocity": 1e-3})})
+    rollout = backend.rollout(strict, None, scenario)
+    assert np.all(fall_step_of(rollout) == 0) and not rollout.finite.any()

@@ -2,8 +2,8 @@
 names and quaternions map one to one, masses and inertias are MuJoCo's, the same state and action give
 the same joint torque, short open-loop rollouts follow MuJoCo C, limp falls land on the contact set's
 geoms and count as falls, a get-up clip's lying start rests as on MuJoCo C, pushes change momentum by
-force x duration, a saved batch continues, and blow-ups (NaN actions, a 1e9 N push) are falls counted in
-training as on MuJoCo C and MJX.
+force x duration, a saved batch continues, and blow-ups (NaN actions, a 1e9 N push, a velocity beyond the
+card's `simulator.max_velocity`) are falls counted in training as on MuJoCo C and MJX.
 
 Needs the isaaclab venv (`pip install -e '.[isaaclab,dev]'`, Python 3.12); elsewhere the module skips.
 Each test builds its own Isaac Lab env (one simulation per process at a time; ~12 s for the first with a
@@ -511,6 +511,15 @@ def test_isaaclab_training_counts_a_blow_up_and_ends_the_episode(card, isaac):
     step = env.step(np.full((3, env.action_size), np.nan, np.float32))
     assert np.all(step.metrics["physics_blowup"] == 1) and np.all(step.done) and not np.any(step.truncated)
     assert np.all(np.isfinite(step.obs)) and np.all(np.isfinite(step.amp_obs))
+
+
+def test_a_velocity_beyond_the_cards_max_velocity_is_an_isaaclab_blow_up(card, isaac):
+    """As on MuJoCo C and MJX: the clip's reset velocities exceed a 1e-3 limit, so the first step blows up."""
+    strict = card.model_copy(update={"simulator": card.simulator.model_copy(update={"max_velocity": 1e-3})})
+    env = isaac(strict, envs=3, training=True)
+    env.reset(0)
+    step = env.step(np.zeros((3, env.action_size), np.float32))
+    assert np.all(step.metrics["physics_blowup"] == 1) and np.all(step.done)
 
 
 def test_a_1e9_newton_push_on_isaaclab_is_a_fall_at_the_push(card, simulator):

@@ -1,4 +1,5 @@
-"""The one blow-up rule of every backend: finite and within MuJoCo's mjMAXVAL, per env."""
+"""The one blow-up rule of every backend: finite, within MuJoCo's mjMAXVAL, and velocities within the card's
+`simulator.max_velocity`, per env."""
 
 from __future__ import annotations
 
@@ -16,3 +17,14 @@ def test_nan_inf_and_huge_values_are_blow_ups_in_any_of_the_arrays():
     assert physics_sane(qpos, qvel).tolist() == [True, False, False, False, True]
     assert bool(physics_sane(jnp.asarray(qpos[0]), jnp.asarray(qvel[0])))
     assert not bool(physics_sane(jnp.asarray(qpos[1]), jnp.asarray(qvel[1])))
+
+
+def test_a_velocity_beyond_max_velocity_is_a_blow_up_though_within_mjmaxval():
+    """A joint at 1e9 rad/s (what poisoned a run's observation statistics) passes MuJoCo's limit."""
+    qpos, qvel = np.zeros((3, 3)), np.zeros((3, 2))
+    qvel[1, 0], qvel[2, 1] = 1e9, -999.0
+    assert physics_sane(qpos, qvel).tolist() == [True, True, True]
+    assert physics_sane(qpos, velocities=(qvel,), max_velocity=1e3).tolist() == [True, False, True]
+    assert physics_sane(qpos, velocities=(qvel,), max_velocity=100.0).tolist() == [True, False, False]
+    traced = physics_sane(jnp.asarray(qpos), velocities=(jnp.asarray(qvel),), max_velocity=1e3)
+    assert traced.tolist() == [True, False, True]

@@ -67,6 +67,15 @@ class SimulatorConfig(Frozen):
         description="MuJoCo disable flags (`option/flag` in MJCF; e.g. `eulerdamp`, which only matters for "
         "the `euler` integrator), applied by every MuJoCo backend.",
     )
+    max_velocity: float = Field(
+        1000.0,
+        gt=0,
+        description="A physics step that leaves any generalized velocity (qvel: m/s for the root's "
+        "translation, rad/s for rotations and joints) beyond this has blown up: it is undone and ends its "
+        "episode as a fall (`physics_blowup`). MuJoCo's own limit (1e10) lets a diverging state run for "
+        "many steps, and one such row in the running observation statistics shrinks every later "
+        "normalised observation to ~0. Human joints stay under ~30 rad/s.",
+    )
     mjx: MjxOptions = Field(default_factory=MjxOptions, description="Options only the MJX backend reads.")
 
     @property

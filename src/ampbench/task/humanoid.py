@@ -417,18 +417,20 @@ class HumanoidTask:
 
 
 MAX_PHYSICS_VALUE = 1e10
-"""MuJoCo's mjMAXVAL: a position, velocity or acceleration beyond it is a blown-up simulation."""
+"""MuJoCo's mjMAXVAL: a position, acceleration or action beyond it is a blown-up simulation."""
 
 
-def physics_sane(*arrays):
-    """(...,) True where every value of every (..., n) array (qpos, qvel, qacc, actions) is finite and
-    within MAX_PHYSICS_VALUE: the one blow-up rule of every backend, whose verdict ends the step's episode
+def physics_sane(*arrays, velocities=(), max_velocity: float = MAX_PHYSICS_VALUE):
+    """(...,) True where every value of every (..., n) array (qpos, qacc, actions) is finite and within
+    MAX_PHYSICS_VALUE, and every value of `velocities` (qvel) within `max_velocity` (the card's
+    `simulator.max_velocity`): the one blow-up rule of every backend, whose verdict ends the step's episode
     as a fall (`finite` in rollouts, `env/physics_blowup` in training)."""
-    xp = array_namespace(*arrays)
+    xp = array_namespace(*arrays, *velocities)
     sane = None
-    for array in arrays:
-        ok = xp.all(xp.isfinite(array) & (xp.abs(array) < MAX_PHYSICS_VALUE), axis=-1)
-        sane = ok if sane is None else sane & ok
+    for group, limit in ((arrays, MAX_PHYSICS_VALUE), (velocities, max_velocity)):
+        for array in group:
+            ok = xp.all(xp.isfinite(array) & (xp.abs(array) < limit), axis=-1)
+            sane = ok if sane is None else sane & ok
     return sane
 
 

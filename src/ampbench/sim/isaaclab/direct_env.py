@@ -223,8 +223,13 @@ class HumanoidDirectEnv(DirectRLEnv):
         self._torque_sum += self.robot.data.applied_torque.torch
         torques = self._torque_sum / self._substeps_done
         parts = self._parts(torques)
-        state_parts = ("root_position", "root_linear_velocity", "dof_positions", "dof_velocities")
-        finite = self._sane_actions & physics_sane(*(parts[name] for name in state_parts))
+        velocities = ("root_linear_velocity", "root_angular_velocity", "dof_velocities")
+        finite = self._sane_actions & physics_sane(
+            parts["root_position"],
+            parts["dof_positions"],
+            velocities=tuple(parts[name] for name in velocities),
+            max_velocity=task.card.simulator.max_velocity,
+        )
         step_count = state["step"] + 1
         if self.training:
             host_steps.resample_commands(task, state, self.rng, step_count)

@@ -265,7 +265,8 @@ class MjxHumanoidEnv:
         data = _kinematics(sys, data)
         # A blown-up physics step ends the episode as a fall and keeps the last sane state, so no NaN
         # reaches observations, rewards, the discriminator or a recorded rollout.
-        finite = physics_sane(action, data.qpos, data.qvel, data.qacc)
+        limit = self.card.simulator.max_velocity
+        finite = physics_sane(action, data.qpos, data.qacc, velocities=(data.qvel,), max_velocity=limit)
         data = jax.tree.map(lambda new, old: jnp.where(finite, new, old), data, state.data)
         torques = jnp.where(finite, torques, 0.0)
         step_count = info["step"] + 1

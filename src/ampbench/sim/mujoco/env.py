@@ -226,11 +226,12 @@ class MujocoHumanoidEnv:
         # MuJoCo's auto-reset off (it would reset a state whose acceleration blows up to qpos0 and carry on,
         # hiding it); as a second guard, a substep whose time did not advance by one time step is a
         # blow-up, whatever the state looks like after it.
-        substeps = (trajectory[:, :, self._slices[part]] for part in ("qpos", "qvel"))
+        qpos, qvel = (trajectory[:, :, self._slices[part]] for part in ("qpos", "qvel"))
+        max_velocity = self.card.simulator.max_velocity
         finite = (
             self._advanced(state["physics"], trajectory)
             & physics_sane(np.asarray(actions))
-            & physics_sane(*substeps).all(axis=1)
+            & physics_sane(qpos, velocities=(qvel,), max_velocity=max_velocity).all(axis=1)
         )
         physics = np.where(finite[:, None], physics, state["physics"])
         torques = np.where(finite[:, None], torques, 0.0).astype(np.float32)
