@@ -125,8 +125,11 @@ def _score_locked(
         eval_card, lambda scenario: simulator.rollout(eval_card, player, scenario), smoke=smoke
     )
     document["budget"] = training_budget(card, checkpoint)
+    # The run's own hash (its card.json as trained): a field added to the schema since fills in its default
+    # and changes `content_hash`, not the run, so a rescore keeps the run in its card version's group.
+    document["card_hash"] = run_provenance["card_hash"]
     provenance = {
-        "card_hash": card.content_hash(),
+        "card_hash": run_provenance["card_hash"],
         "commit": run_provenance["commit"],
         "scoring_commit": git_commit(),
         "versions": {**package_versions(CORE_PACKAGES), **simulator.versions()},

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from ampbench.cards import data_hash
 from ampbench.cli import main
 from ampbench.core.runs import latest_checkpoint
 from ampbench.motion.clip_files import load_clip
@@ -120,3 +122,22 @@ def test_mujoco_c_trains_and_scores_and_plays_the_mjx_policy(smoke_run, workspac
     assert set(rows) == {"mjx", "mujoco"}
     once = "(1 run, over episodes)"
     assert rows["mjx"].count(once) == 1 and rows["mujoco"].count(once) == 1
+
+
+def test_a_rescore_keeps_the_runs_card_hash_after_a_card_field_was_added(smoke_run, workspace):
+    """A run folder from before a schema field existed: its card loads with the field's default (a new
+    content hash), but its score file keeps the run's own hash, so report keeps it in its version's group."""
+    older = workspace / "older" / "phase2" / "mjx" / smoke_run.name
+    shutil.copytree(smoke_run, older)
+    card_data = json.loads((older / "card.json").read_text())
+    del card_data["simulator"]["max_velocity"]
+    provenance = json.loads((older / "provenance.json").read_text())
+    provenance["card_hash"] = data_hash(card_data)
+    (older / "card.json").write_text(json.dumps(card_data))
+    (older / "provenance.json").write_text(json.dumps(provenance))
+    results = workspace / "older-results"
+    score = ["score", str(older), "--smoke", "--on", "mujoco", "--no-render", "--results", str(results)]
+    assert main(score) == 0
+    document = load_scores(results / "phase2" / "mjx" / older.name / "on-mujoco" / "scores.json")
+    assert document["card_hash"] == document["provenance"]["card_hash"] == data_hash(card_data)
+    assert data_hash(card_data) != load_run(older)[0].content_hash()
