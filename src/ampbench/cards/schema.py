@@ -237,9 +237,9 @@ class AmpConfig(Frozen):
     grad_penalty_samples: Literal["reference", "reference_and_policy"] = Field(
         "reference",
         description="Where the gradient penalty is taken: on reference samples (IsaacGymEnvs, skrl), or on "
-        "reference and policy samples (MimicKit), which also flattens the discriminator around the "
-        "policy's states so its reward keeps a slope there. With both, the penalty is the sum of the two "
-        "means.",
+        "reference and policy samples (MimicKit), which bounds the discriminator's logits on policy samples "
+        "(imitate_walk's stayed above -4) but imitated 16x less closely there (benchmarks/README.md). With "
+        "both, the penalty is the sum of the two means.",
     )
     weight_decay: float = Field(
         0.0,
