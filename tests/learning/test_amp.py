@@ -80,6 +80,17 @@ def test_gradient_penalty_on_a_share_of_rows_is_the_penalty_of_those_rows():
     assert not np.isclose(share, gradient_penalty(params, full, x))
 
 
+def test_policy_logit_spread_is_the_spread_of_the_policy_samples_logits():
+    """A linear discriminator's logit is x0: policy rows at -5, -4, -3 have spread sqrt(2/3), whatever the
+    reference rows are."""
+    config = AmpConfig(hidden=(), grad_penalty=0.0, logit_reg=0.0)
+    params = linear_discriminator(config, [1.0, 0.0], 0.0)
+    policy = jnp.array([[-5.0, 0.0], [-4.0, 0.0], [-3.0, 0.0]])
+    _, metrics = discriminator_loss(params, jnp.array([[2.0, 0.0], [9.0, 0.0]]), policy, config)
+    np.testing.assert_allclose(metrics["disc/logit_policy"], -4.0, rtol=1e-6)
+    np.testing.assert_allclose(metrics["disc/logit_policy_std"], math.sqrt(2.0 / 3.0), rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("loss", "reward", "expected"),
     [

@@ -8,26 +8,19 @@ import flax.serialization
 import numpy as np
 import pytest
 
-from ampbench.cards import data_hash
-from ampbench.core.runs import RunError, create_run, latest_checkpoint
+from ampbench.core.runs import RunError, latest_checkpoint
 from ampbench.learning import loop
 from ampbench.learning.checkpoint import env_state_name, read_checkpoint
 from ampbench.pipeline.pack import pack_run
 from tests.learning.training.test_trainer import PointMassEnv, short_card
+from tests.pipeline.conftest import POINT_MASS_UPDATES
 
 pytestmark = pytest.mark.unit
 
-UPDATES = 4
 
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    card = short_card(UPDATES)
-    run_dir = tmp_path_factory.mktemp("runs") / card.name / "mjx" / "run-seed0"
-    prov = {"card_hash": data_hash(card.model_dump(mode="json")), "backend": "mjx", "seed": 0}
-    create_run(run_dir, card, prov)
-    loop.train(PointMassEnv(), card, seed=0, run_dir=run_dir, resume=False)
-    return run_dir
+@pytest.fixture
+def run_dir(point_mass_run):
+    return point_mass_run
 
 
 def _replay(payload) -> tuple[np.ndarray, int, int]:
@@ -65,9 +58,9 @@ def test_an_unpacked_run_resumes_with_new_episodes(run_dir, tmp_path):
     with tarfile.open(pack_run(run_dir, tmp_path / "packed")) as archive:
         archive.extractall(tmp_path / "runs", filter="data")
     unpacked = tmp_path / "runs" / run_dir.parent.parent.name / "mjx" / run_dir.name
-    longer = short_card(UPDATES + 2)
+    longer = short_card(POINT_MASS_UPDATES + 2)
     result = loop.train(PointMassEnv(), longer, seed=0, run_dir=unpacked, resume=True)
-    assert result.updates == UPDATES + 2
+    assert result.updates == POINT_MASS_UPDATES + 2
     payload = flax.serialization.msgpack_restore(latest_checkpoint(unpacked).read_bytes())
     assert "travelling" not in payload  # its own checkpoints are whole again
 
@@ -78,5 +71,5 @@ def test_a_whole_checkpoint_without_its_env_batch_still_refuses_to_resume(run_di
     unpacked = tmp_path / "runs" / run_dir.parent.parent.name / "mjx" / run_dir.name
     checkpoint = latest_checkpoint(unpacked)
     checkpoint.write_bytes(latest_checkpoint(run_dir).read_bytes())  # whole, not travelling
-    with pytest.raises(RunError, match=env_state_name(UPDATES)):
-        loop.train(PointMassEnv(), short_card(UPDATES + 2), seed=0, run_dir=unpacked, resume=True)
+    with pytest.raises(RunError, match=env_state_name(POINT_MASS_UPDATES)):
+        loop.train(PointMassEnv(), short_card(POINT_MASS_UPDATES + 2), seed=0, run_dir=unpacked, resume=True)

@@ -152,6 +152,10 @@ def discriminator_loss(
         "disc/accuracy_policy": jnp.mean((policy_logits < 0).astype(jnp.float32)),
         "disc/logit_reference": jnp.mean(ref_logits),
         "disc/logit_policy": jnp.mean(policy_logits),
+        # How much the style reward can tell one policy sample from another: a discriminator can hold a
+        # mean policy logit near -4 and still pay every policy state alike (spread ~0.2), which teaches
+        # nothing about the clip.
+        "disc/logit_policy_std": jnp.std(policy_logits),
     }
     return loss, metrics
 

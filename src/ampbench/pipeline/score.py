@@ -167,6 +167,7 @@ CURVE_TAGS = (
     "reward/task",
     "disc/logit_reference",
     "disc/logit_policy",
+    "disc/logit_policy_std",
     "disc/accuracy_reference",
     "disc/accuracy_policy",
     "env/velocity_error",

@@ -98,7 +98,15 @@ def plot_links(groups: Sequence[RunGroup], plots_dir: Path, results_root: Path) 
 _CURVE_PANELS = (
     ("episode length (s)", (("episode/length", "ended episodes"),), "seconds"),
     ("reward per step", (("reward/style", "style"), ("reward/task", "task")), None),
-    ("discriminator logit", (("disc/logit_reference", "reference"), ("disc/logit_policy", "policy")), None),
+    (
+        "discriminator logit",
+        (
+            ("disc/logit_reference", "reference"),
+            ("disc/logit_policy", "policy"),
+            ("disc/logit_policy_std", "policy spread (std)"),
+        ),
+        None,
+    ),
     ("velocity error (m/s)", (("env/velocity_error", "|v_forward - command|"),), None),
     ("action std", (("ppo/action_std", "std"),), None),
     (

@@ -192,7 +192,8 @@ def test_tensorboard_event_file_holds_the_logged_scalars(learned):
     scalars = read_scalars(run_dir)
     expected = {
         "reward/task", "reward/style", "episode/task_return", "episode/length", "disc/accuracy_reference",
-        "disc/accuracy_policy", "disc/logit_reference", "disc/logit_policy", "disc/loss", "disc/grad_penalty",
+        "disc/accuracy_policy", "disc/logit_reference", "disc/logit_policy", "disc/logit_policy_std",
+        "disc/loss", "disc/grad_penalty",
         "ppo/policy_loss", "ppo/value_loss", "ppo/approx_kl", "ppo/action_std", "ppo/bounds_loss",
         "perf/steps_per_second", "perf/wall_steps_per_second", "env/tracking",
     }  # fmt: skip
