@@ -21,11 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ampbench.core.runs import latest_checkpoint
-from ampbench.learning.amp import AmpState, discriminator_input, style_reward
+from ampbench.learning.amp import AmpState, discriminator_input
 from ampbench.learning.checkpoint import read_checkpoint
 from ampbench.learning.networks import discriminator_logits
 from ampbench.learning.normalizer import RunningStats
 from ampbench.pipeline.runs import load_run
+from ampbench.task.rewards import style_reward
 
 QUANTILES = (5, 25, 50, 75, 95)
 

@@ -238,8 +238,8 @@ class AmpConfig(Frozen):
         "reference",
         description="Where the gradient penalty is taken: on reference samples (IsaacGymEnvs, skrl), or on "
         "reference and policy samples (MimicKit), which bounds the discriminator's logits on policy samples "
-        "(imitate_walk's stayed above -4) but imitated 16x less closely there (benchmarks/README.md). With "
-        "both, the penalty is the sum of the two means.",
+        "(imitate_walk's stayed above -4) by flattening it there, and imitated 16-18x less closely "
+        "(benchmarks/README.md). With both, the penalty is the sum of the two means.",
     )
     weight_decay: float = Field(
         0.0,
