@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from ampbench.cards import AmpConfig, LogStdAnneal, PpoConfig
+from ampbench.learning import normalizer
 from ampbench.learning.amp import amp_init, discriminator_loss, gradient_penalty, weight_decay
-from ampbench.learning.ppo import scheduled_log_std
-from ampbench.learning.update import TrainState, with_scheduled_log_std
+from ampbench.learning.networks import init_actor_critic
+from ampbench.learning.ppo import ppo_optimizer, scheduled_log_std
+from ampbench.learning.update import TrainState, Transition, learn, with_scheduled_log_std
 
 SMALL = {"hidden": (8, 8), "replay_size": 8}
 
@@ -66,3 +68,55 @@ def test_the_log_std_schedule_is_linear_then_held_and_set_on_the_policy():
 def test_a_learned_std_and_a_schedule_are_refused_together():
     with pytest.raises(ValueError, match="learn_log_std and log_std_anneal"):
         PpoConfig(learn_log_std=True, log_std_anneal=LogStdAnneal(end=-3.0, env_steps=10))
+
+
+def test_the_reward_scales_weigh_task_and_style_in_what_ppo_learns_from():
+    """`reward/total` and the value targets come from task_reward_scale x task + style_reward_scale x style,
+    so a trainer that dropped either scale (or a style weight 0 that still paid style) fails here."""
+    horizon, envs, obs_size, action_size, amp_size = 4, 8, 3, 2, 4
+    ppo = PpoConfig(hidden=(8,), rollout_steps=horizon, epochs=1, minibatches=2)
+    keys = iter(jax.random.split(jax.random.key(0), 8))
+    actor_critic = init_actor_critic(next(keys), ppo, obs_size, action_size)
+
+    def normal(*shape):
+        return jax.random.normal(next(keys), shape)
+
+    zeros = jnp.zeros((horizon, envs))
+    transitions = Transition(
+        obs=normal(horizon, envs, obs_size),
+        action=normal(horizon, envs, action_size),
+        log_prob=zeros,
+        reward=1.0 + normal(horizon, envs),
+        done=zeros.astype(bool),
+        truncated=zeros.astype(bool),
+        amp_obs=normal(horizon, envs, amp_size),
+        final_obs=normal(horizon, envs, obs_size),
+        metrics={},
+        ended_return=zeros,
+        ended_length=zeros,
+    )
+    reference = normal(2 * horizon * envs, amp_size)
+
+    def learned(task_scale: float, style_scale: float) -> dict:
+        amp = AmpConfig(**SMALL, task_reward_scale=task_scale, style_reward_scale=style_scale)
+        state = TrainState(
+            actor_critic,
+            ppo_optimizer(ppo).init(actor_critic),
+            normalizer.init_stats(obs_size),
+            normalizer.init_stats(1),
+            amp_init(jax.random.key(1), amp, amp_size),
+        )
+        _, metrics, _ = learn(ppo, amp, state, transitions, jax.random.key(2), jax.random.key(3), reference)
+        return {
+            name: float(metrics[name])
+            for name in ("reward/task", "reward/style", "reward/total", "ppo/value_target")
+        }
+
+    runs = {scales: learned(*scales) for scales in ((0.5, 2.0), (1.0, 0.0), (0.0, 1.0))}
+    for (task_scale, style_scale), metrics in runs.items():
+        expected = task_scale * metrics["reward/task"] + style_scale * metrics["reward/style"]
+        assert metrics["reward/total"] == pytest.approx(expected, rel=1e-5)
+    assert runs[(1.0, 0.0)]["reward/total"] == pytest.approx(runs[(1.0, 0.0)]["reward/task"], rel=1e-5)
+    assert runs[(0.0, 1.0)]["reward/style"] > 0.01
+    targets = [metrics["ppo/value_target"] for metrics in runs.values()]
+    assert len({round(target, 4) for target in targets}) == 3
