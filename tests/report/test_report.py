@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from ampbench.report import tables
+from ampbench.report import imitation, tables
 from ampbench.report.compare import compare, transfer_matrix
 from ampbench.report.groups import collect_scores, combined_interval, format_combined
 from ampbench.report.plots import plot_torque_profile
@@ -452,3 +452,36 @@ def test_a_survived_grid_top_is_printed_as_a_lower_bound_never_as_a_value(tmp_pa
         render_results(tmp_path).read_text().split("## Headline")[1].split("\n## ")[0], "phase2"
     )
     assert f"| pelvis > {top:.1f} |" in row, row
+
+
+def test_the_last_tenth_mean_counts_each_logged_point_once():
+    curve = {"env_steps": [1000.0 * i for i in range(1, 11)], "values": [0.0] * 8 + [1.0, 4.0]}
+    assert imitation.last_share_mean(curve) == pytest.approx(2.5)
+    assert imitation.last_share_mean({**curve, "logged": [5] * 8 + [1, 3]}) == pytest.approx(13 / 4)
+    assert imitation.last_share_mean({"env_steps": [], "values": []}) is None
+
+
+def test_imitation_run_by_run_lists_every_seed_with_its_interval_and_last_tenth_logit(tmp_path):
+    mini = small_card("mini", "phase2")
+    runs = (("run-0", 0, -2.0, (41.8, 41.0, 43.5)), ("run-1", 1, -9.0, (2896.0, 2881.0, 2912.0)))
+    for run_id, seed, last_logit, (point, low, high) in runs:
+        path = write_fixture(tmp_path, mini, "mjx", run_id, failure_impulse=8.0, seed=seed)
+        doc = json.loads(path.read_text())
+        doc["imitation_distance"] = {"point": point, "low": low, "high": high, "floor": 0.03}
+        doc["budget"] = {"env_steps": 30_000_000, "card_env_steps": 30_000_000, "fraction": 1.0}
+        doc["provenance"]["training"]["seed"] = seed
+        path.write_text(json.dumps(doc))
+        steps = [1000.0 * i for i in range(1, 11)]
+        curves = {imitation.POLICY_LOGIT: {"env_steps": steps, "values": [0.0] * 8 + [last_logit] * 2}}
+        (path.parent / "learning_curves.json").write_text(
+            json.dumps({"run": run_id, "control_dt": 0.02, "curves": curves})
+        )
+    write_fixture(tmp_path, small_card("solo", "baseline"), "mjx", "run-0", failure_impulse=8.0)
+    text = render_results(tmp_path).read_text()
+    section = text.split("## Imitation, run by run\n")[1].split("\n## ")[0]
+    assert table_rows(section, "solo") == []  # no imitation distance: no row
+    rows = [row.split(" | ")[2:7] for row in table_rows(section, "mini")]
+    assert rows == [
+        ["run-0", "0", "30.0M", "41.8 [41.0, 43.5]", "-2.00"],
+        ["run-1", "1", "30.0M", "2,896.0 [2,881.0, 2,912.0]", "-9.00"],
+    ]
