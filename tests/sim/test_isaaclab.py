@@ -513,6 +513,23 @@ def test_isaaclab_training_counts_a_blow_up_and_ends_the_episode(card, isaac):
     assert np.all(np.isfinite(step.obs)) and np.all(np.isfinite(step.amp_obs))
 
 
+def test_a_step_that_ends_isaaclab_episodes_reports_the_ended_transition_not_the_reset(card, isaac):
+    """As on MuJoCo C: resetting the ended envs writes the task state in place, and the step must still
+    report the AMP observation and final observation of the transition that ended, not the reset's clip
+    frames (which the discriminator would pay as a clip's: a reward for falling)."""
+    env = isaac(card, envs=3, training=True)
+    env.reset(0)
+    for _ in range(3):
+        env.step(np.zeros((3, env.action_size), np.float32))
+    before = np.array(env.state["amp_history"])
+    step = env.step(np.full((3, env.action_size), np.nan, np.float32))  # a blow-up: every episode ends
+    assert np.all(np.asarray(step.done) == 1)
+    frames = np.asarray(step.amp_obs).reshape(before.shape)
+    np.testing.assert_array_equal(frames[:, :-1], before[:, 1:])  # the ended history, shifted by one
+    assert not np.allclose(np.asarray(step.amp_obs), np.asarray(env.state["amp_history"]).reshape(3, -1))
+    assert not np.allclose(np.asarray(step.final_obs), np.asarray(env.state["obs"]))
+
+
 def test_a_velocity_beyond_the_cards_max_velocity_is_an_isaaclab_blow_up(card, isaac):
     """As on MuJoCo C and MJX: the clip's reset velocities exceed a 1e-3 limit, so the first step blows up."""
     strict = card.model_copy(update={"simulator": card.simulator.model_copy(update={"max_velocity": 1e-3})})
