@@ -461,27 +461,40 @@ def test_the_last_tenth_mean_counts_each_logged_point_once():
     assert imitation.last_share_mean({"env_steps": [], "values": []}) is None
 
 
-def test_imitation_run_by_run_lists_every_seed_with_its_interval_and_last_tenth_logit(tmp_path):
+def test_imitation_run_by_run_lists_every_seed_with_its_interval_and_last_tenth_logits(tmp_path):
     mini = small_card("mini", "phase2")
-    runs = (("run-0", 0, -2.0, (41.8, 41.0, 43.5)), ("run-1", 1, -9.0, (2896.0, 2881.0, 2912.0)))
-    for run_id, seed, last_logit, (point, low, high) in runs:
+    steps = [1000.0 * i for i in range(1, 11)]
+    runs = {
+        "run-0": (0, (41.8, 41.0, 43.5), {imitation.POLICY_LOGIT: -2.0, imitation.POLICY_LOGIT_SPREAD: 3.5}),
+        "run-1": (1, (2896.0, 2881.0, 2912.0), {imitation.POLICY_LOGIT: -9.0}),  # no spread logged
+        "run-2": (2, (50.9, 50.3, 52.1), None),  # no learning curves committed
+    }
+    for run_id, (seed, (point, low, high), last_values) in runs.items():
         path = write_fixture(tmp_path, mini, "mjx", run_id, failure_impulse=8.0, seed=seed)
         doc = json.loads(path.read_text())
         doc["imitation_distance"] = {"point": point, "low": low, "high": high, "floor": 0.03}
         doc["budget"] = {"env_steps": 30_000_000, "card_env_steps": 30_000_000, "fraction": 1.0}
         doc["provenance"]["training"]["seed"] = seed
         path.write_text(json.dumps(doc))
-        steps = [1000.0 * i for i in range(1, 11)]
-        curves = {imitation.POLICY_LOGIT: {"env_steps": steps, "values": [0.0] * 8 + [last_logit] * 2}}
-        (path.parent / "learning_curves.json").write_text(
-            json.dumps({"run": run_id, "control_dt": 0.02, "curves": curves})
-        )
+        if last_values is not None:
+            curves = {
+                tag: {"env_steps": steps, "values": [0.0] * 8 + [v] * 2} for tag, v in last_values.items()
+            }
+            (path.parent / "learning_curves.json").write_text(
+                json.dumps({"run": run_id, "control_dt": 0.02, "curves": curves})
+            )
+    smoke = write_fixture(tmp_path, mini, "mjx", "run-3", failure_impulse=8.0, overlays=("smoke",))
+    doc = json.loads(smoke.read_text())
+    doc["imitation_distance"] = {"point": 9.0, "low": 8.0, "high": 10.0, "floor": 0.03}
+    smoke.write_text(json.dumps(doc))
     write_fixture(tmp_path, small_card("solo", "baseline"), "mjx", "run-0", failure_impulse=8.0)
     text = render_results(tmp_path).read_text()
     section = text.split("## Imitation, run by run\n")[1].split("\n## ")[0]
     assert table_rows(section, "solo") == []  # no imitation distance: no row
-    rows = [row.split(" | ")[2:7] for row in table_rows(section, "mini")]
+    assert "run-3" not in section  # a smoke run says nothing of imitation
+    rows = [row.split(" | ")[2:8] for row in table_rows(section, "mini")]
     assert rows == [
-        ["run-0", "0", "30.0M", "41.8 [41.0, 43.5]", "-2.00"],
-        ["run-1", "1", "30.0M", "2,896.0 [2,881.0, 2,912.0]", "-9.00"],
+        ["run-0", "0", "30.0M", "41.8 [41.0, 43.5]", "-2.00", "3.50"],
+        ["run-1", "1", "30.0M", "2,896.0 [2,881.0, 2,912.0]", "-9.00", "—"],
+        ["run-2", "2", "30.0M", "50.9 [50.3, 52.1]", "—", "—"],
     ]

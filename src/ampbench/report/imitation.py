@@ -1,7 +1,8 @@
 """Imitation run by run: each trained run's imitation distance with its interval over evaluation episodes,
-beside the discriminator's mean policy logit over the last tenth of its training, so a card's runs can be
-read against its controls (style weight 0) seed by seed. The headline table pools a card's seeds; whether
-every AMP seed sits below every control seed, with intervals apart, needs the seeds one by one."""
+beside its discriminator's logits on policy samples over the last part of training (mean and spread), so a
+card's runs can be read against its controls (style weight 0) seed by seed. The headline table pools a
+card's seeds; whether every AMP seed sits below every control seed, with intervals apart, needs the seeds
+one by one."""
 
 from __future__ import annotations
 
@@ -12,17 +13,25 @@ from typing import Any
 
 import numpy as np
 
-from ampbench.report.groups import DASH, FULL_BUDGET, RunGroup, markdown_table
+from ampbench.report.groups import (
+    DASH,
+    FULL_BUDGET,
+    RunGroup,
+    imitation_distance,
+    markdown_table,
+    tracking_mean,
+)
 from ampbench.scoring.score_files import LEARNING_CURVES
 
-POLICY_LOGIT = "disc/logit_policy"
+POLICY_LOGIT, POLICY_LOGIT_SPREAD = "disc/logit_policy", "disc/logit_policy_std"
 LAST_SHARE = 0.1
-"""The share of training, by env steps, over which the logit is averaged: the discriminator as training
+"""The share of training, by env steps, over which the logits are averaged: the discriminator as training
 left it, not one noisy last update."""
 
 _COLUMNS = (
     "card", "backend", "run", "seed", "env steps", "imitation distance (95% CI, over episodes)",
-    f"policy logit, last {LAST_SHARE:.0%} of training", "median episode s", "tracking error (m/s)",
+    f"policy logit, last {LAST_SHARE:.0%} of training: mean", "spread (std)", "median episode s",
+    "tracking error (m/s)",
 )  # fmt: skip
 
 
@@ -38,46 +47,57 @@ def last_share_mean(curve: dict[str, list[float]], share: float = LAST_SHARE) ->
     return float(np.average(values[last], weights=weights[last]))
 
 
-def _logit_text(curves_path: Path) -> str:
-    if not curves_path.is_file():
-        return DASH
-    curve = json.loads(curves_path.read_text())["curves"].get(POLICY_LOGIT)
-    mean = last_share_mean(curve) if curve else None
-    return DASH if mean is None else f"{mean:.2f}"
+def _logit_texts(curves_path: Path) -> list[str]:
+    """The last-share mean of the policy logit and of its spread; a dash where a run's curves do not have
+    it (runs trained before the spread was logged, runs without committed curves)."""
+    curves = json.loads(curves_path.read_text())["curves"] if curves_path.is_file() else {}
+    tags = (POLICY_LOGIT, POLICY_LOGIT_SPREAD)
+    means = [last_share_mean(curves[tag]) if tag in curves else None for tag in tags]
+    return [DASH if mean is None else f"{mean:.2f}" for mean in means]
 
 
 def _distance_text(doc: dict[str, Any]) -> str:
-    distance = doc["imitation_distance"]
+    distance = imitation_distance(doc)
     return f"{distance['point']:,.1f} [{distance['low']:,.1f}, {distance['high']:,.1f}]"
 
 
 def _run_row(group: RunGroup, doc: dict[str, Any], results_root: Path) -> list[str]:
-    training = doc["provenance"].get("training", {})
-    budget = doc.get("budget") or {}
-    tracking = doc["tracking_error"]["mean"] if doc["tracking_error"] else None
-    run_dir = results_root / doc["card"] / doc["backend"] / doc["run_id"]
+    seed = doc["provenance"].get("training", {}).get("seed")
+    env_steps = (doc.get("budget") or {}).get("env_steps")
+    tracking = tracking_mean(doc)
     return [
         group.label,
         group.backend,
         doc["run_id"],
-        str(training.get("seed", DASH)),
-        f"{budget['env_steps'] / 1e6:.1f}M" if budget.get("env_steps") else DASH,
+        DASH if seed is None else str(seed),
+        DASH if env_steps is None else f"{env_steps / 1e6:.1f}M",
         _distance_text(doc),
-        _logit_text(run_dir / LEARNING_CURVES),
+        *_logit_texts(results_root / doc["card"] / doc["backend"] / doc["run_id"] / LEARNING_CURVES),
         f"{doc['episode_seconds']['median']:.1f}",
         DASH if tracking is None else f"{tracking['point']:.3f}",
     ]
 
 
 def imitation_section(groups: Sequence[RunGroup], results_root: Path) -> list[str]:
-    """A row per full-budget run whose score file has an imitation distance, by card and version."""
+    """The section's lines: what it shows, then a row per full-budget run whose score file has an imitation
+    distance, by card and version (smoke and short runs are left out: they say nothing of imitation)."""
     rows = [
-        _run_row(group, doc, Path(results_root))
+        _run_row(group, doc, results_root)
         for group in groups
         if group.budget == FULL_BUDGET
         for doc in sorted(group.docs, key=lambda d: d["run_id"])
-        if doc.get("imitation_distance")
+        if imitation_distance(doc)
     ]
+    intro = (
+        "Each run's imitation distance (the Fréchet distance of its AMP features from the clips', as in the"
+        " headline) with its own interval over evaluation episodes, and its discriminator's logits on"
+        f" policy samples over the last {LAST_SHARE:.0%} of training (from its learning curves): their mean,"
+        " and their spread within an update. A mean far below zero says the discriminator tells policy from"
+        " clip; a spread of several logits says its style reward still ranks the policy's states, and one"
+        " near zero that it pays every state alike. Read a card's runs against its controls (style weight"
+        " 0, e.g. a `task_only` overlay): two runs differ beyond evaluation noise where their intervals do"
+        " not overlap; the headline's interval over runs says how far seeds spread.\n"
+    )
     if not rows:
-        return ["No full-budget run has an imitation distance yet.\n"]
-    return markdown_table(_COLUMNS, rows)
+        return [intro, "No full-budget run has an imitation distance yet.\n"]
+    return [intro, *markdown_table(_COLUMNS, rows)]

@@ -377,13 +377,6 @@ def _readme(groups: Sequence[RunGroup], plots_dir: Path) -> str:
         " stride.\n",
         *markdown_table(_STRIDES, _stride_rows(groups)),
         "\n## Imitation, run by run\n",
-        "Each run's imitation distance (the Fréchet distance of its AMP features from the clips', as in"
-        " the headline) with its own interval over evaluation episodes, and its discriminator's mean"
-        " logit on policy samples over the last tenth of training (from its learning curves; near the"
-        " reference samples' logit the style reward still tells policy from clip, far below it the"
-        " discriminator has won). Read a card's runs against its controls (style weight 0, e.g. a"
-        " `task_only` overlay): two runs differ beyond evaluation noise where their intervals do not"
-        " overlap; the headline's interval over runs says how far seeds spread.\n",
         *imitation_section(groups, plots_dir.parent),
         "\n## Push success (pooled over bodies and directions)\n",
         *markdown_table(_PUSH, _push_rows(groups)),
