@@ -91,12 +91,13 @@ def imitation_section(groups: Sequence[RunGroup], results_root: Path) -> list[st
     intro = (
         "Each run's imitation distance (the Fréchet distance of its AMP features from the clips', as in the"
         " headline) with its own interval over evaluation episodes, and its discriminator's logits on"
-        f" policy samples over the last {LAST_SHARE:.0%} of training (from its learning curves): their mean,"
-        " and their spread over each update's policy samples. A mean far below zero says the discriminator"
-        " tells policy from clip; a spread of several logits says its style reward still ranks the policy's states, and one"
-        " near zero that it pays every state alike. Read a card's runs against its controls (style weight"
-        " 0, e.g. a `task_only` overlay): two runs differ beyond evaluation noise where their intervals do"
-        " not overlap; the headline's interval over runs says how far seeds spread.\n"
+        f" policy samples over the last {LAST_SHARE:.0%} of training (from its learning curves): their"
+        " mean, and their spread over each update's policy samples. A mean far below zero says the"
+        " discriminator tells policy from clip; a spread of several logits says its style reward still"
+        " ranks the policy's states, and one near zero that it pays every state alike. Read a card's runs"
+        " against its controls (style weight 0, e.g. a `task_only` overlay): two runs differ beyond"
+        " evaluation noise where their intervals do not overlap; the headline's interval over runs says"
+        " how far seeds spread.\n"
     )
     if not rows:
         return [intro, "No full-budget run has an imitation distance yet.\n"]
