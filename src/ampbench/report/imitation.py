@@ -21,7 +21,7 @@ from ampbench.report.groups import (
     markdown_table,
     tracking_mean,
 )
-from ampbench.scoring.score_files import LEARNING_CURVES
+from ampbench.scoring.score_files import learning_curves_beside
 
 POLICY_LOGIT, POLICY_LOGIT_SPREAD = "disc/logit_policy", "disc/logit_policy_std"
 LAST_SHARE = 0.1
@@ -72,7 +72,7 @@ def _run_row(group: RunGroup, doc: dict[str, Any], results_root: Path) -> list[s
         DASH if seed is None else str(seed),
         DASH if env_steps is None else f"{env_steps / 1e6:.1f}M",
         _distance_text(doc),
-        *_logit_texts(results_root / doc["card"] / doc["backend"] / doc["run_id"] / LEARNING_CURVES),
+        *_logit_texts(learning_curves_beside(results_root, doc)),
         f"{doc['episode_seconds']['median']:.1f}",
         DASH if tracking is None else f"{tracking['point']:.3f}",
     ]

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from ampbench.motion.clip_files import load_clip
 from ampbench.report.groups import FULL_BUDGET, RunGroup
-from ampbench.scoring.score_files import LEARNING_CURVES
+from ampbench.scoring.score_files import learning_curves_beside
 
 
 def _pooled_success(docs: Sequence[dict[str, Any]]) -> dict[tuple[str, float], list[tuple[float, float]]]:
@@ -87,7 +87,7 @@ def plot_links(groups: Sequence[RunGroup], plots_dir: Path, results_root: Path) 
         if push is not None:
             parts.append(f"[push success vs impulse](plots/{push.name})")
         for doc in g.docs:
-            curves = results_root / g.card / g.backend / doc["run_id"] / LEARNING_CURVES
+            curves = learning_curves_beside(results_root, doc)
             if curves.is_file():
                 png = plot_learning_curves(curves, plots_dir / f"{stem}__{doc['run_id']}__learning.png")
                 parts.append(f"[learning curves {doc['run_id']}](plots/{png.name})")
@@ -153,7 +153,7 @@ def _backend_curve_links(groups: Sequence[RunGroup], plots_dir: Path, results_ro
         if g.budget != FULL_BUDGET:
             continue
         for doc in g.docs:
-            curves = results_root / g.card / g.backend / doc["run_id"] / LEARNING_CURVES
+            curves = learning_curves_beside(results_root, doc)
             if curves.is_file():
                 by_card.setdefault(g.card, {}).setdefault(f"{g.backend} {doc['run_id']}", curves)
     links = []

@@ -52,6 +52,12 @@ LEARNING_CURVES = "learning_curves.json"
 """Beside a run's scores.json: its training curves (written by the harness, drawn by the report)."""
 
 
+def learning_curves_beside(results_root: Path, doc: dict[str, Any]) -> Path:
+    """The learning curves file beside a score document found under `results_root` (it may not exist: a
+    run scored without its TensorBoard logs has none)."""
+    return Path(results_root) / doc["card"] / doc["backend"] / doc["run_id"] / LEARNING_CURVES
+
+
 def result_folder(
     results_root: Path, card: ExperimentCard, backend: str, run_id: str, scored_on: str | None = None
 ) -> Path:
